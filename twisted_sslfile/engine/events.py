@@ -1,0 +1,84 @@
+"""Events the engine reports from :meth:`Connection.receive_data`.
+
+Each is a frozen dataclass: an adapter may keep, compare and log them, and
+nothing it does to one can reach back into the engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twisted_sslfile.constants import (
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    NamedGroup,
+    ProtocolVersion,
+)
+
+
+class Event:
+    """Base class of every engine event."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HandshakeCompleted(Event):
+    """The handshake (or a TLS 1.2 renegotiation) finished.
+
+    ``peer_certificates`` holds DER bytes, leaf first, as the peer sent them;
+    ``verified`` says whether they were checked against the trust roots.
+    """
+
+    version: ProtocolVersion
+    cipher_suite: CipherSuite
+    group: NamedGroup | None
+    alpn_protocol: bytes | None
+    next_protocol: bytes | None
+    server_name: str | None
+    peer_certificates: tuple[bytes, ...] = ()
+    verified: bool = False
+    resumed: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApplicationData(Event):
+    """Decrypted application bytes, in order."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class CloseNotify(Event):
+    """The peer sent close_notify: no more data will come from it."""
+
+
+@dataclass(frozen=True, slots=True)
+class AlertReceived(Event):
+    """The peer sent a warning alert other than close_notify.
+
+    Fatal alerts are not events: they raise
+    :class:`~twisted_sslfile.errors.RemoteAlertError`.
+    """
+
+    level: AlertLevel
+    description: AlertDescription | int
+
+
+@dataclass(frozen=True, slots=True)
+class SessionTicket(Event):
+    """The server issued a ticket; ``session`` resumes this connection later."""
+
+    session: object = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUpdated(Event):
+    """Traffic keys changed (TLS 1.3 KeyUpdate).
+
+    ``direction`` is ``"receive"`` when the peer's sending keys changed and
+    ``"send"`` when ours did.
+    """
+
+    direction: str

@@ -1,0 +1,102 @@
+"""TLS 1.3 and TLS 1.2 for Twisted, with the protocol engine written in Python.
+
+Records, handshakes and the key schedule are this package's own code; the
+cryptography itself (AEAD ciphers, ECDHE, ML-KEM, signatures, HKDF, X.509
+path validation) comes from ``cryptography``. The engine in
+:mod:`twisted_sslfile.engine` is sans-I/O and imports nothing from Twisted;
+the Twisted adapters are built on top of it.
+
+The public names are re-exported lazily: ``import twisted_sslfile`` loads
+nothing until one of them is used. Later exports (contexts, the protocol
+wrapper) pull in ``cryptography`` and Twisted, and a ``twistd`` plugin scan
+or a ``--help`` should not pay for that.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0.dev0"
+
+# Public name -> the module that defines it. Extended as modules land.
+_EXPORTS: dict[str, str] = {
+    "ProtocolVersion": "twisted_sslfile.constants",
+    "TLSError": "twisted_sslfile.errors",
+    "DecodeError": "twisted_sslfile.errors",
+    "IllegalParameterError": "twisted_sslfile.errors",
+    "UnexpectedMessageError": "twisted_sslfile.errors",
+    "HandshakeFailureError": "twisted_sslfile.errors",
+    "ProtocolVersionError": "twisted_sslfile.errors",
+    "BadRecordMacError": "twisted_sslfile.errors",
+    "RecordOverflowError": "twisted_sslfile.errors",
+    "DecryptError": "twisted_sslfile.errors",
+    "MissingExtensionError": "twisted_sslfile.errors",
+    "UnsupportedExtensionError": "twisted_sslfile.errors",
+    "NoApplicationProtocolError": "twisted_sslfile.errors",
+    "LimitExceededError": "twisted_sslfile.errors",
+    "CertificateError": "twisted_sslfile.errors",
+    "InternalError": "twisted_sslfile.errors",
+    "RemoteAlertError": "twisted_sslfile.errors",
+    "ConnectionClosedError": "twisted_sslfile.errors",
+}
+
+# Spelled out (not derived from _EXPORTS) so that linters and type checkers
+# can read it; tests/test_project.py checks that the two agree.
+__all__ = [
+    "BadRecordMacError",
+    "CertificateError",
+    "ConnectionClosedError",
+    "DecodeError",
+    "DecryptError",
+    "HandshakeFailureError",
+    "IllegalParameterError",
+    "InternalError",
+    "LimitExceededError",
+    "MissingExtensionError",
+    "NoApplicationProtocolError",
+    "ProtocolVersion",
+    "ProtocolVersionError",
+    "RecordOverflowError",
+    "RemoteAlertError",
+    "TLSError",
+    "UnexpectedMessageError",
+    "UnsupportedExtensionError",
+    "__version__",
+]
+
+if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
+    from twisted_sslfile.constants import ProtocolVersion
+    from twisted_sslfile.errors import (
+        BadRecordMacError,
+        CertificateError,
+        ConnectionClosedError,
+        DecodeError,
+        DecryptError,
+        HandshakeFailureError,
+        IllegalParameterError,
+        InternalError,
+        LimitExceededError,
+        MissingExtensionError,
+        NoApplicationProtocolError,
+        ProtocolVersionError,
+        RecordOverflowError,
+        RemoteAlertError,
+        TLSError,
+        UnexpectedMessageError,
+        UnsupportedExtensionError,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    """Import the defining module on first use (PEP 562) and cache the name."""
+    module_name = _EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

@@ -25,7 +25,9 @@ class TLSError(Exception):
     def __init__(self, message: str, alert: AlertDescription | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.alert: AlertDescription = alert if alert is not None else self.default_alert
+        self.alert: AlertDescription = (
+            alert if alert is not None else self.default_alert
+        )
 
     def __str__(self) -> str:
         return f"{self.message} ({self.alert.name})"

@@ -1,0 +1,425 @@
+"""The engine against itself, in memory: every handshake path and rule.
+
+Interop with other implementations lives in ``test_interop_*``; these tests
+pin down behaviour that is easiest to observe with both ends in hand: which
+alert each side sends, which events come out, and that no byte is lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.certs import CertificateFactory
+from twisted_sslfile.constants import (
+    AlertDescription,
+    CipherSuite,
+    ClientCertificatePolicy,
+    ContentType,
+    NamedGroup,
+    ProtocolVersion,
+)
+from twisted_sslfile.context import Context
+from twisted_sslfile.engine.connection import Connection, ConnectionState
+from twisted_sslfile.engine.events import (
+    ApplicationData,
+    CloseNotify,
+    Event,
+    HandshakeCompleted,
+    KeyUpdated,
+)
+from twisted_sslfile.errors import (
+    ConnectionClosedError,
+    RemoteAlertError,
+    TLSError,
+)
+
+
+def pump(
+    client: Connection, server: Connection, limit: int = 20
+) -> tuple[list[Event], list[Event]]:
+    """Move bytes both ways until neither side has anything to say."""
+    client_events: list[Event] = []
+    server_events: list[Event] = []
+    for _ in range(limit):
+        to_server = client.data_to_send()
+        if to_server:
+            server_events += server.receive_data(to_server)
+        to_client = server.data_to_send()
+        if to_client:
+            client_events += client.receive_data(to_client)
+        if not to_server and not to_client:
+            return client_events, server_events
+    raise AssertionError("connections kept talking")
+
+
+def of_type(events: Sequence[Event], kind: type) -> list:
+    return [event for event in events if isinstance(event, kind)]
+
+
+class HandshakeTestsMixin:
+    """Shared PKI and connection set-up."""
+
+    def setUp(self) -> None:
+        self.pki = CertificateFactory(self.mktemp())  # type: ignore[attr-defined]
+
+    def contexts(
+        self,
+        key_type: str = "ecdsa-p256",
+        server: dict | None = None,
+        client: dict | None = None,
+    ) -> tuple[Context, Context]:
+        leaf = self.pki.server("example.com", key_type=key_type)
+        server_context = Context(credentials=[leaf.credential()], **(server or {}))
+        client_context = Context(trust_roots=self.pki.trust_roots, **(client or {}))
+        return client_context, server_context
+
+    def connect(
+        self,
+        client_context: Context,
+        server_context: Context,
+        server_name: str | None = "example.com",
+    ) -> tuple[Connection, Connection, list[Event], list[Event]]:
+        client = Connection(client_context, is_client=True, server_name=server_name)
+        server = Connection(server_context, is_client=False)
+        client.start()
+        client_events, server_events = pump(client, server)
+        return client, server, client_events, server_events
+
+    def fail_handshake(
+        self, client_context: Context, server_context: Context, **kwargs: object
+    ) -> tuple[Connection, Connection, TLSError]:
+        """Run a handshake that must fail; return the error raised."""
+        kwargs.setdefault("server_name", "example.com")
+        client = Connection(client_context, is_client=True, **kwargs)  # type: ignore[arg-type]
+        server = Connection(server_context, is_client=False)
+        client.start()
+        try:
+            pump(client, server)
+        except TLSError as exc:
+            error = exc
+        else:
+            raise AssertionError("handshake succeeded")
+        # Deliver the alert the failing side queued to the other side.
+        for sender, receiver in ((client, server), (server, client)):
+            data = sender.data_to_send()
+            if data and receiver.error is None:
+                try:
+                    receiver.receive_data(data)
+                except TLSError:
+                    pass
+        return client, server, error
+
+
+class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
+    def test_default_handshake(self) -> None:
+        """Defaults: TLS 1.3, X25519MLKEM768, verified chain, both events."""
+        client, server, client_events, server_events = self.connect(*self.contexts())
+        [done] = of_type(client_events, HandshakeCompleted)
+        self.assertEqual(done.version, ProtocolVersion.TLS_1_3)
+        self.assertEqual(done.group, NamedGroup.X25519MLKEM768)
+        self.assertTrue(done.verified)
+        self.assertEqual(done.server_name, "example.com")
+        self.assertEqual(len(done.peer_certificates), 2)  # leaf + intermediate
+        [server_done] = of_type(server_events, HandshakeCompleted)
+        self.assertEqual(server_done.server_name, "example.com")
+        self.assertEqual(server_done.cipher_suite, done.cipher_suite)
+        self.assertEqual(server_done.peer_certificates, ())
+        self.assertIs(client.state, ConnectionState.CONNECTED)
+        self.assertIs(server.state, ConnectionState.CONNECTED)
+
+    def test_every_suite_group_and_key(self) -> None:
+        """Each TLS 1.3 suite with each group and each key type."""
+        suites = [
+            CipherSuite.TLS_AES_128_GCM_SHA256,
+            CipherSuite.TLS_AES_256_GCM_SHA384,
+            CipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        ]
+        groups = list(NamedGroup)
+        key_types = ["rsa-2048", "ecdsa-p256", "ecdsa-p384", "ed25519"]
+        for index, (suite, group) in enumerate(
+            (s, g) for s in suites for g in groups
+        ):
+            key_type = key_types[index % len(key_types)]
+            client_context, server_context = self.contexts(
+                key_type,
+                client={
+                    "cipher_suites": [suite],
+                    "min_version": ProtocolVersion.TLS_1_3,
+                    "groups": [group],
+                    "key_share_groups": [group],
+                },
+            )
+            client, server, events, _ = self.connect(client_context, server_context)
+            [done] = of_type(events, HandshakeCompleted)
+            self.assertEqual((done.cipher_suite, done.group), (suite, group))
+            client.send(b"ping %d" % index)
+            _, server_events = pump(client, server)
+            self.assertEqual(
+                of_type(server_events, ApplicationData),
+                [ApplicationData(b"ping %d" % index)],
+            )
+
+    def test_hello_retry_request(self) -> None:
+        """A share the server does not accept leads to HelloRetryRequest."""
+        client_context, server_context = self.contexts(
+            client={"key_share_groups": [NamedGroup.x25519]},
+            server={"groups": [NamedGroup.secp384r1]},
+        )
+        client, server, events, _ = self.connect(client_context, server_context)
+        [done] = of_type(events, HandshakeCompleted)
+        self.assertEqual(done.group, NamedGroup.secp384r1)
+
+    def test_server_prefers_among_offered_shares(self) -> None:
+        """The server picks by its own order among the shares offered."""
+        client_context, server_context = self.contexts(
+            client={"key_share_groups": [NamedGroup.X25519MLKEM768, NamedGroup.x25519]},
+            server={"groups": [NamedGroup.x25519, NamedGroup.X25519MLKEM768]},
+        )
+        _, _, events, _ = self.connect(client_context, server_context)
+        self.assertEqual(of_type(events, HandshakeCompleted)[0].group, NamedGroup.x25519)
+
+    def test_no_common_group(self) -> None:
+        client_context, server_context = self.contexts(
+            client={"groups": [NamedGroup.x25519], "key_share_groups": [NamedGroup.x25519]},
+            server={"groups": [NamedGroup.secp256r1]},
+        )
+        client, server, error = self.fail_handshake(client_context, server_context)
+        self.assertEqual(error.alert, AlertDescription.handshake_failure)
+        self.assertIsInstance(client.error, RemoteAlertError)
+        self.assertEqual(client.error.alert, AlertDescription.handshake_failure)
+
+    def test_no_common_suite(self) -> None:
+        client_context, server_context = self.contexts(
+            client={
+                "cipher_suites": [CipherSuite.TLS_AES_128_GCM_SHA256],
+                "min_version": ProtocolVersion.TLS_1_3,
+            },
+            server={
+                "cipher_suites": [CipherSuite.TLS_AES_256_GCM_SHA384],
+                "min_version": ProtocolVersion.TLS_1_3,
+            },
+        )
+        _, _, error = self.fail_handshake(client_context, server_context)
+        self.assertEqual(error.alert, AlertDescription.handshake_failure)
+
+    def test_alpn_server_preference(self) -> None:
+        client_context, server_context = self.contexts(
+            client={"alpn_protocols": [b"http/1.1", b"h2"]},
+            server={"alpn_protocols": [b"h2", b"http/1.1"]},
+        )
+        client, server, _, _ = self.connect(client_context, server_context)
+        self.assertEqual(client.alpn_protocol, b"h2")
+        self.assertEqual(server.alpn_protocol, b"h2")
+
+    def test_alpn_no_overlap(self) -> None:
+        client_context, server_context = self.contexts(
+            client={"alpn_protocols": [b"http/1.1"]},
+            server={"alpn_protocols": [b"h2"]},
+        )
+        client, _, error = self.fail_handshake(client_context, server_context)
+        self.assertEqual(error.alert, AlertDescription.no_application_protocol)
+        self.assertEqual(client.error.alert, AlertDescription.no_application_protocol)
+
+    def test_wrong_host_name(self) -> None:
+        client_context, server_context = self.contexts()
+        client, server, error = self.fail_handshake(
+            client_context, server_context, server_name="other.example"
+        )
+        self.assertEqual(error.alert, AlertDescription.bad_certificate)
+        self.assertIn("other.example", str(error))
+        self.assertEqual(server.error.alert, AlertDescription.bad_certificate)
+
+    def test_untrusted_root(self) -> None:
+        client_context, server_context = self.contexts()
+        stranger = CertificateFactory(self.mktemp())
+        client_context = Context(trust_roots=stranger.trust_roots)
+        _, server, error = self.fail_handshake(
+            client_context, server_context, server_name="example.com"
+        )
+        self.assertEqual(error.alert, AlertDescription.unknown_ca)
+        self.assertEqual(server.error.alert, AlertDescription.unknown_ca)
+
+    def test_insecure_skip_verify(self) -> None:
+        client_context, server_context = self.contexts()
+        client_context = Context(insecure_skip_verify=True)
+        _, _, events, _ = self.connect(client_context, server_context, "wrong.name")
+        [done] = of_type(events, HandshakeCompleted)
+        self.assertFalse(done.verified)
+
+    def test_mutual_tls(self) -> None:
+        client_leaf = self.pki.client("alice", key_type="ed25519")
+        client_context, server_context = self.contexts(
+            server={
+                "client_certificate": ClientCertificatePolicy.REQUIRE,
+                "trust_roots": self.pki.trust_roots,
+            },
+        )
+        client_context = Context(
+            trust_roots=self.pki.trust_roots, credentials=[client_leaf.credential()]
+        )
+        _, server, _, server_events = self.connect(client_context, server_context)
+        [done] = of_type(server_events, HandshakeCompleted)
+        self.assertTrue(done.verified)
+        self.assertEqual(done.peer_certificates[0], client_leaf.der)
+
+    def test_client_certificate_required_but_missing(self) -> None:
+        client_context, server_context = self.contexts(
+            server={
+                "client_certificate": ClientCertificatePolicy.REQUIRE,
+                "trust_roots": self.pki.trust_roots,
+            },
+        )
+        client, server, error = self.fail_handshake(client_context, server_context)
+        self.assertEqual(error.alert, AlertDescription.certificate_required)
+        self.assertEqual(client.error.alert, AlertDescription.certificate_required)
+
+    def test_client_certificate_requested_and_missing(self) -> None:
+        client_context, server_context = self.contexts(
+            server={
+                "client_certificate": ClientCertificatePolicy.REQUEST,
+                "trust_roots": self.pki.trust_roots,
+            },
+        )
+        _, server, _, server_events = self.connect(client_context, server_context)
+        [done] = of_type(server_events, HandshakeCompleted)
+        self.assertEqual(done.peer_certificates, ())
+        self.assertFalse(done.verified)
+
+    def test_sni_selects_certificate(self) -> None:
+        first = self.pki.server("one.example")
+        second = self.pki.server("two.example", key_type="rsa-2048")
+        server_context = Context(credentials=[first.credential(), second.credential()])
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        for name, leaf in (("one.example", first), ("two.example", second)):
+            client, server, _, _ = self.connect(client_context, server_context, name)
+            self.assertEqual(client.peer_certificates[0], leaf.der)
+            self.assertEqual(server.server_name, name)
+
+    def test_record_size_limit(self) -> None:
+        """RFC 8449: each side's records respect the peer's limit."""
+        client_context, server_context = self.contexts(
+            client={"record_size_limit": 512}, server={"record_size_limit": 1024}
+        )
+        client, server, _, _ = self.connect(client_context, server_context)
+        server.send(b"s" * 5000)
+        records = server.pending_output()
+        # 511 bytes of content + 1 type byte + 16 tag + 5 header per record.
+        self.assertEqual(max(len(r) for r in records), 511 + 1 + 16 + 5)
+        client.send(b"c" * 5000)
+        self.assertEqual(
+            max(len(r) for r in client.pending_output()), 1023 + 1 + 16 + 5
+        )
+
+    def test_verifying_client_needs_a_name(self) -> None:
+        client_context, _ = self.contexts()
+        with self.assertRaises(ValueError) as caught:
+            Connection(client_context, is_client=True)
+        self.assertIn("server_name", str(caught.exception))
+
+    def test_exporter(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        client_key = client.export_keying_material(b"EXPERIMENTAL test", b"ctx", 32)
+        self.assertEqual(
+            client_key, server.export_keying_material(b"EXPERIMENTAL test", b"ctx", 32)
+        )
+        self.assertNotEqual(
+            client_key, server.export_keying_material(b"EXPERIMENTAL test", b"", 32)
+        )
+
+
+class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
+    def test_writes_before_handshake_are_kept_in_order(self) -> None:
+        client_context, server_context = self.contexts()
+        client = Connection(client_context, is_client=True, server_name="example.com")
+        server = Connection(server_context, is_client=False)
+        client.start()
+        client.send(b"first ")
+        client.send(b"second")
+        client.close()
+        _, server_events = pump(client, server)
+        data = b"".join(e.data for e in of_type(server_events, ApplicationData))
+        self.assertEqual(data, b"first second")
+        self.assertEqual(of_type(server_events, CloseNotify), [CloseNotify()])
+
+    def test_bulk_both_ways(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        payload = bytes(range(256)) * 4096  # 1 MiB
+        client.send(payload)
+        server.send(payload[::-1])
+        client_events, server_events = pump(client, server)
+        self.assertEqual(
+            b"".join(e.data for e in of_type(server_events, ApplicationData)), payload
+        )
+        self.assertEqual(
+            b"".join(e.data for e in of_type(client_events, ApplicationData)),
+            payload[::-1],
+        )
+
+    def test_close_notify_half_close(self) -> None:
+        """RFC 8446 §6.1: after our close_notify the peer may still send."""
+        client, server, _, _ = self.connect(*self.contexts())
+        client.close()
+        _, server_events = pump(client, server)
+        self.assertEqual(of_type(server_events, CloseNotify), [CloseNotify()])
+        server.send(b"late reply")
+        client_events, _ = pump(client, server)
+        self.assertEqual(of_type(client_events, ApplicationData), [ApplicationData(b"late reply")])
+        self.assertRaises(ConnectionClosedError, client.send, b"more")
+        server.close()
+        client_events, _ = pump(client, server)
+        self.assertEqual(of_type(client_events, CloseNotify), [CloseNotify()])
+        self.assertIs(client.state, ConnectionState.CLOSED)
+
+    def test_bytes_after_close_notify_are_kept(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        server.close()
+        wire = server.data_to_send() + b"PLAINTEXT NEXT"
+        events = client.receive_data(wire)
+        self.assertEqual(events, [CloseNotify()])
+        self.assertEqual(client.unused_data, b"PLAINTEXT NEXT")
+
+    def test_key_update_both_directions(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        client.key_update(request_peer=True)
+        client.send(b"after update")
+        client_events, server_events = pump(client, server)
+        self.assertEqual(
+            of_type(server_events, KeyUpdated), [KeyUpdated("receive"), KeyUpdated("send")]
+        )
+        self.assertEqual(of_type(client_events, KeyUpdated), [KeyUpdated("receive")])
+        server.send(b"reply")
+        client_events, _ = pump(client, server)
+        self.assertEqual(of_type(client_events, ApplicationData), [ApplicationData(b"reply")])
+
+    def test_fatal_alert_reaches_peer(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        wire = bytearray(client.data_to_send() or b"")
+        client.send(b"x" * 100)
+        wire = bytearray(client.data_to_send())
+        wire[-1] ^= 1  # break the AEAD tag
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(bytes(wire))
+        self.assertEqual(caught.exception.alert, AlertDescription.bad_record_mac)
+        with self.assertRaises(RemoteAlertError) as remote:
+            client.receive_data(server.data_to_send())
+        self.assertEqual(remote.exception.alert, AlertDescription.bad_record_mac)
+        self.assertIs(client.state, ConnectionState.FAILED)
+
+    def test_application_data_before_handshake(self) -> None:
+        _, server_context = self.contexts()
+        server = Connection(server_context, is_client=False)
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(bytes([ContentType.application_data, 3, 3, 0, 1, 0]))
+        self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
+        self.assertEqual(
+            server.data_to_send(),
+            bytes([ContentType.alert, 3, 3, 0, 2, 2, AlertDescription.unexpected_message]),
+        )
+
+    def test_change_cipher_spec_after_handshake_is_rejected(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(bytes([ContentType.change_cipher_spec, 3, 3, 0, 1, 1]))
+        self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)

@@ -1,0 +1,387 @@
+"""The one object the adapters use: a sans-I/O TLS connection.
+
+``Connection`` owns the record layer, reassembles handshake messages, hands
+them to the handshake state machine of the negotiated version, and turns
+records into :mod:`events <twisted_sslfile.engine.events>`. It never touches
+a socket, a reactor, a clock or a random source of its own.
+
+Error contract: a fatal problem queues the right alert into
+:meth:`data_to_send` and raises the :class:`~twisted_sslfile.errors.TLSError`
+that carries it. After that the connection is dead: the adapter flushes what
+is queued and closes the transport.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from twisted_sslfile.constants import (
+    AlertDescription,
+    AlertLevel,
+    CipherSuite,
+    ContentType,
+    NamedGroup,
+    ProtocolVersion,
+)
+from twisted_sslfile.engine.events import (
+    AlertReceived,
+    ApplicationData,
+    CloseNotify,
+    Event,
+    HandshakeCompleted,
+)
+from twisted_sslfile.engine.messages import HandshakeReassembler
+from twisted_sslfile.engine.record import Record, RecordLayer, TLS13Protection
+from twisted_sslfile.engine.tls13 import TLS13Client, TLS13Server
+from twisted_sslfile.errors import (
+    ConnectionClosedError,
+    DecodeError,
+    InternalError,
+    RemoteAlertError,
+    TLSError,
+    UnexpectedMessageError,
+)
+
+if TYPE_CHECKING:
+    from twisted_sslfile.context import Context
+
+
+class ConnectionState(enum.Enum):
+    """Where a connection is in its life."""
+
+    HANDSHAKING = "handshaking"
+    CONNECTED = "connected"  #: handshake done; data may flow
+    CLOSED = "closed"  #: close_notify sent and received
+    FAILED = "failed"  #: a fatal alert was sent or received
+
+
+class Connection:
+    """A TLS connection driven by bytes in and bytes out.
+
+    :param context: shared policy and credentials.
+    :param is_client: the role; a client sends ClientHello from :meth:`start`.
+    :param server_name: client only: the SNI name and the name (or IP
+        address) the server's certificate must match.
+    """
+
+    def __init__(
+        self,
+        context: Context,
+        *,
+        is_client: bool,
+        server_name: str | None = None,
+    ) -> None:
+        if server_name is not None and not is_client:
+            raise ValueError("server_name is a client option")
+        if is_client and server_name is None and context.verify:
+            raise ValueError(
+                "a verifying client needs server_name: the host name or IP address "
+                "the server's certificate must match (or a Context with "
+                "insecure_skip_verify=True)"
+            )
+        self._context = context
+        self.is_client = is_client
+        self._records = RecordLayer()
+        # RFC 8446 §5.1: 0x0303 on every record but (optionally) the first
+        # ClientHello; TLS13Client.start sets 0x0301 for that one.
+        self._records.legacy_record_version = ProtocolVersion.TLS_1_2
+        self._reassembler = HandshakeReassembler(context.max_handshake_message_size)
+        self._handshake: TLS13Client | TLS13Server = (
+            TLS13Client(self, context, server_name)
+            if is_client
+            else TLS13Server(self, context)
+        )
+        self._events: list[Event] = []
+        self._handshake_output: list[bytes] = []
+        # Application data written before the handshake finished: the local
+        # application's own bytes, released in order on completion.
+        self._early_writes: list[bytes] = []
+        self._close_requested = False
+        self._started = False
+        self._read_keys_changed = False
+        self._result: HandshakeCompleted | None = None
+        self._error: TLSError | None = None
+        self.sent_close_notify = False
+        self.received_close_notify = False
+        #: Bytes that followed the peer's close_notify: they belong to whatever
+        #: the stream carries next (RFC 8446 §6.1 says TLS ignores them).
+        self.unused_data = b""
+
+    # -- the engine contract -------------------------------------------------
+
+    def start(self) -> None:
+        """Client: queue the ClientHello. Server: nothing to do."""
+        if self._started:
+            return
+        self._started = True
+        if isinstance(self._handshake, TLS13Client):
+            self._guarded(self._handshake.start)
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Process bytes from the peer; return the events they produced."""
+        if self._error is not None:
+            raise ConnectionClosedError("connection already failed") from self._error
+        self._started = True
+        self._events = []
+        self._guarded(lambda: self._receive(data))
+        events, self._events = self._events, []
+        return events
+
+    def send(self, data: bytes) -> None:
+        """Queue application data; held back until the handshake completes."""
+        if self._error is not None or self.sent_close_notify or self._close_requested:
+            raise ConnectionClosedError("cannot send after close or failure")
+        if not data:
+            return
+        if self._result is None:
+            self._early_writes.append(bytes(data))
+        else:
+            self._records.send(ContentType.application_data, data)
+
+    def close(self) -> None:
+        """Queue close_notify behind any data already queued (RFC 8446 §6.1)."""
+        if self._error is not None or self.sent_close_notify or self._close_requested:
+            return
+        if self._result is None and self._early_writes:
+            # Do not lose data written before the handshake: close once it is out.
+            self._close_requested = True
+            return
+        self._send_close_notify()
+
+    def key_update(self, request_peer: bool = True) -> None:
+        """Send a TLS 1.3 KeyUpdate; with ``request_peer`` ask the peer to follow."""
+        if self._error is not None or self.sent_close_notify:
+            raise ConnectionClosedError("cannot update keys after close or failure")
+        self._guarded(lambda: self._handshake.send_key_update(request_peer))
+
+    def data_to_send(self) -> bytes:
+        """Bytes to write to the transport, in order; empty if none."""
+        return self._records.data_to_send()
+
+    def pending_output(self) -> list[bytes]:
+        """Like :meth:`data_to_send`, as a list of records for ``writeSequence``."""
+        return self._records.pending_output()
+
+    def export_keying_material(
+        self, label: bytes, context: bytes, length: int
+    ) -> bytes:
+        """RFC 8446 §7.5 / RFC 5705 exporter."""
+        return self._handshake.export_keying_material(label, context, length)
+
+    # -- queries -------------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        if self._error is not None:
+            return ConnectionState.FAILED
+        if self.sent_close_notify and self.received_close_notify:
+            return ConnectionState.CLOSED
+        if self._result is None:
+            return ConnectionState.HANDSHAKING
+        return ConnectionState.CONNECTED
+
+    @property
+    def handshake_complete(self) -> bool:
+        return self._result is not None
+
+    @property
+    def handshake_result(self) -> HandshakeCompleted | None:
+        return self._result
+
+    @property
+    def error(self) -> TLSError | None:
+        """The fatal error that ended this connection, if any."""
+        return self._error
+
+    @property
+    def version(self) -> ProtocolVersion | None:
+        return self._result.version if self._result else None
+
+    @property
+    def cipher_suite(self) -> CipherSuite | None:
+        return self._result.cipher_suite if self._result else None
+
+    @property
+    def group(self) -> NamedGroup | None:
+        return self._result.group if self._result else None
+
+    @property
+    def alpn_protocol(self) -> bytes | None:
+        return self._result.alpn_protocol if self._result else None
+
+    @property
+    def next_protocol(self) -> bytes | None:
+        return self._result.next_protocol if self._result else None
+
+    @property
+    def server_name(self) -> str | None:
+        return self._handshake.server_name
+
+    @property
+    def peer_certificates(self) -> tuple[bytes, ...]:
+        return self._handshake.peer_certificates
+
+    @property
+    def session(self) -> None:
+        """Resumable session state; resumption is not implemented yet."""
+        return None
+
+    # -- HandshakeIO: what the state machines call -----------------------------
+
+    def write_handshake(self, raw: bytes) -> None:
+        # Messages of one flight under the same keys share records: fewer
+        # records on the wire, and RFC 8448's traces come out byte for byte.
+        self._handshake_output.append(raw)
+
+    def write_change_cipher_spec(self) -> None:
+        self._flush_handshake()
+        self._records.send(ContentType.change_cipher_spec, b"\x01")
+
+    def set_read_protection(self, protection: TLS13Protection) -> None:
+        self._records.set_read_protection(protection)
+        self._read_keys_changed = True
+
+    def set_write_protection(self, protection: TLS13Protection) -> None:
+        self._flush_handshake()
+        self._records.set_write_protection(protection)
+
+    def set_write_limit(self, limit: int) -> None:
+        self._records.write_limit = limit
+
+    def set_legacy_record_version(self, version: int) -> None:
+        self._records.legacy_record_version = version
+
+    def handshake_completed(self, event: HandshakeCompleted) -> None:
+        self._flush_handshake()
+        self._result = event
+        self._events.append(event)
+        writes, self._early_writes = self._early_writes, []
+        for data in writes:
+            self._records.send(ContentType.application_data, data)
+        if self._close_requested:
+            self._send_close_notify()
+
+    def emit(self, event: Event) -> None:
+        self._events.append(event)
+
+    # -- internals ---------------------------------------------------------------
+
+    def _guarded(self, action: Callable[[], object]) -> None:
+        """Run ``action``; on failure queue the alert and remember the error."""
+        try:
+            action()
+            self._flush_handshake()
+        except RemoteAlertError as exc:
+            self._error = exc
+            raise
+        except TLSError as exc:
+            self._fail(exc)
+            raise
+        except Exception as exc:
+            # Hostile input must never surface as a random exception: report
+            # it as internal_error, keeping the cause for the bug report.
+            error = InternalError(f"internal error: {exc!r}")
+            self._fail(error)
+            raise error from exc
+
+    def _flush_handshake(self) -> None:
+        if self._handshake_output:
+            data = b"".join(self._handshake_output)
+            self._handshake_output.clear()
+            self._records.send(ContentType.handshake, data)
+
+    def _fail(self, error: TLSError) -> None:
+        self._error = error
+        # Whatever half-built flight there is must not go out before the alert.
+        self._handshake_output.clear()
+        # If the write side itself is broken (sequence numbers exhausted) the
+        # alert cannot go out; the error still stands.
+        with contextlib.suppress(TLSError):
+            self._records.send(
+                ContentType.alert, bytes((AlertLevel.fatal, error.alert))
+            )
+
+    def _send_close_notify(self) -> None:
+        self._records.send(
+            ContentType.alert,
+            bytes((AlertLevel.warning, AlertDescription.close_notify)),
+        )
+        self.sent_close_notify = True
+
+    def _receive(self, data: bytes) -> None:
+        if self.received_close_notify:
+            self.unused_data += bytes(data)
+            return
+        self._records.feed(data)
+        while not self.received_close_notify:
+            record = self._records.next_record()
+            if record is None:
+                break
+            self._handle_record(record)
+        if self.received_close_notify:
+            self.unused_data += self._records.take_unprocessed()
+
+    def _handle_record(self, record: Record) -> None:
+        content_type = record.content_type
+        if content_type == ContentType.handshake:
+            self._handle_handshake_record(record.payload)
+            return
+        if self._reassembler.has_partial:
+            # RFC 8446 §5.1: handshake messages may not be interleaved with
+            # other record types.
+            raise UnexpectedMessageError(
+                f"{ContentType(content_type).name} record inside a fragmented "
+                "handshake message"
+            )
+        if content_type == ContentType.application_data:
+            if self._result is None:
+                raise UnexpectedMessageError("application data before the handshake")
+            self._events.append(ApplicationData(bytes(record.payload)))
+        elif content_type == ContentType.alert:
+            self._handle_alert(record.payload)
+        else:
+            self._handle_change_cipher_spec(record)
+
+    def _handle_handshake_record(self, payload: bytes | memoryview) -> None:
+        self._reassembler.feed(payload)
+        while (message := self._reassembler.pop()) is not None:
+            msg_type, raw, body = message
+            self._read_keys_changed = False
+            self._handshake.handle(msg_type, raw, body)
+            if self._read_keys_changed and (
+                self._reassembler.has_partial or self._reassembler.has_pending
+            ):
+                # RFC 8446 §5.1: a message before a key change must end at a
+                # record boundary, or bytes would be read under the wrong keys.
+                raise UnexpectedMessageError("handshake data straddles a key change")
+
+    def _handle_change_cipher_spec(self, record: Record) -> None:
+        # RFC 8446 §5: one unprotected 0x01 between the first ClientHello and
+        # the peer's Finished is dropped; any other CCS is unexpected.
+        if (
+            record.protected
+            or bytes(record.payload) != b"\x01"
+            or not self._handshake.change_cipher_spec_allowed
+        ):
+            raise UnexpectedMessageError("change_cipher_spec not allowed here")
+
+    def _handle_alert(self, payload: bytes | memoryview) -> None:
+        if len(payload) != 2:
+            raise DecodeError("an alert is exactly two bytes")
+        level, description = payload[0], payload[1]
+        if description == AlertDescription.close_notify:
+            self.received_close_notify = True
+            self._events.append(CloseNotify())
+            return
+        if description == AlertDescription.user_canceled:
+            # RFC 8446 §6.1: user_canceled is followed by close_notify; it is
+            # the only alert besides close_notify that is not an error.
+            self._events.append(
+                AlertReceived(AlertLevel.warning, AlertDescription.user_canceled)
+            )
+            return
+        del level  # RFC 8446 §6: in TLS 1.3 every other alert is fatal.
+        raise RemoteAlertError(description)

@@ -1,0 +1,514 @@
+"""Key derivation: the TLS 1.3 HKDF schedule and the TLS 1.2 PRF.
+
+Everything that turns a shared secret and a transcript into keys lives here
+and nowhere else, so that the state machines only say *which* secret they
+need and *when*.  Functions take a hash as a ``cryptography``
+``HashAlgorithm`` class or instance (``CipherSuiteInfo.hash`` is a class).
+
+Secrets are plain ``bytes``; none of the objects here shows one in its
+``repr``.  Comparisons of Finished values go through
+:func:`hmac.compare_digest` (:func:`check_verify_data`).
+"""
+
+from __future__ import annotations
+
+import hmac as _stdlib_hmac
+from typing import Union
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
+
+from twisted_sslfile.constants import HandshakeType
+from twisted_sslfile.errors import DecryptError, InternalError
+
+__all__ = [
+    "KeySchedule13",
+    "Transcript",
+    "check_verify_data",
+    "derive_secret",
+    "exporter",
+    "exporter_12",
+    "extended_master_secret",
+    "finished_key",
+    "finished_verify_data",
+    "hkdf_expand",
+    "hkdf_expand_label",
+    "hkdf_extract",
+    "key_block",
+    "master_secret",
+    "next_application_traffic_secret",
+    "prf",
+    "resumption_psk",
+    "traffic_key_iv",
+    "verify_data_12",
+]
+
+HashLike = Union[hashes.HashAlgorithm, type[hashes.HashAlgorithm]]
+
+
+def _hash(hash_: HashLike) -> hashes.HashAlgorithm:
+    """An instance for ``hash_``, which may be the class or an instance."""
+    return hash_() if isinstance(hash_, type) else hash_
+
+
+def _hmac(hash_: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
+    mac = crypto_hmac.HMAC(key, hash_)
+    mac.update(data)
+    return mac.finalize()
+
+
+def _empty_hash(hash_: hashes.HashAlgorithm) -> bytes:
+    digest = hashes.Hash(hash_)
+    return digest.finalize()
+
+
+def check_verify_data(expected: bytes, received: bytes) -> None:
+    """Compare Finished (or binder) values in constant time.
+
+    RFC 8446 §4.4.4 / RFC 5246 §7.4.9: a wrong value is a decrypt_error.
+    """
+    if not _stdlib_hmac.compare_digest(bytes(expected), bytes(received)):
+        raise DecryptError("Finished verify_data does not match")
+
+
+# ---------------------------------------------------------------------------
+# HKDF (RFC 5869) and the TLS 1.3 wrappers (RFC 8446 §7.1)
+# ---------------------------------------------------------------------------
+
+
+def hkdf_extract(hash_: HashLike, salt: bytes | None, ikm: bytes) -> bytes:
+    """HKDF-Extract; a missing salt is HashLen zero bytes (RFC 5869 §2.2)."""
+    h = _hash(hash_)
+    return _hmac(h, bytes(h.digest_size) if not salt else salt, ikm)
+
+
+def hkdf_expand(hash_: HashLike, prk: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-Expand (RFC 5869 §2.3)."""
+    return HKDFExpand(_hash(hash_), length, info).derive(prk)
+
+
+def hkdf_expand_label(
+    hash_: HashLike, secret: bytes, label: bytes, context: bytes, length: int
+) -> bytes:
+    """HKDF-Expand-Label (RFC 8446 §7.1): ``label`` without the "tls13 " prefix.
+
+    Raises ValueError for arguments no HkdfLabel can hold (a caller bug:
+    label longer than 249 bytes, context longer than 255, length >= 2**16).
+    """
+    full_label = b"tls13 " + label
+    if len(full_label) > 255 or len(context) > 255 or not 0 <= length < 2**16:
+        raise ValueError("HkdfLabel field out of range")
+    hkdf_label = (
+        length.to_bytes(2, "big")
+        + bytes([len(full_label)])
+        + full_label
+        + bytes([len(context)])
+        + context
+    )
+    return hkdf_expand(hash_, secret, hkdf_label, length)
+
+
+def derive_secret(
+    hash_: HashLike, secret: bytes, label: bytes, transcript_hash: bytes
+) -> bytes:
+    """Derive-Secret (RFC 8446 §7.1), given the transcript *hash*."""
+    h = _hash(hash_)
+    return hkdf_expand_label(h, secret, label, transcript_hash, h.digest_size)
+
+
+def traffic_key_iv(
+    hash_: HashLike, secret: bytes, key_length: int, iv_length: int
+) -> tuple[bytes, bytes]:
+    """The record key and IV for a traffic secret (RFC 8446 §7.3)."""
+    return (
+        hkdf_expand_label(hash_, secret, b"key", b"", key_length),
+        hkdf_expand_label(hash_, secret, b"iv", b"", iv_length),
+    )
+
+
+def next_application_traffic_secret(hash_: HashLike, secret: bytes) -> bytes:
+    """application_traffic_secret_N+1 after a KeyUpdate (RFC 8446 §7.2)."""
+    h = _hash(hash_)
+    return hkdf_expand_label(h, secret, b"traffic upd", b"", h.digest_size)
+
+
+def finished_key(hash_: HashLike, base_key: bytes) -> bytes:
+    """finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length)."""
+    h = _hash(hash_)
+    return hkdf_expand_label(h, base_key, b"finished", b"", h.digest_size)
+
+
+def finished_verify_data(
+    hash_: HashLike, base_key: bytes, transcript_hash: bytes
+) -> bytes:
+    """Finished.verify_data (RFC 8446 §4.4.4).
+
+    ``base_key`` is the sender's handshake traffic secret (or the
+    application one for post-handshake authentication).  The PSK binder
+    (§4.2.11.2) is the same computation with the binder key as base key and
+    the hash of the truncated ClientHello.
+    """
+    h = _hash(hash_)
+    return _hmac(h, finished_key(h, base_key), transcript_hash)
+
+
+def exporter(
+    hash_: HashLike,
+    exporter_master_secret: bytes,
+    label: bytes,
+    context: bytes | None,
+    length: int,
+) -> bytes:
+    """TLS-Exporter (RFC 8446 §7.5).
+
+    In TLS 1.3 an absent context and an empty one give the same output.
+    """
+    h = _hash(hash_)
+    secret = derive_secret(h, exporter_master_secret, label, _empty_hash(h))
+    context_hash = hashes.Hash(h)
+    context_hash.update(context or b"")
+    return hkdf_expand_label(h, secret, b"exporter", context_hash.finalize(), length)
+
+
+def resumption_psk(
+    hash_: HashLike, resumption_master_secret: bytes, ticket_nonce: bytes
+) -> bytes:
+    """The PSK a NewSessionTicket stands for (RFC 8446 §4.6.1)."""
+    h = _hash(hash_)
+    return hkdf_expand_label(
+        h, resumption_master_secret, b"resumption", ticket_nonce, h.digest_size
+    )
+
+
+class KeySchedule13:
+    """The TLS 1.3 secret ladder (RFC 8446 §7.1), one rung at a time.
+
+    ``KeySchedule13(hash, psk)`` computes the Early Secret at once;
+    :meth:`derive_handshake_secret` and :meth:`derive_master_secret` climb
+    the ladder.  Each ``*_secret(th)`` method takes the transcript hash the
+    RFC prescribes for it (e.g. ClientHello..ServerHello for the handshake
+    traffic secrets).  Calling a method before its rung exists is a state
+    machine bug and raises InternalError.
+    """
+
+    __slots__ = ("_handshake_secret", "_master_secret", "early_secret", "hash")
+
+    def __init__(self, hash_: HashLike, psk: bytes | None = None) -> None:
+        self.hash = _hash(hash_)
+        size = self.hash.digest_size
+        # No PSK: a string of Hash.length zero bytes (RFC 8446 §7.1).
+        self.early_secret = hkdf_extract(self.hash, None, psk or bytes(size))
+        self._handshake_secret: bytes | None = None
+        self._master_secret: bytes | None = None
+
+    def __repr__(self) -> str:
+        stage = (
+            "master"
+            if self._master_secret is not None
+            else "handshake"
+            if self._handshake_secret is not None
+            else "early"
+        )
+        return f"<KeySchedule13 {self.hash.name} stage={stage}>"
+
+    @property
+    def hash_length(self) -> int:
+        return self.hash.digest_size
+
+    @property
+    def handshake_secret(self) -> bytes:
+        if self._handshake_secret is None:
+            raise InternalError("handshake secret requested before it was derived")
+        return self._handshake_secret
+
+    @property
+    def master_secret(self) -> bytes:
+        if self._master_secret is None:
+            raise InternalError("master secret requested before it was derived")
+        return self._master_secret
+
+    def _derived(self, secret: bytes) -> bytes:
+        return derive_secret(self.hash, secret, b"derived", _empty_hash(self.hash))
+
+    # Early Secret rung
+    def binder_key(self, external: bool) -> bytes:
+        """binder_key: "ext binder" for external PSKs, "res binder" otherwise."""
+        label = b"ext binder" if external else b"res binder"
+        return derive_secret(self.hash, self.early_secret, label, _empty_hash(self.hash))
+
+    def client_early_traffic_secret(self, transcript_hash: bytes) -> bytes:
+        """client_early_traffic_secret over ClientHello."""
+        return derive_secret(self.hash, self.early_secret, b"c e traffic", transcript_hash)
+
+    def early_exporter_master_secret(self, transcript_hash: bytes) -> bytes:
+        """early_exporter_master_secret over ClientHello."""
+        return derive_secret(
+            self.hash, self.early_secret, b"e exp master", transcript_hash
+        )
+
+    # Handshake Secret rung
+    def derive_handshake_secret(self, shared_secret: bytes | None) -> bytes:
+        """Handshake Secret from the (EC)DHE/KEM secret; None for psk_ke mode."""
+        ikm = shared_secret if shared_secret is not None else bytes(self.hash_length)
+        self._handshake_secret = hkdf_extract(
+            self.hash, self._derived(self.early_secret), ikm
+        )
+        return self._handshake_secret
+
+    def client_handshake_traffic_secret(self, transcript_hash: bytes) -> bytes:
+        """client_handshake_traffic_secret over ClientHello..ServerHello."""
+        return derive_secret(
+            self.hash, self.handshake_secret, b"c hs traffic", transcript_hash
+        )
+
+    def server_handshake_traffic_secret(self, transcript_hash: bytes) -> bytes:
+        """server_handshake_traffic_secret over ClientHello..ServerHello."""
+        return derive_secret(
+            self.hash, self.handshake_secret, b"s hs traffic", transcript_hash
+        )
+
+    # Master Secret rung
+    def derive_master_secret(self) -> bytes:
+        """Master Secret: Extract(Derive-Secret(HS, "derived", ""), 0)."""
+        self._master_secret = hkdf_extract(
+            self.hash, self._derived(self.handshake_secret), bytes(self.hash_length)
+        )
+        return self._master_secret
+
+    def client_application_traffic_secret_0(self, transcript_hash: bytes) -> bytes:
+        """client_application_traffic_secret_0 over ClientHello..server Finished."""
+        return derive_secret(
+            self.hash, self.master_secret, b"c ap traffic", transcript_hash
+        )
+
+    def server_application_traffic_secret_0(self, transcript_hash: bytes) -> bytes:
+        """server_application_traffic_secret_0 over ClientHello..server Finished."""
+        return derive_secret(
+            self.hash, self.master_secret, b"s ap traffic", transcript_hash
+        )
+
+    def exporter_master_secret(self, transcript_hash: bytes) -> bytes:
+        """exporter_master_secret over ClientHello..server Finished."""
+        return derive_secret(self.hash, self.master_secret, b"exp master", transcript_hash)
+
+    def resumption_master_secret(self, transcript_hash: bytes) -> bytes:
+        """resumption_master_secret over ClientHello..client Finished."""
+        return derive_secret(self.hash, self.master_secret, b"res master", transcript_hash)
+
+
+class Transcript:
+    """The running handshake transcript (RFC 8446 §4.4.1, RFC 5246 §7.4.9).
+
+    Until the cipher suite (and so the hash) is known the raw messages are
+    buffered; :meth:`set_hash` replays them into the hash.  After that the
+    raw bytes are dropped unless ``keep_raw`` is set: TLS 1.2 client
+    authentication signs the raw ``handshake_messages`` (RFC 5246 §7.4.8),
+    so the TLS 1.2 client sets it when it holds a client certificate.
+    """
+
+    __slots__ = ("_buffer", "_ctx", "_hash", "keep_raw")
+
+    def __init__(self, hash_: HashLike | None = None, *, keep_raw: bool = False) -> None:
+        self._hash: hashes.HashAlgorithm | None = None
+        self._ctx: hashes.Hash | None = None
+        self._buffer = bytearray()
+        self.keep_raw = keep_raw
+        if hash_ is not None:
+            self.set_hash(hash_)
+
+    def __repr__(self) -> str:
+        name = self._hash.name if self._hash is not None else "unset"
+        return f"<Transcript {name}>"
+
+    @property
+    def hash(self) -> hashes.HashAlgorithm | None:
+        return self._hash
+
+    def update(self, raw_message: bytes) -> None:
+        """Add one handshake message, 4-byte header included."""
+        if self._ctx is not None:
+            self._ctx.update(raw_message)
+            if self.keep_raw:
+                self._buffer += raw_message
+        else:
+            self._buffer += raw_message
+
+    def set_hash(self, hash_: HashLike) -> None:
+        """Fix the hash (once the suite is known) and hash what was buffered.
+
+        Setting the same hash again is a no-op; another hash is a bug.
+        """
+        h = _hash(hash_)
+        if self._hash is not None:
+            if h.name != self._hash.name:
+                raise InternalError("transcript hash changed after it was set")
+            return
+        self._hash = h
+        self._ctx = hashes.Hash(h)
+        self._ctx.update(bytes(self._buffer))
+        if not self.keep_raw:
+            self._buffer = bytearray()
+
+    def _context(self) -> hashes.Hash:
+        if self._ctx is None:
+            raise InternalError("transcript hash used before the hash was chosen")
+        return self._ctx
+
+    def digest(self) -> bytes:
+        """Transcript-Hash of everything so far; the transcript goes on."""
+        return self._context().copy().finalize()
+
+    def digest_with(self, extra: bytes) -> bytes:
+        """Transcript-Hash as if ``extra`` were appended, without appending it.
+
+        For the PSK binder over a truncated ClientHello (RFC 8446 §4.2.11.2)
+        and for checking a Finished before it joins the transcript.
+        """
+        ctx = self._context().copy()
+        ctx.update(extra)
+        return ctx.finalize()
+
+    def raw(self) -> bytes:
+        """The raw messages so far (only while buffering or with keep_raw)."""
+        if self._ctx is not None and not self.keep_raw:
+            raise InternalError("raw transcript was not kept")
+        return bytes(self._buffer)
+
+    def restart_with_message_hash(self) -> None:
+        """Replace ClientHello1 by its message_hash stand-in (RFC 8446 §4.4.1).
+
+        Call it after the HelloRetryRequest has fixed the hash and *before*
+        adding the HelloRetryRequest itself: the transcript becomes
+        ``message_hash || HRR || ClientHello2 || ...``.
+        """
+        digest = self.digest()
+        h = self._context().algorithm
+        synthetic = (
+            bytes([HandshakeType.message_hash])
+            + len(digest).to_bytes(3, "big")
+            + digest
+        )
+        self._ctx = hashes.Hash(h)
+        self._ctx.update(synthetic)
+        self._buffer = bytearray(synthetic) if self.keep_raw else bytearray()
+
+
+# ---------------------------------------------------------------------------
+# TLS 1.2: PRF (RFC 5246 §5), master secrets, key block, Finished, exporter
+# ---------------------------------------------------------------------------
+
+_MASTER_SECRET_LENGTH = 48
+_VERIFY_DATA_LENGTH_12 = 12
+# RFC 5705 §4: labels the PRF itself uses may not be exporter labels.
+_RESERVED_EXPORTER_LABELS = frozenset(
+    {b"client finished", b"server finished", b"master secret", b"key expansion"}
+)
+
+
+def prf(hash_: HashLike, secret: bytes, label: bytes, seed: bytes, length: int) -> bytes:
+    """PRF(secret, label, seed) = P_hash(secret, label + seed) (RFC 5246 §5)."""
+    h = _hash(hash_)
+    label_seed = label + seed
+    out = bytearray()
+    a = label_seed  # A(0)
+    while len(out) < length:
+        a = _hmac(h, secret, a)  # A(i) = HMAC(secret, A(i-1))
+        out += _hmac(h, secret, a + label_seed)
+    return bytes(out[:length])
+
+
+def master_secret(
+    hash_: HashLike,
+    pre_master_secret: bytes,
+    client_random: bytes,
+    server_random: bytes,
+) -> bytes:
+    """The classic master secret (RFC 5246 §8.1)."""
+    return prf(
+        hash_,
+        pre_master_secret,
+        b"master secret",
+        client_random + server_random,
+        _MASTER_SECRET_LENGTH,
+    )
+
+
+def extended_master_secret(
+    hash_: HashLike, pre_master_secret: bytes, session_hash: bytes
+) -> bytes:
+    """The extended master secret (RFC 7627 §4).
+
+    ``session_hash`` is the transcript hash up to and including
+    ClientKeyExchange (§3).
+    """
+    return prf(
+        hash_,
+        pre_master_secret,
+        b"extended master secret",
+        session_hash,
+        _MASTER_SECRET_LENGTH,
+    )
+
+
+def key_block(
+    hash_: HashLike,
+    master_secret: bytes,
+    client_random: bytes,
+    server_random: bytes,
+    key_length: int,
+    iv_length: int,
+) -> tuple[bytes, bytes, bytes, bytes]:
+    """(client_key, server_key, client_iv, server_iv) for an AEAD suite.
+
+    RFC 5246 §6.3: the seed is server_random + client_random; AEAD suites
+    have no MAC keys, so the block is the two keys then the two IVs.
+    """
+    block = prf(
+        hash_,
+        master_secret,
+        b"key expansion",
+        server_random + client_random,
+        2 * key_length + 2 * iv_length,
+    )
+    k, i = key_length, iv_length
+    return (
+        block[:k],
+        block[k : 2 * k],
+        block[2 * k : 2 * k + i],
+        block[2 * k + i : 2 * k + 2 * i],
+    )
+
+
+def verify_data_12(
+    hash_: HashLike, master_secret: bytes, handshake_hash: bytes, *, client: bool
+) -> bytes:
+    """Finished.verify_data for TLS 1.2 (RFC 5246 §7.4.9), 12 bytes."""
+    label = b"client finished" if client else b"server finished"
+    return prf(hash_, master_secret, label, handshake_hash, _VERIFY_DATA_LENGTH_12)
+
+
+def exporter_12(
+    hash_: HashLike,
+    master_secret: bytes,
+    client_random: bytes,
+    server_random: bytes,
+    label: bytes,
+    context: bytes | None,
+    length: int,
+) -> bytes:
+    """RFC 5705 exporter for TLS 1.2.
+
+    Unlike TLS 1.3, ``context=None`` (no context) and ``b""`` differ: with a
+    context the seed carries its 2-byte length (RFC 5705 §4).  The PRF's own
+    labels are refused with ValueError, as is a context of 2**16 bytes or
+    more.
+    """
+    if label in _RESERVED_EXPORTER_LABELS:
+        raise ValueError(f"exporter label {label!r} is reserved")
+    seed = client_random + server_random
+    if context is not None:
+        if len(context) >= 2**16:
+            raise ValueError("exporter context too long")
+        seed += len(context).to_bytes(2, "big") + context
+    return prf(hash_, master_secret, label, seed, length)

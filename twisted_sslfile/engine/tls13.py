@@ -1,0 +1,1073 @@
+"""TLS 1.3 client and server handshakes (RFC 8446).
+
+Each role is a small state machine: a table maps the current state to the
+handshake messages it accepts and the method that handles each. A message
+that the table does not list for the state is an ``unexpected_message``
+(RFC 8446 §4: "Protocol messages MUST be sent in the order defined"). Every
+transition happens in a handler; nothing else changes ``state``.
+
+The state machines do no I/O. They talk to the :class:`Connection` through
+the narrow :class:`HandshakeIO` interface: write a handshake message, write
+the middlebox-compatibility change_cipher_spec, install record protection,
+report completion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hmac
+import ipaddress
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
+
+from cryptography import x509 as cx509
+from cryptography.hazmat.primitives import hashes
+
+from twisted_sslfile import x509 as tls_x509
+from twisted_sslfile.constants import (
+    TLS13_CIPHER_SUITES,
+    AlertDescription,
+    CipherSuite,
+    ClientCertificatePolicy,
+    ExtensionType,
+    HandshakeType,
+    KeyUpdateRequest,
+    NamedGroup,
+    ProtocolVersion,
+    SignatureScheme,
+)
+from twisted_sslfile.engine import keyschedule, messages, suites
+from twisted_sslfile.engine.events import Event, HandshakeCompleted, KeyUpdated
+from twisted_sslfile.engine.record import TLS13Protection
+from twisted_sslfile.errors import (
+    CertificateError,
+    DecodeError,
+    DecryptError,
+    HandshakeFailureError,
+    IllegalParameterError,
+    LimitExceededError,
+    MissingExtensionError,
+    NoApplicationProtocolError,
+    ProtocolVersionError,
+    TLSError,
+    UnexpectedMessageError,
+    UnsupportedExtensionError,
+)
+
+if TYPE_CHECKING:
+    from twisted_sslfile.context import Context, Credential
+
+_T = TypeVar("_T")
+TLS13 = ProtocolVersion.TLS_1_3
+# RFC 8446 §4.4.3: the prefix of the content covered by CertificateVerify.
+_SIGNATURE_PAD = b"\x20" * 64
+_SERVER_CV_CONTEXT = b"TLS 1.3, server CertificateVerify\x00"
+_CLIENT_CV_CONTEXT = b"TLS 1.3, client CertificateVerify\x00"
+# RFC 8449 §4: a record_size_limit below 64 is an illegal_parameter.
+_MIN_RECORD_SIZE_LIMIT = 64
+_MAX_RECORD_SIZE_LIMIT_13 = 2**14 + 1
+
+# Signature schemes that may sign handshake messages in TLS 1.3; the
+# rsa_pkcs1_* ones are only for certificates (RFC 8446 §4.2.3).
+_TLS13_HANDSHAKE_SCHEMES = frozenset(
+    {
+        SignatureScheme.ecdsa_secp256r1_sha256,
+        SignatureScheme.ecdsa_secp384r1_sha384,
+        SignatureScheme.ecdsa_secp521r1_sha512,
+        SignatureScheme.rsa_pss_rsae_sha256,
+        SignatureScheme.rsa_pss_rsae_sha384,
+        SignatureScheme.rsa_pss_rsae_sha512,
+        SignatureScheme.rsa_pss_pss_sha256,
+        SignatureScheme.rsa_pss_pss_sha384,
+        SignatureScheme.rsa_pss_pss_sha512,
+        SignatureScheme.ed25519,
+        SignatureScheme.ed448,
+    }
+)
+
+
+class HandshakeIO(Protocol):
+    """What a handshake state machine needs from its connection."""
+
+    def write_handshake(self, raw: bytes) -> None:
+        """Queue an encoded handshake message under the current write keys."""
+
+    def write_change_cipher_spec(self) -> None:
+        """Queue the unprotected middlebox-compatibility CCS (RFC 8446 §D.4)."""
+
+    def set_read_protection(self, protection: TLS13Protection) -> None:
+        """Decrypt the peer's next records with these keys."""
+
+    def set_write_protection(self, protection: TLS13Protection) -> None:
+        """Encrypt our next records with these keys."""
+
+    def set_write_limit(self, limit: int) -> None:
+        """Cap the plaintext of each record we send (RFC 8449)."""
+
+    def set_legacy_record_version(self, version: int) -> None:
+        """Set the version field of our record headers (RFC 8446 §5.1)."""
+
+    def handshake_completed(self, event: HandshakeCompleted) -> None:
+        """The handshake finished: report it and release queued data."""
+
+    def emit(self, event: Event) -> None:
+        """Report an event from the current ``receive_data`` call."""
+
+
+class State(enum.Enum):
+    """Handshake states of RFC 8446 appendix A, one set per role."""
+
+    CLIENT_START = "client start"
+    CLIENT_WAIT_SH = "client wait ServerHello"
+    CLIENT_WAIT_EE = "client wait EncryptedExtensions"
+    CLIENT_WAIT_CERT_CR = "client wait Certificate or CertificateRequest"
+    CLIENT_WAIT_CERT = "client wait Certificate"
+    CLIENT_WAIT_CV = "client wait CertificateVerify"
+    CLIENT_WAIT_FINISHED = "client wait Finished"
+    SERVER_START = "server wait ClientHello"
+    SERVER_WAIT_CH2 = "server wait second ClientHello"
+    SERVER_WAIT_CERT = "server wait client Certificate"
+    SERVER_WAIT_CV = "server wait client CertificateVerify"
+    SERVER_WAIT_FINISHED = "server wait client Finished"
+    CONNECTED = "connected"
+
+
+Handler = Callable[[bytes, bytes], None]
+
+
+def _protection(info: suites.CipherSuiteInfo, secret: bytes) -> TLS13Protection:
+    key, iv = keyschedule.traffic_key_iv(
+        info.hash, secret, info.key_length, info.iv_length
+    )
+    return TLS13Protection(info.suite, key, iv)
+
+
+def _is_ip_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _signature_content(context_string: bytes, transcript_hash: bytes) -> bytes:
+    return _SIGNATURE_PAD + context_string + transcript_hash
+
+
+class _TLS13Handshake:
+    """What client and server share: transcript, keys, post-handshake messages."""
+
+    state: State
+    _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]]
+
+    def __init__(self, io: HandshakeIO, context: Context) -> None:
+        self._io = io
+        self._context = context
+        self.state: State
+        self._transcript = keyschedule.Transcript()
+        self._suite_info: suites.CipherSuiteInfo | None = None
+        self._schedule: keyschedule.KeySchedule13 | None = None
+        self._client_hs_secret = b""
+        self._server_hs_secret = b""
+        self._read_secret = b""
+        self._write_secret = b""
+        self._exporter_secret = b""
+        self.resumption_master_secret = b""
+        self.group: NamedGroup | None = None
+        self.alpn_protocol: bytes | None = None
+        self.server_name: str | None = None
+        self.peer_certificates: tuple[bytes, ...] = ()
+        self.peer_verified = False
+        self._peer_public_key: object | None = None
+
+    # -- queries ---------------------------------------------------------
+
+    @property
+    def version(self) -> ProtocolVersion:
+        return TLS13
+
+    @property
+    def cipher_suite(self) -> CipherSuite | None:
+        return self._suite_info.suite if self._suite_info else None
+
+    @property
+    def complete(self) -> bool:
+        return self.state is State.CONNECTED
+
+    def export_keying_material(
+        self, label: bytes, context: bytes, length: int
+    ) -> bytes:
+        """RFC 8446 §7.5 exporter; only after the handshake."""
+        if not self.complete or self._suite_info is None:
+            raise TLSError("keying material is available after the handshake")
+        return keyschedule.exporter(
+            self._suite_info.hash, self._exporter_secret, label, context, length
+        )
+
+    # -- dispatch --------------------------------------------------------
+
+    def handle(self, msg_type: int, raw: bytes, body: bytes) -> None:
+        """Process one complete handshake message received from the peer."""
+        handler = self._handlers[self.state].get(msg_type)  # type: ignore[call-overload]
+        if handler is None:
+            name = (
+                HandshakeType(msg_type).name
+                if msg_type in HandshakeType._value2member_map_
+                else f"type {msg_type}"
+            )
+            raise UnexpectedMessageError(
+                f"handshake message {name} not expected in state {self.state.value!r}"
+            )
+        handler(self, raw, body)  # type: ignore[call-arg]
+
+    @property
+    def change_cipher_spec_allowed(self) -> bool:
+        """RFC 8446 §5: a dummy CCS is dropped only before the peer's Finished."""
+        return self.state not in (
+            State.CLIENT_START,
+            State.SERVER_START,
+            State.CONNECTED,
+        )
+
+    # -- helpers shared by both roles ---------------------------------------
+
+    def _send(self, message: messages.HandshakeMessage) -> bytes:
+        raw = messages.encode_handshake(message)
+        self._transcript.update(raw)
+        self._io.write_handshake(raw)
+        return raw
+
+    def _choose_suite(self, suite: int) -> suites.CipherSuiteInfo:
+        info = suites.CIPHER_SUITES[CipherSuite(suite)]
+        self._suite_info = info
+        self._transcript.set_hash(info.hash)
+        return info
+
+    def _hash(self) -> type[hashes.HashAlgorithm]:
+        assert self._suite_info is not None
+        return self._suite_info.hash
+
+    def _finished_data(self, base_secret: bytes) -> bytes:
+        return keyschedule.finished_verify_data(
+            self._hash(), base_secret, self._transcript.digest()
+        )
+
+    def _check_finished(self, raw: bytes, body: bytes, base_secret: bytes) -> None:
+        finished = messages.Finished.parse(body)
+        expected = self._finished_data(base_secret)
+        if not hmac.compare_digest(finished.verify_data, expected):
+            raise DecryptError("Finished verify_data does not match the handshake")
+        self._transcript.update(raw)
+
+    def _derive_application_secrets(self) -> tuple[bytes, bytes]:
+        """Master secret and the first application secrets (RFC 8446 §7.1).
+
+        Called with the transcript through the server Finished.
+        """
+        assert self._schedule is not None
+        self._schedule.derive_master_secret()
+        transcript_hash = self._transcript.digest()
+        client = self._schedule.client_application_traffic_secret_0(transcript_hash)
+        server = self._schedule.server_application_traffic_secret_0(transcript_hash)
+        self._exporter_secret = self._schedule.exporter_master_secret(transcript_hash)
+        return client, server
+
+    def _receive_certificate(
+        self,
+        body: bytes,
+        *,
+        expected_context: bytes,
+        verify: Callable[[tuple[bytes, ...]], object],
+    ) -> bool:
+        """Parse and verify the peer's Certificate. Returns False when empty."""
+        certificate = messages.Certificate.parse(body)
+        if certificate.certificate_request_context != expected_context:
+            raise IllegalParameterError(
+                "Certificate has the wrong certificate_request_context"
+            )
+        for entry in certificate.entries:
+            if entry.extensions:
+                # We offer neither status_request nor signed_certificate_timestamp
+                # (RFC 8446 §4.4.2: extensions must answer the ClientHello).
+                raise UnsupportedExtensionError(
+                    "certificate entry carries an extension we did not offer"
+                )
+        if not certificate.entries:
+            return False
+        limit = self._context.max_certificate_chain_length
+        if len(certificate.entries) > limit:
+            raise LimitExceededError(
+                f"peer sent {len(certificate.entries)} certificates; the limit is "
+                f"{limit}",
+                alert=CertificateError.default_alert,
+            )
+        chain = tuple(entry.cert_data for entry in certificate.entries)
+        try:
+            leaf = cx509.load_der_x509_certificate(chain[0])
+        except ValueError as exc:
+            raise CertificateError(
+                f"peer's certificate cannot be parsed: {exc}"
+            ) from exc
+        if self._context.verify:
+            verify(chain)
+            self.peer_verified = True
+        self._peer_public_key = leaf.public_key()
+        self.peer_certificates = chain
+        return True
+
+    def _check_certificate_verify(
+        self, raw: bytes, body: bytes, *, context_string: bytes, offered: list[int]
+    ) -> None:
+        verify = messages.CertificateVerify.parse(body)
+        if verify.algorithm not in offered:
+            raise IllegalParameterError(
+                f"CertificateVerify uses signature scheme {verify.algorithm:#06x}, "
+                "which we did not offer"
+            )
+        content = _signature_content(context_string, self._transcript.digest())
+        suites.verify(
+            SignatureScheme(verify.algorithm),
+            self._peer_public_key,
+            content,
+            verify.signature,
+        )
+        self._transcript.update(raw)
+
+    def _send_certificate_verify(
+        self, credential: Credential, scheme: SignatureScheme, context_string: bytes
+    ) -> None:
+        content = _signature_content(context_string, self._transcript.digest())
+        signature = suites.sign(scheme, credential.private_key, content)
+        self._send(messages.CertificateVerify(algorithm=scheme, signature=signature))
+
+    def _completed_event(self) -> HandshakeCompleted:
+        assert self._suite_info is not None
+        return HandshakeCompleted(
+            version=TLS13,
+            cipher_suite=self._suite_info.suite,
+            group=self.group,
+            alpn_protocol=self.alpn_protocol,
+            next_protocol=None,  # NPN does not exist in TLS 1.3
+            server_name=self.server_name,
+            peer_certificates=self.peer_certificates,
+            verified=self.peer_verified,
+            resumed=False,
+        )
+
+    # -- post-handshake messages (RFC 8446 §4.6) ----------------------------
+
+    def send_key_update(self, request_peer: bool) -> None:
+        """Send KeyUpdate, then switch to the next sending keys (§4.6.3)."""
+        if not self.complete:
+            raise TLSError("KeyUpdate is only possible after the handshake")
+        request = (
+            KeyUpdateRequest.update_requested
+            if request_peer
+            else KeyUpdateRequest.update_not_requested
+        )
+        self._io.write_handshake(
+            messages.encode_handshake(messages.KeyUpdate(request_update=request))
+        )
+        assert self._suite_info is not None
+        self._write_secret = keyschedule.next_application_traffic_secret(
+            self._hash(), self._write_secret
+        )
+        self._io.set_write_protection(_protection(self._suite_info, self._write_secret))
+
+    def _handle_key_update(self, raw: bytes, body: bytes) -> None:
+        update = messages.KeyUpdate.parse(body)
+        assert self._suite_info is not None
+        self._read_secret = keyschedule.next_application_traffic_secret(
+            self._hash(), self._read_secret
+        )
+        self._io.set_read_protection(_protection(self._suite_info, self._read_secret))
+        self._io.emit(KeyUpdated("receive"))
+        if update.request_update == KeyUpdateRequest.update_requested:
+            # §4.6.3: answer before sending more application data; never with
+            # update_requested, so two peers cannot ping-pong forever.
+            self.send_key_update(request_peer=False)
+            self._io.emit(KeyUpdated("send"))
+
+
+class TLS13Client(_TLS13Handshake):
+    """The client side of a TLS 1.3 handshake."""
+
+    def __init__(
+        self, io: HandshakeIO, context: Context, server_name: str | None
+    ) -> None:
+        super().__init__(io, context)
+        self.state = State.CLIENT_START
+        self.server_name = server_name
+        self._key_shares: dict[int, suites.KeyShare] = {}
+        self._client_hello: messages.ClientHello | None = None
+        self._offered_extensions: set[int] = set()
+        self._hello_retry_suite: int | None = None
+        self._hello_retry_group: int | None = None
+        self._sent_change_cipher_spec = False
+        self._certificate_request: messages.CertificateRequest | None = None
+
+    # -- ClientHello ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Send the first ClientHello."""
+        context = self._context
+        if context.max_version < TLS13:
+            raise ProtocolVersionError(
+                "this client speaks TLS 1.3 only so far; the context's maximum "
+                f"version is {context.max_version.name}"
+            )
+        groups = [int(group) for group in context.groups]
+        for group in context.key_share_groups:
+            if group in groups:
+                self._key_shares[group] = suites.generate_key_share(
+                    NamedGroup(group), context.random
+                )
+        send_sni = self.server_name is not None and not _is_ip_address(self.server_name)
+        hello = messages.ClientHello(
+            legacy_version=ProtocolVersion.TLS_1_2,
+            random=context.random(32),
+            # RFC 8446 §D.4: a non-empty session id asks for middlebox
+            # compatibility mode (dummy CCS records) from both sides.
+            legacy_session_id=context.random(32),
+            cipher_suites=[
+                int(suite)
+                for suite in context.cipher_suites
+                if suite in TLS13_CIPHER_SUITES
+            ],
+            server_name=self.server_name if send_sni else None,
+            supported_versions=[TLS13],
+            supported_groups=groups,
+            signature_algorithms=[
+                int(s)
+                for s in context.signature_schemes
+                if s in _TLS13_HANDSHAKE_SCHEMES
+            ],
+            signature_algorithms_cert=[int(s) for s in context.signature_schemes],
+            key_share=[
+                messages.KeyShareEntry(group=group, key_exchange=share.public_bytes)
+                for group, share in self._key_shares.items()
+            ],
+            alpn_protocols=list(context.alpn_protocols) or None,
+            record_size_limit=context.record_size_limit,
+        )
+        if not hello.cipher_suites:
+            raise HandshakeFailureError("the context enables no TLS 1.3 cipher suite")
+        self._client_hello = hello
+        self._offered_extensions = _offered_extensions(hello)
+        # RFC 8446 §5.1: the first ClientHello may carry 0x0301 for old servers.
+        self._io.set_legacy_record_version(ProtocolVersion.TLS_1_0)
+        self._send(hello)
+        self._io.set_legacy_record_version(ProtocolVersion.TLS_1_2)
+        self.state = State.CLIENT_WAIT_SH
+
+    def _check_hello_common(self, hello: messages.ServerHello, what: str) -> None:
+        assert self._client_hello is not None
+        if hello.supported_versions is None:
+            # A server without supported_versions negotiated TLS 1.2 or lower
+            # from legacy_version; we only offered TLS 1.3 (§4.2.1).
+            raise ProtocolVersionError(
+                f"server answered with {what} for a version below TLS 1.3, "
+                "which this client does not offer"
+            )
+        if hello.supported_versions != TLS13:
+            raise IllegalParameterError(
+                f"{what} selected version {hello.supported_versions:#06x}, not offered"
+            )
+        if hello.legacy_version != ProtocolVersion.TLS_1_2:
+            raise IllegalParameterError(f"{what} legacy_version must be 0x0303")
+        if hello.legacy_session_id_echo != self._client_hello.legacy_session_id:
+            raise IllegalParameterError(f"{what} does not echo our session id")
+        if hello.cipher_suite not in self._client_hello.cipher_suites:
+            raise IllegalParameterError(f"{what} selected a cipher suite not offered")
+        if hello.legacy_compression_method != 0:
+            raise IllegalParameterError(f"{what} selected compression")
+
+    def _handle_server_hello(self, raw: bytes, body: bytes) -> None:
+        hello = messages.ServerHello.parse(body)
+        if hello.is_hello_retry_request:
+            self._handle_hello_retry_request(raw, hello)
+            return
+        self._check_hello_common(hello, "ServerHello")
+        for extension in hello.extension_order:
+            if extension not in self._offered_extensions:
+                raise UnsupportedExtensionError(
+                    f"ServerHello carries extension {extension}, which we did not offer"
+                )
+            if extension not in (
+                ExtensionType.supported_versions,
+                ExtensionType.key_share,
+            ):
+                raise IllegalParameterError(
+                    f"extension {extension} does not belong in a TLS 1.3 ServerHello"
+                )
+        if hello.key_share is None:
+            # Without PSK the server must answer our key share (§4.2.8).
+            raise MissingExtensionError("ServerHello has no key_share")
+        if (
+            self._hello_retry_suite is not None
+            and hello.cipher_suite != self._hello_retry_suite
+        ):
+            raise IllegalParameterError(
+                "ServerHello changed the cipher suite chosen in HelloRetryRequest"
+            )
+        share = self._key_shares.get(hello.key_share.group)
+        if share is None:
+            raise IllegalParameterError(
+                f"ServerHello key share is for group {hello.key_share.group:#06x}, "
+                "for which we sent no share"
+            )
+        shared_secret = share.shared_secret(hello.key_share.key_exchange)
+        self.group = NamedGroup(hello.key_share.group)
+        info = self._choose_suite(hello.cipher_suite)
+        self._transcript.update(raw)
+        schedule = self._schedule = keyschedule.KeySchedule13(info.hash)
+        schedule.derive_handshake_secret(shared_secret)
+        transcript_hash = self._transcript.digest()
+        self._client_hs_secret = schedule.client_handshake_traffic_secret(
+            transcript_hash
+        )
+        self._server_hs_secret = schedule.server_handshake_traffic_secret(
+            transcript_hash
+        )
+        self._io.set_read_protection(_protection(info, self._server_hs_secret))
+        if not self._sent_change_cipher_spec:
+            self._io.write_change_cipher_spec()
+            self._sent_change_cipher_spec = True
+        # Encrypt from now on, so an alert about the server's flight reaches
+        # a server that already reads with our handshake keys.
+        self._io.set_write_protection(_protection(info, self._client_hs_secret))
+        self._key_shares.clear()
+        self.state = State.CLIENT_WAIT_EE
+
+    def _handle_hello_retry_request(
+        self, raw: bytes, hello: messages.ServerHello
+    ) -> None:
+        assert self._client_hello is not None
+        if self._hello_retry_suite is not None:
+            raise UnexpectedMessageError("second HelloRetryRequest (RFC 8446 §4.1.4)")
+        self._check_hello_common(hello, "HelloRetryRequest")
+        allowed = (
+            ExtensionType.supported_versions,
+            ExtensionType.key_share,
+            ExtensionType.cookie,
+        )
+        for extension in hello.extension_order:
+            if extension not in allowed:
+                if extension in self._offered_extensions:
+                    raise IllegalParameterError(
+                        f"extension {extension} does not belong in HelloRetryRequest"
+                    )
+                raise UnsupportedExtensionError(
+                    f"HelloRetryRequest carries extension {extension}, not offered"
+                )
+        group = hello.selected_group
+        if group is not None:
+            if group not in (self._client_hello.supported_groups or ()):
+                raise IllegalParameterError(
+                    f"HelloRetryRequest asks for group {group:#06x}, not offered"
+                )
+            if group in self._key_shares:
+                raise IllegalParameterError(
+                    "HelloRetryRequest asks for a group we already sent a share for"
+                )
+        elif hello.cookie is None:
+            # §4.1.4: an HRR that would not change the ClientHello is illegal.
+            raise IllegalParameterError("HelloRetryRequest asks for no change")
+        self._hello_retry_suite = hello.cipher_suite
+        self._choose_suite(hello.cipher_suite)
+        self._transcript.restart_with_message_hash()
+        self._transcript.update(raw)
+        if group is not None:
+            self._key_shares = {
+                group: suites.generate_key_share(
+                    NamedGroup(group), self._context.random
+                )
+            }
+            self._hello_retry_group = group
+        # §4.1.2: the retry changes only the key share and the cookie.
+        retry = dataclasses.replace(
+            self._client_hello,
+            key_share=[
+                messages.KeyShareEntry(group=g, key_exchange=share.public_bytes)
+                for g, share in self._key_shares.items()
+            ],
+            cookie=hello.cookie,
+        )
+        self._client_hello = retry
+        self._offered_extensions = _offered_extensions(retry)
+        if not self._sent_change_cipher_spec:
+            self._io.write_change_cipher_spec()
+            self._sent_change_cipher_spec = True
+        self._send(retry)
+
+    # -- the server's encrypted flight ------------------------------------------
+
+    def _handle_encrypted_extensions(self, raw: bytes, body: bytes) -> None:
+        extensions = messages.EncryptedExtensions.parse(body)
+        for extension in extensions.extension_order:
+            if extension not in self._offered_extensions:
+                raise UnsupportedExtensionError(
+                    f"EncryptedExtensions carries extension {extension}, not offered"
+                )
+        if extensions.early_data:
+            raise UnsupportedExtensionError("server accepted early data we never sent")
+        protocol = extensions.alpn_protocol
+        if protocol is not None and protocol not in self._context.alpn_protocols:
+            # RFC 7301 §3.2: the server must pick one of the client's names.
+            raise IllegalParameterError(
+                f"server selected ALPN protocol {protocol!r}, which we did not offer"
+            )
+        self.alpn_protocol = protocol
+        limit = extensions.record_size_limit
+        if limit is not None:
+            if limit < _MIN_RECORD_SIZE_LIMIT:
+                raise IllegalParameterError(f"record_size_limit {limit} is below 64")
+            # RFC 8449 §4: in TLS 1.3 the limit includes the content type byte.
+            self._io.set_write_limit(min(limit, _MAX_RECORD_SIZE_LIMIT_13) - 1)
+        self._transcript.update(raw)
+        self.state = State.CLIENT_WAIT_CERT_CR
+
+    def _handle_certificate_request(self, raw: bytes, body: bytes) -> None:
+        request = messages.CertificateRequest.parse(body)
+        if request.certificate_request_context:
+            # §4.3.2: empty during the main handshake.
+            raise IllegalParameterError(
+                "CertificateRequest context must be empty in the handshake"
+            )
+        self._certificate_request = request
+        self._transcript.update(raw)
+        self.state = State.CLIENT_WAIT_CERT
+
+    def _handle_certificate(self, raw: bytes, body: bytes) -> None:
+        if not self._receive_certificate(
+            body, expected_context=b"", verify=self._verify_server_chain
+        ):
+            raise DecodeError("server sent an empty Certificate (RFC 8446 §4.4.2.4)")
+        self._transcript.update(raw)
+        self.state = State.CLIENT_WAIT_CV
+
+    def _verify_server_chain(self, chain: tuple[bytes, ...]) -> None:
+        tls_x509.verify_server_chain(self._context, chain, self.server_name)
+
+    def _handle_certificate_verify(self, raw: bytes, body: bytes) -> None:
+        assert self._client_hello is not None
+        self._check_certificate_verify(
+            raw,
+            body,
+            context_string=_SERVER_CV_CONTEXT,
+            offered=self._client_hello.signature_algorithms or [],
+        )
+        self.state = State.CLIENT_WAIT_FINISHED
+
+    def _handle_finished(self, raw: bytes, body: bytes) -> None:
+        assert self._suite_info is not None
+        self._check_finished(raw, body, self._server_hs_secret)
+        client_secret, server_secret = self._derive_application_secrets()
+        self._read_secret = server_secret
+        self._write_secret = client_secret
+        self._io.set_read_protection(_protection(self._suite_info, server_secret))
+        if self._certificate_request is not None:
+            self._send_client_certificate(self._certificate_request)
+        self._send(
+            messages.Finished(verify_data=self._finished_data(self._client_hs_secret))
+        )
+        self._io.set_write_protection(_protection(self._suite_info, client_secret))
+        assert self._schedule is not None
+        self.resumption_master_secret = self._schedule.resumption_master_secret(
+            self._transcript.digest()
+        )
+        self.state = State.CONNECTED
+        self._io.handshake_completed(self._completed_event())
+
+    def _send_client_certificate(self, request: messages.CertificateRequest) -> None:
+        offered = request.signature_algorithms
+        credential = self._context.select_credential(None, offered, TLS13)
+        scheme = _pick_scheme(credential, offered) if credential else None
+        if credential is None or scheme is None:
+            # §4.4.2: no suitable certificate -> an empty Certificate message.
+            self._send(
+                messages.Certificate(
+                    certificate_request_context=request.certificate_request_context,
+                    entries=[],
+                )
+            )
+            return
+        self._send(
+            messages.Certificate(
+                certificate_request_context=request.certificate_request_context,
+                entries=[
+                    messages.CertificateEntry(cert_data=der, extensions=[])
+                    for der in credential.chain_der
+                ],
+            )
+        )
+        self._send_certificate_verify(credential, scheme, _CLIENT_CV_CONTEXT)
+
+    def _handle_new_session_ticket(self, raw: bytes, body: bytes) -> None:
+        # Parsed so that a malformed ticket is still a decode_error; resumption
+        # with it is not implemented yet, so the ticket is dropped.
+        messages.NewSessionTicket.parse(body)
+
+    _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]] = {
+        State.CLIENT_START: {},
+        State.CLIENT_WAIT_SH: {HandshakeType.server_hello: _handle_server_hello},
+        State.CLIENT_WAIT_EE: {
+            HandshakeType.encrypted_extensions: _handle_encrypted_extensions
+        },
+        State.CLIENT_WAIT_CERT_CR: {
+            HandshakeType.certificate_request: _handle_certificate_request,
+            HandshakeType.certificate: _handle_certificate,
+        },
+        State.CLIENT_WAIT_CERT: {HandshakeType.certificate: _handle_certificate},
+        State.CLIENT_WAIT_CV: {
+            HandshakeType.certificate_verify: _handle_certificate_verify
+        },
+        State.CLIENT_WAIT_FINISHED: {HandshakeType.finished: _handle_finished},
+        State.CONNECTED: {
+            HandshakeType.new_session_ticket: _handle_new_session_ticket,
+            HandshakeType.key_update: _TLS13Handshake._handle_key_update,
+        },
+    }
+
+
+class TLS13Server(_TLS13Handshake):
+    """The server side of a TLS 1.3 handshake."""
+
+    def __init__(self, io: HandshakeIO, context: Context) -> None:
+        super().__init__(io, context)
+        self.state = State.SERVER_START
+        self._first_hello: messages.ClientHello | None = None
+        self._retry_group: int | None = None
+        self._sent_change_cipher_spec = False
+        self._requested_schemes: list[int] = []
+
+    def _verify_client_chain(self, chain: tuple[bytes, ...]) -> None:
+        tls_x509.verify_client_chain(self._context, chain)
+
+    # -- ClientHello ---------------------------------------------------------
+
+    def _handle_client_hello(self, raw: bytes, body: bytes) -> None:
+        hello = messages.ClientHello.parse(body)
+        context = self._context
+        versions = hello.supported_versions or []
+        if TLS13 not in versions or context.max_version < TLS13:
+            raise ProtocolVersionError(
+                "no common protocol version: this server speaks TLS 1.3 only so far"
+                if context.max_version >= TLS13
+                else "no common protocol version"
+            )
+        if hello.legacy_compression_methods != b"\x00":
+            # §4.1.2: exactly one byte, null compression.
+            raise IllegalParameterError(
+                "TLS 1.3 ClientHello must offer only null compression"
+            )
+        suite = _first_common(
+            (s for s in context.cipher_suites if s in TLS13_CIPHER_SUITES),
+            hello.cipher_suites,
+        )
+        if suite is None:
+            raise HandshakeFailureError("no TLS 1.3 cipher suite in common")
+        if hello.signature_algorithms is None:
+            raise MissingExtensionError(
+                "ClientHello has no signature_algorithms (§9.2)"
+            )
+        if (hello.supported_groups is None) != (hello.key_share is None):
+            raise MissingExtensionError(
+                "ClientHello must carry both supported_groups and key_share (§9.2)"
+            )
+        if hello.supported_groups is None or hello.key_share is None:
+            raise MissingExtensionError("ClientHello has no key_share: PSK-only is off")
+        shares = _check_key_shares(hello)
+
+        if self._first_hello is not None:
+            self._check_second_hello(hello, shares)
+        group = next((g for g in context.groups if g in shares), None)
+        if group is None:
+            if self._first_hello is not None:
+                raise IllegalParameterError(
+                    "second ClientHello still has no usable share"
+                )
+            retry_group = _first_common(context.groups, hello.supported_groups)
+            if retry_group is None:
+                raise HandshakeFailureError("no key-exchange group in common")
+            self._send_hello_retry_request(raw, hello, suite, retry_group)
+            return
+        credential = context.select_credential(
+            hello.server_name, hello.signature_algorithms, TLS13
+        )
+        if credential is None:
+            raise HandshakeFailureError("no certificate configured for this server")
+        scheme = _pick_scheme(credential, hello.signature_algorithms)
+        if scheme is None:
+            raise HandshakeFailureError(
+                "the client accepts no signature scheme our certificate's key can make"
+            )
+        self.alpn_protocol = _select_alpn(context.alpn_protocols, hello.alpn_protocols)
+        if hello.record_size_limit is not None:
+            if hello.record_size_limit < _MIN_RECORD_SIZE_LIMIT:
+                raise IllegalParameterError("record_size_limit below 64 (RFC 8449 §4)")
+            self._io.set_write_limit(
+                min(hello.record_size_limit, _MAX_RECORD_SIZE_LIMIT_13) - 1
+            )
+        self.server_name = hello.server_name
+        if self._suite_info is None:
+            self._choose_suite(suite)
+        self._transcript.update(raw)
+        self._send_server_flight(hello, group, shares[group], credential, scheme)
+
+    def _send_hello_retry_request(
+        self, raw: bytes, hello: messages.ClientHello, suite: int, group: NamedGroup
+    ) -> None:
+        self._choose_suite(suite)
+        self._transcript.update(raw)
+        self._transcript.restart_with_message_hash()
+        self._send(
+            messages.ServerHello(
+                legacy_version=ProtocolVersion.TLS_1_2,
+                random=messages.HELLO_RETRY_REQUEST_RANDOM,
+                legacy_session_id_echo=hello.legacy_session_id,
+                cipher_suite=suite,
+                supported_versions=TLS13,
+                selected_group=group,
+            )
+        )
+        self._send_compatibility_ccs(hello)
+        self._first_hello = hello
+        self._retry_group = group
+        self.state = State.SERVER_WAIT_CH2
+
+    def _check_second_hello(
+        self, hello: messages.ClientHello, shares: dict[int, bytes]
+    ) -> None:
+        """RFC 8446 §4.1.2: the retry may change only what the HRR asked for."""
+        first = self._first_hello
+        assert first is not None and self._suite_info is not None
+        if list(shares) != [self._retry_group]:
+            raise IllegalParameterError(
+                "second ClientHello must carry exactly the share that "
+                "HelloRetryRequest asked for"
+            )
+        if (
+            hello.random != first.random
+            or hello.legacy_session_id != first.legacy_session_id
+            or hello.cipher_suites != first.cipher_suites
+            or hello.supported_groups != first.supported_groups
+            or hello.supported_versions != first.supported_versions
+            or hello.server_name != first.server_name
+        ):
+            raise IllegalParameterError("second ClientHello differs from the first")
+        if self._suite_info.suite not in hello.cipher_suites:
+            raise IllegalParameterError("second ClientHello dropped the chosen suite")
+
+    def _send_compatibility_ccs(self, hello: messages.ClientHello) -> None:
+        # §D.4: in compatibility mode the server sends a dummy CCS right after
+        # its first handshake message (ServerHello or HelloRetryRequest).
+        if hello.legacy_session_id and not self._sent_change_cipher_spec:
+            self._io.write_change_cipher_spec()
+            self._sent_change_cipher_spec = True
+
+    def _send_server_flight(
+        self,
+        hello: messages.ClientHello,
+        group: int,
+        client_share: bytes,
+        credential: Credential,
+        scheme: SignatureScheme,
+    ) -> None:
+        context = self._context
+        info = self._suite_info
+        assert info is not None
+        server_share, shared_secret = suites.respond_to_key_share(
+            NamedGroup(group), client_share, context.random
+        )
+        self.group = NamedGroup(group)
+        self._send(
+            messages.ServerHello(
+                legacy_version=ProtocolVersion.TLS_1_2,
+                random=context.random(32),
+                legacy_session_id_echo=hello.legacy_session_id,
+                cipher_suite=info.suite,
+                supported_versions=TLS13,
+                key_share=messages.KeyShareEntry(
+                    group=group, key_exchange=server_share
+                ),
+            )
+        )
+        self._send_compatibility_ccs(hello)
+        schedule = self._schedule = keyschedule.KeySchedule13(info.hash)
+        schedule.derive_handshake_secret(shared_secret)
+        transcript_hash = self._transcript.digest()
+        self._client_hs_secret = schedule.client_handshake_traffic_secret(
+            transcript_hash
+        )
+        self._server_hs_secret = schedule.server_handshake_traffic_secret(
+            transcript_hash
+        )
+        self._io.set_write_protection(_protection(info, self._server_hs_secret))
+
+        send_record_limit = (
+            context.record_size_limit is not None
+            and hello.record_size_limit is not None
+        )
+        self._send(
+            messages.EncryptedExtensions(
+                # RFC 6066 §3: an empty server_name says the name was used.
+                server_name_ack=hello.server_name is not None
+                and credential.matches(hello.server_name),
+                alpn_protocol=self.alpn_protocol,
+                record_size_limit=context.record_size_limit
+                if send_record_limit
+                else None,
+            )
+        )
+        if context.client_certificate is not ClientCertificatePolicy.NONE:
+            self._requested_schemes = [
+                int(s)
+                for s in context.signature_schemes
+                if s in _TLS13_HANDSHAKE_SCHEMES
+            ]
+            self._send(
+                messages.CertificateRequest(
+                    certificate_request_context=b"",
+                    signature_algorithms=self._requested_schemes,
+                    signature_algorithms_cert=[
+                        int(s) for s in context.signature_schemes
+                    ],
+                )
+            )
+        self._send(
+            messages.Certificate(
+                certificate_request_context=b"",
+                entries=[
+                    messages.CertificateEntry(cert_data=der, extensions=[])
+                    for der in credential.chain_der
+                ],
+            )
+        )
+        self._send_certificate_verify(credential, scheme, _SERVER_CV_CONTEXT)
+        self._send(
+            messages.Finished(verify_data=self._finished_data(self._server_hs_secret))
+        )
+        client_secret, server_secret = self._derive_application_secrets()
+        self._read_secret = client_secret
+        self._write_secret = server_secret
+        self._io.set_write_protection(_protection(info, server_secret))
+        self._io.set_read_protection(_protection(info, self._client_hs_secret))
+        self.state = (
+            State.SERVER_WAIT_CERT
+            if context.client_certificate is not ClientCertificatePolicy.NONE
+            else State.SERVER_WAIT_FINISHED
+        )
+
+    # -- the client's second flight -------------------------------------------
+
+    def _handle_client_certificate(self, raw: bytes, body: bytes) -> None:
+        present = self._receive_certificate(
+            body, expected_context=b"", verify=self._verify_client_chain
+        )
+        self._transcript.update(raw)
+        if present:
+            self.state = State.SERVER_WAIT_CV
+            return
+        if self._context.client_certificate is ClientCertificatePolicy.REQUIRE:
+            raise CertificateError(
+                "client sent no certificate, and this server requires one",
+                alert=AlertDescription.certificate_required,
+            )
+        self.state = State.SERVER_WAIT_FINISHED
+
+    def _handle_client_certificate_verify(self, raw: bytes, body: bytes) -> None:
+        self._check_certificate_verify(
+            raw,
+            body,
+            context_string=_CLIENT_CV_CONTEXT,
+            offered=self._requested_schemes,
+        )
+        self.state = State.SERVER_WAIT_FINISHED
+
+    def _handle_client_finished(self, raw: bytes, body: bytes) -> None:
+        assert self._suite_info is not None and self._schedule is not None
+        self._check_finished(raw, body, self._client_hs_secret)
+        self._io.set_read_protection(_protection(self._suite_info, self._read_secret))
+        self.resumption_master_secret = self._schedule.resumption_master_secret(
+            self._transcript.digest()
+        )
+        self.state = State.CONNECTED
+        self._io.handshake_completed(self._completed_event())
+
+    _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]] = {
+        State.SERVER_START: {HandshakeType.client_hello: _handle_client_hello},
+        State.SERVER_WAIT_CH2: {HandshakeType.client_hello: _handle_client_hello},
+        State.SERVER_WAIT_CERT: {HandshakeType.certificate: _handle_client_certificate},
+        State.SERVER_WAIT_CV: {
+            HandshakeType.certificate_verify: _handle_client_certificate_verify
+        },
+        State.SERVER_WAIT_FINISHED: {HandshakeType.finished: _handle_client_finished},
+        State.CONNECTED: {HandshakeType.key_update: _TLS13Handshake._handle_key_update},
+    }
+
+
+# -- negotiation helpers ---------------------------------------------------------
+
+
+def _first_common(preferred: Iterable[_T], offered: Iterable[object]) -> _T | None:
+    """The first of our ``preferred`` values that the peer ``offered``."""
+    offered_set = set(offered)
+    return next((value for value in preferred if value in offered_set), None)
+
+
+def _check_key_shares(hello: messages.ClientHello) -> dict[int, bytes]:
+    """Key shares by group, checked against RFC 8446 §4.2.8."""
+    assert hello.key_share is not None and hello.supported_groups is not None
+    shares: dict[int, bytes] = {}
+    supported = set(hello.supported_groups)
+    for entry in hello.key_share:
+        if entry.group in shares:
+            raise IllegalParameterError("two key shares for one group")
+        if entry.group not in supported:
+            raise IllegalParameterError("key share for a group not in supported_groups")
+        shares[entry.group] = entry.key_exchange
+    return shares
+
+
+def _pick_scheme(credential: Credential, offered: list[int]) -> SignatureScheme | None:
+    """Our preferred scheme for this key that the peer accepts (§4.4.3)."""
+    for scheme in suites.schemes_for_key(credential.private_key, TLS13):
+        if scheme in offered:
+            return scheme
+    return None
+
+
+def _select_alpn(ours: Sequence[bytes], theirs: list[bytes] | None) -> bytes | None:
+    """RFC 7301 §3.2: the server's preference wins; no overlap is fatal."""
+    if theirs is None or not ours:
+        return None
+    chosen = _first_common(ours, theirs)
+    if chosen is None:
+        raise NoApplicationProtocolError(
+            f"client offers ALPN {theirs!r}, none of which this server speaks"
+        )
+    return chosen
+
+
+def _offered_extensions(hello: messages.ClientHello) -> set[int]:
+    """Extensions our ClientHello carried: a server may answer only these."""
+    offered = {
+        ExtensionType.supported_versions,
+        ExtensionType.supported_groups,
+        ExtensionType.signature_algorithms,
+        ExtensionType.key_share,
+    }
+    if hello.signature_algorithms_cert is not None:
+        offered.add(ExtensionType.signature_algorithms_cert)
+    if hello.server_name is not None:
+        offered.add(ExtensionType.server_name)
+    if hello.alpn_protocols:
+        offered.add(ExtensionType.application_layer_protocol_negotiation)
+    if hello.record_size_limit is not None:
+        offered.add(ExtensionType.record_size_limit)
+    if hello.cookie is not None:
+        offered.add(ExtensionType.cookie)
+    # RFC 8446 §4.2.7: a server may always tell us its supported_groups.
+    return {int(e) for e in offered}

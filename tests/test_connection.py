@@ -138,9 +138,7 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
         ]
         groups = list(NamedGroup)
         key_types = ["rsa-2048", "ecdsa-p256", "ecdsa-p384", "ed25519"]
-        for index, (suite, group) in enumerate(
-            (s, g) for s in suites for g in groups
-        ):
+        for index, (suite, group) in enumerate((s, g) for s in suites for g in groups):
             key_type = key_types[index % len(key_types)]
             client_context, server_context = self.contexts(
                 key_type,
@@ -178,11 +176,16 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
             server={"groups": [NamedGroup.x25519, NamedGroup.X25519MLKEM768]},
         )
         _, _, events, _ = self.connect(client_context, server_context)
-        self.assertEqual(of_type(events, HandshakeCompleted)[0].group, NamedGroup.x25519)
+        self.assertEqual(
+            of_type(events, HandshakeCompleted)[0].group, NamedGroup.x25519
+        )
 
     def test_no_common_group(self) -> None:
         client_context, server_context = self.contexts(
-            client={"groups": [NamedGroup.x25519], "key_share_groups": [NamedGroup.x25519]},
+            client={
+                "groups": [NamedGroup.x25519],
+                "key_share_groups": [NamedGroup.x25519],
+            },
             server={"groups": [NamedGroup.secp256r1]},
         )
         client, server, error = self.fail_handshake(client_context, server_context)
@@ -365,7 +368,9 @@ class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(of_type(server_events, CloseNotify), [CloseNotify()])
         server.send(b"late reply")
         client_events, _ = pump(client, server)
-        self.assertEqual(of_type(client_events, ApplicationData), [ApplicationData(b"late reply")])
+        self.assertEqual(
+            of_type(client_events, ApplicationData), [ApplicationData(b"late reply")]
+        )
         self.assertRaises(ConnectionClosedError, client.send, b"more")
         server.close()
         client_events, _ = pump(client, server)
@@ -386,12 +391,15 @@ class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
         client.send(b"after update")
         client_events, server_events = pump(client, server)
         self.assertEqual(
-            of_type(server_events, KeyUpdated), [KeyUpdated("receive"), KeyUpdated("send")]
+            of_type(server_events, KeyUpdated),
+            [KeyUpdated("receive"), KeyUpdated("send")],
         )
         self.assertEqual(of_type(client_events, KeyUpdated), [KeyUpdated("receive")])
         server.send(b"reply")
         client_events, _ = pump(client, server)
-        self.assertEqual(of_type(client_events, ApplicationData), [ApplicationData(b"reply")])
+        self.assertEqual(
+            of_type(client_events, ApplicationData), [ApplicationData(b"reply")]
+        )
 
     def test_fatal_alert_reaches_peer(self) -> None:
         client, server, _, _ = self.connect(*self.contexts())
@@ -415,7 +423,9 @@ class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
         self.assertEqual(
             server.data_to_send(),
-            bytes([ContentType.alert, 3, 3, 0, 2, 2, AlertDescription.unexpected_message]),
+            bytes(
+                [ContentType.alert, 3, 3, 0, 2, 2, AlertDescription.unexpected_message]
+            ),
         )
 
     def test_change_cipher_spec_after_handshake_is_rejected(self) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from twisted_sslfile.constants import (
     AlertDescription,
@@ -61,11 +61,17 @@ class ConnectionState(enum.Enum):
 class Connection:
     """A TLS connection driven by bytes in and bytes out.
 
+    The handshake classes are class attributes so that a test can put a
+    scripted state machine in their place (the RFC 8448 replay does).
+
     :param context: shared policy and credentials.
     :param is_client: the role; a client sends ClientHello from :meth:`start`.
     :param server_name: client only: the SNI name and the name (or IP
         address) the server's certificate must match.
     """
+
+    client_handshake_class: ClassVar[type[TLS13Client]] = TLS13Client
+    server_handshake_class: ClassVar[type[TLS13Server]] = TLS13Server
 
     def __init__(
         self,
@@ -90,9 +96,9 @@ class Connection:
         self._records.legacy_record_version = ProtocolVersion.TLS_1_2
         self._reassembler = HandshakeReassembler(context.max_handshake_message_size)
         self._handshake: TLS13Client | TLS13Server = (
-            TLS13Client(self, context, server_name)
+            self.client_handshake_class(self, context, server_name)
             if is_client
-            else TLS13Server(self, context)
+            else self.server_handshake_class(self, context)
         )
         self._events: list[Event] = []
         self._handshake_output: list[bytes] = []
@@ -252,6 +258,7 @@ class Connection:
         self._records.write_limit = limit
 
     def set_legacy_record_version(self, version: int) -> None:
+        self._flush_handshake()  # what is queued goes out under the old value
         self._records.legacy_record_version = version
 
     def handshake_completed(self, event: HandshakeCompleted) -> None:

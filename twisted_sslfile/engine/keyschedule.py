@@ -13,7 +13,6 @@ Secrets are plain ``bytes``; none of the objects here shows one in its
 from __future__ import annotations
 
 import hmac as _stdlib_hmac
-from typing import Union
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
@@ -44,7 +43,7 @@ __all__ = [
     "verify_data_12",
 ]
 
-HashLike = Union[hashes.HashAlgorithm, type[hashes.HashAlgorithm]]
+HashLike = hashes.HashAlgorithm | type[hashes.HashAlgorithm]
 
 
 def _hash(hash_: HashLike) -> hashes.HashAlgorithm:
@@ -80,7 +79,7 @@ def check_verify_data(expected: bytes, received: bytes) -> None:
 def hkdf_extract(hash_: HashLike, salt: bytes | None, ikm: bytes) -> bytes:
     """HKDF-Extract; a missing salt is HashLen zero bytes (RFC 5869 §2.2)."""
     h = _hash(hash_)
-    return _hmac(h, bytes(h.digest_size) if not salt else salt, ikm)
+    return _hmac(h, salt if salt else bytes(h.digest_size), ikm)
 
 
 def hkdf_expand(hash_: HashLike, prk: bytes, info: bytes, length: int) -> bytes:
@@ -235,11 +234,15 @@ class KeySchedule13:
     def binder_key(self, external: bool) -> bytes:
         """binder_key: "ext binder" for external PSKs, "res binder" otherwise."""
         label = b"ext binder" if external else b"res binder"
-        return derive_secret(self.hash, self.early_secret, label, _empty_hash(self.hash))
+        return derive_secret(
+            self.hash, self.early_secret, label, _empty_hash(self.hash)
+        )
 
     def client_early_traffic_secret(self, transcript_hash: bytes) -> bytes:
         """client_early_traffic_secret over ClientHello."""
-        return derive_secret(self.hash, self.early_secret, b"c e traffic", transcript_hash)
+        return derive_secret(
+            self.hash, self.early_secret, b"c e traffic", transcript_hash
+        )
 
     def early_exporter_master_secret(self, transcript_hash: bytes) -> bytes:
         """early_exporter_master_secret over ClientHello."""
@@ -290,11 +293,15 @@ class KeySchedule13:
 
     def exporter_master_secret(self, transcript_hash: bytes) -> bytes:
         """exporter_master_secret over ClientHello..server Finished."""
-        return derive_secret(self.hash, self.master_secret, b"exp master", transcript_hash)
+        return derive_secret(
+            self.hash, self.master_secret, b"exp master", transcript_hash
+        )
 
     def resumption_master_secret(self, transcript_hash: bytes) -> bytes:
         """resumption_master_secret over ClientHello..client Finished."""
-        return derive_secret(self.hash, self.master_secret, b"res master", transcript_hash)
+        return derive_secret(
+            self.hash, self.master_secret, b"res master", transcript_hash
+        )
 
 
 class Transcript:
@@ -309,7 +316,9 @@ class Transcript:
 
     __slots__ = ("_buffer", "_ctx", "_hash", "keep_raw")
 
-    def __init__(self, hash_: HashLike | None = None, *, keep_raw: bool = False) -> None:
+    def __init__(
+        self, hash_: HashLike | None = None, *, keep_raw: bool = False
+    ) -> None:
         self._hash: hashes.HashAlgorithm | None = None
         self._ctx: hashes.Hash | None = None
         self._buffer = bytearray()
@@ -406,7 +415,9 @@ _RESERVED_EXPORTER_LABELS = frozenset(
 )
 
 
-def prf(hash_: HashLike, secret: bytes, label: bytes, seed: bytes, length: int) -> bytes:
+def prf(
+    hash_: HashLike, secret: bytes, label: bytes, seed: bytes, length: int
+) -> bytes:
     """PRF(secret, label, seed) = P_hash(secret, label + seed) (RFC 5246 §5)."""
     h = _hash(hash_)
     label_seed = label + seed

@@ -27,7 +27,6 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Union
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -69,14 +68,6 @@ __all__ = [
 
 #: ``random(n)`` returns ``n`` bytes; in the engine it is ``context.random``.
 RandomSource = Callable[[int], bytes]
-
-#: The public-key types :func:`verify` and :func:`schemes_for_key` know.
-PublicKey = Union[
-    ec.EllipticCurvePublicKey,
-    rsa.RSAPublicKey,
-    ed25519.Ed25519PublicKey,
-    ed448.Ed448PublicKey,
-]
 
 
 # ---------------------------------------------------------------------------
@@ -324,13 +315,17 @@ def _ec_exchange(
         )
     # RFC 8446 §4.2.8.2: legacy_form must be 4 (uncompressed).
     if peer[0] != 0x04:
-        raise IllegalParameterError(f"{group.name} key share is not an uncompressed point")
+        raise IllegalParameterError(
+            f"{group.name} key share is not an uncompressed point"
+        )
     try:
         # from_encoded_point checks that the point lies on the curve.
         public = ec.EllipticCurvePublicKey.from_encoded_point(_EC_CURVES[group], peer)
         return key.exchange(ec.ECDH(), public)
     except ValueError:
-        raise IllegalParameterError(f"{group.name} key share is not on the curve") from None
+        raise IllegalParameterError(
+            f"{group.name} key share is not on the curve"
+        ) from None
 
 
 class KeyShare:
@@ -412,8 +407,8 @@ def generate_key_share(group: int, random: RandomSource) -> KeyShare:
         _draw(random, _MLKEM768_SEED_LENGTH)
     )
     x_key = _x25519_private(random)
-    public = (
-        decapsulation_key.public_key().public_bytes_raw() + _x25519_public_bytes(x_key)
+    public = decapsulation_key.public_key().public_bytes_raw() + _x25519_public_bytes(
+        x_key
     )
     return KeyShare(named, (decapsulation_key, x_key), public)
 
@@ -504,14 +499,26 @@ SIGNATURE_SCHEMES: dict[SignatureScheme, SignatureSchemeInfo] = {
         SignatureSchemeInfo(
             _SS.rsa_pss_rsae_sha512, "rsa_pss_rsae", hashes.SHA512, None, True
         ),
-        SignatureSchemeInfo(_SS.rsa_pss_pss_sha256, "rsa_pss_pss", hashes.SHA256, None, True),
-        SignatureSchemeInfo(_SS.rsa_pss_pss_sha384, "rsa_pss_pss", hashes.SHA384, None, True),
-        SignatureSchemeInfo(_SS.rsa_pss_pss_sha512, "rsa_pss_pss", hashes.SHA512, None, True),
+        SignatureSchemeInfo(
+            _SS.rsa_pss_pss_sha256, "rsa_pss_pss", hashes.SHA256, None, True
+        ),
+        SignatureSchemeInfo(
+            _SS.rsa_pss_pss_sha384, "rsa_pss_pss", hashes.SHA384, None, True
+        ),
+        SignatureSchemeInfo(
+            _SS.rsa_pss_pss_sha512, "rsa_pss_pss", hashes.SHA512, None, True
+        ),
         SignatureSchemeInfo(_SS.ed25519, "ed25519", None, None, True),
         SignatureSchemeInfo(_SS.ed448, "ed448", None, None, True),
-        SignatureSchemeInfo(_SS.rsa_pkcs1_sha256, "rsa_pkcs1", hashes.SHA256, None, False),
-        SignatureSchemeInfo(_SS.rsa_pkcs1_sha384, "rsa_pkcs1", hashes.SHA384, None, False),
-        SignatureSchemeInfo(_SS.rsa_pkcs1_sha512, "rsa_pkcs1", hashes.SHA512, None, False),
+        SignatureSchemeInfo(
+            _SS.rsa_pkcs1_sha256, "rsa_pkcs1", hashes.SHA256, None, False
+        ),
+        SignatureSchemeInfo(
+            _SS.rsa_pkcs1_sha384, "rsa_pkcs1", hashes.SHA384, None, False
+        ),
+        SignatureSchemeInfo(
+            _SS.rsa_pkcs1_sha512, "rsa_pkcs1", hashes.SHA512, None, False
+        ),
     )
 }
 
@@ -599,13 +606,15 @@ def schemes_for_key(
         own = [
             info.scheme
             for info in SIGNATURE_SCHEMES.values()
-            if info.kind == "ecdsa" and info.curve is not None
+            if info.kind == "ecdsa"
+            and info.curve is not None
             and isinstance(public.curve, info.curve)
         ]
         if tls13:
             return own
         others = [
-            s for s in (
+            s
+            for s in (
                 _SS.ecdsa_secp256r1_sha256,
                 _SS.ecdsa_secp384r1_sha384,
                 _SS.ecdsa_secp521r1_sha512,

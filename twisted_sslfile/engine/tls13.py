@@ -417,14 +417,27 @@ class TLS13Client(_TLS13Handshake):
                 "this client speaks TLS 1.3 only so far; the context's maximum "
                 f"version is {context.max_version.name}"
             )
-        groups = [int(group) for group in context.groups]
         for group in context.key_share_groups:
-            if group in groups:
+            if group in context.groups:
                 self._key_shares[group] = suites.generate_key_share(
                     NamedGroup(group), context.random
                 )
+        hello = self._build_client_hello()
+        if not hello.cipher_suites:
+            raise HandshakeFailureError("the context enables no TLS 1.3 cipher suite")
+        self._client_hello = hello
+        self._offered_extensions = _offered_extensions(hello)
+        # RFC 8446 §5.1: the first ClientHello may carry 0x0301 for old servers.
+        self._io.set_legacy_record_version(ProtocolVersion.TLS_1_0)
+        self._send(hello)
+        self._io.set_legacy_record_version(ProtocolVersion.TLS_1_2)
+        self.state = State.CLIENT_WAIT_SH
+
+    def _build_client_hello(self) -> messages.ClientHello:
+        """Our first ClientHello, from the context and the key shares made."""
+        context = self._context
         send_sni = self.server_name is not None and not _is_ip_address(self.server_name)
-        hello = messages.ClientHello(
+        return messages.ClientHello(
             legacy_version=ProtocolVersion.TLS_1_2,
             random=context.random(32),
             # RFC 8446 §D.4: a non-empty session id asks for middlebox
@@ -437,7 +450,7 @@ class TLS13Client(_TLS13Handshake):
             ],
             server_name=self.server_name if send_sni else None,
             supported_versions=[TLS13],
-            supported_groups=groups,
+            supported_groups=[int(group) for group in context.groups],
             signature_algorithms=[
                 int(s)
                 for s in context.signature_schemes
@@ -451,15 +464,6 @@ class TLS13Client(_TLS13Handshake):
             alpn_protocols=list(context.alpn_protocols) or None,
             record_size_limit=context.record_size_limit,
         )
-        if not hello.cipher_suites:
-            raise HandshakeFailureError("the context enables no TLS 1.3 cipher suite")
-        self._client_hello = hello
-        self._offered_extensions = _offered_extensions(hello)
-        # RFC 8446 §5.1: the first ClientHello may carry 0x0301 for old servers.
-        self._io.set_legacy_record_version(ProtocolVersion.TLS_1_0)
-        self._send(hello)
-        self._io.set_legacy_record_version(ProtocolVersion.TLS_1_2)
-        self.state = State.CLIENT_WAIT_SH
 
     def _check_hello_common(self, hello: messages.ServerHello, what: str) -> None:
         assert self._client_hello is not None
@@ -531,9 +535,7 @@ class TLS13Client(_TLS13Handshake):
             transcript_hash
         )
         self._io.set_read_protection(_protection(info, self._server_hs_secret))
-        if not self._sent_change_cipher_spec:
-            self._io.write_change_cipher_spec()
-            self._sent_change_cipher_spec = True
+        self._send_compatibility_ccs()
         # Encrypt from now on, so an alert about the server's flight reaches
         # a server that already reads with our handshake keys.
         self._io.set_write_protection(_protection(info, self._client_hs_secret))
@@ -596,10 +598,17 @@ class TLS13Client(_TLS13Handshake):
         )
         self._client_hello = retry
         self._offered_extensions = _offered_extensions(retry)
-        if not self._sent_change_cipher_spec:
+        self._send_compatibility_ccs()
+        self._send(retry)
+
+    def _send_compatibility_ccs(self) -> None:
+        # §D.4: in compatibility mode (we sent a session id) the client sends
+        # one dummy CCS before its second flight, whichever comes first: the
+        # retried ClientHello or the encrypted flight.
+        assert self._client_hello is not None
+        if self._client_hello.legacy_session_id and not self._sent_change_cipher_spec:
             self._io.write_change_cipher_spec()
             self._sent_change_cipher_spec = True
-        self._send(retry)
 
     # -- the server's encrypted flight ------------------------------------------
 

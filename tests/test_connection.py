@@ -7,6 +7,7 @@ alert each side sends, which events come out, and that no byte is lost.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -105,10 +106,8 @@ class HandshakeTestsMixin:
         for sender, receiver in ((client, server), (server, client)):
             data = sender.data_to_send()
             if data and receiver.error is None:
-                try:
+                with contextlib.suppress(TLSError):
                     receiver.receive_data(data)
-                except TLSError:
-                    pass
         return client, server, error
 
 
@@ -165,7 +164,7 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
             client={"key_share_groups": [NamedGroup.x25519]},
             server={"groups": [NamedGroup.secp384r1]},
         )
-        client, server, events, _ = self.connect(client_context, server_context)
+        _client, _server, events, _ = self.connect(client_context, server_context)
         [done] = of_type(events, HandshakeCompleted)
         self.assertEqual(done.group, NamedGroup.secp384r1)
 
@@ -188,7 +187,7 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
             },
             server={"groups": [NamedGroup.secp256r1]},
         )
-        client, server, error = self.fail_handshake(client_context, server_context)
+        client, _server, error = self.fail_handshake(client_context, server_context)
         self.assertEqual(error.alert, AlertDescription.handshake_failure)
         self.assertIsInstance(client.error, RemoteAlertError)
         self.assertEqual(client.error.alert, AlertDescription.handshake_failure)
@@ -227,7 +226,7 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
 
     def test_wrong_host_name(self) -> None:
         client_context, server_context = self.contexts()
-        client, server, error = self.fail_handshake(
+        _client, server, error = self.fail_handshake(
             client_context, server_context, server_name="other.example"
         )
         self.assertEqual(error.alert, AlertDescription.bad_certificate)
@@ -262,7 +261,7 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
         client_context = Context(
             trust_roots=self.pki.trust_roots, credentials=[client_leaf.credential()]
         )
-        _, server, _, server_events = self.connect(client_context, server_context)
+        _, _server, _, server_events = self.connect(client_context, server_context)
         [done] = of_type(server_events, HandshakeCompleted)
         self.assertTrue(done.verified)
         self.assertEqual(done.peer_certificates[0], client_leaf.der)
@@ -274,7 +273,7 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
                 "trust_roots": self.pki.trust_roots,
             },
         )
-        client, server, error = self.fail_handshake(client_context, server_context)
+        client, _server, error = self.fail_handshake(client_context, server_context)
         self.assertEqual(error.alert, AlertDescription.certificate_required)
         self.assertEqual(client.error.alert, AlertDescription.certificate_required)
 
@@ -285,7 +284,7 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
                 "trust_roots": self.pki.trust_roots,
             },
         )
-        _, server, _, server_events = self.connect(client_context, server_context)
+        _, _server, _, server_events = self.connect(client_context, server_context)
         [done] = of_type(server_events, HandshakeCompleted)
         self.assertEqual(done.peer_certificates, ())
         self.assertFalse(done.verified)
@@ -429,7 +428,7 @@ class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
         )
 
     def test_change_cipher_spec_after_handshake_is_rejected(self) -> None:
-        client, server, _, _ = self.connect(*self.contexts())
+        _client, server, _, _ = self.connect(*self.contexts())
         with self.assertRaises(TLSError) as caught:
             server.receive_data(bytes([ContentType.change_cipher_spec, 3, 3, 0, 1, 1]))
         self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)

@@ -45,6 +45,7 @@ import ipaddress
 import os
 import re
 import ssl
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
@@ -53,6 +54,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, PublicKeyAlgorithmOID
 from cryptography.x509.verification import (
     Criticality,
@@ -227,7 +229,15 @@ def load_pem_certificates(
             continue
         index += 1
         try:
-            certs.append(x509.load_pem_x509_certificate(block))
+            if strict:
+                certs.append(x509.load_pem_x509_certificate(block))
+            else:
+                # Old roots in OS bundles trip cryptography's deprecation
+                # warnings (e.g. a zero serial number); they are not ours to
+                # fix, and a warning per process start is only noise.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+                    certs.append(x509.load_pem_x509_certificate(block))
         except ValueError as e:
             if strict:
                 raise ConfigurationError(
@@ -759,20 +769,14 @@ def write_pem(
     for obj in objects:
         if isinstance(obj, x509.Certificate):
             parts.append(certificate_to_pem(obj))
-        elif isinstance(
-            obj,
-            (
-                rsa.RSAPrivateKey,
-                ec.EllipticCurvePrivateKey,
-                ed25519.Ed25519PrivateKey,
-                ed448.Ed448PrivateKey,
-            ),
-        ):
-            parts.append(private_key_to_pem(obj, password))
+        elif hasattr(obj, "private_bytes"):
+            # Any cryptography private key (tests write DSA keys too).
+            parts.append(private_key_to_pem(obj, password))  # type: ignore[arg-type]
             has_key = True
+        elif isinstance(obj, Iterable):
+            parts.extend(certificate_to_pem(cert) for cert in obj)
         else:
-            for cert in obj:
-                parts.append(certificate_to_pem(cert))
+            raise TypeError(f"write_pem cannot write {type(obj).__name__}")
     name = os.fspath(path)
     mode = 0o600 if has_key else 0o644
     fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -1204,16 +1208,20 @@ def _policy(
     )
 
 
-def _as_roots(trust_roots: TrustRoots | Store) -> TrustRoots:
+def _as_roots(trust_roots: TrustRootsSource) -> TrustRoots:
     if isinstance(trust_roots, TrustRoots):
         return trust_roots
-    return TrustRoots(trust_roots, (), "<Store>")
+    if trust_roots is None:
+        # verify_*_certificates are explicit about roots; the system bundle
+        # is the Context's default, not theirs.
+        raise TypeError("trust_roots is required")
+    return load_trust_roots(trust_roots)
 
 
 def verify_server_certificates(
     chain: Sequence[bytes | x509.Certificate],
     *,
-    trust_roots: TrustRoots | Store,
+    trust_roots: TrustRootsSource,
     server_name: str | None,
     time: float | datetime.datetime,
     max_length: int = 10,
@@ -1281,7 +1289,7 @@ def _client_ee_policy() -> ExtensionPolicy:
 def verify_client_certificates(
     chain: Sequence[bytes | x509.Certificate],
     *,
-    trust_roots: TrustRoots | Store,
+    trust_roots: TrustRootsSource,
     time: float | datetime.datetime,
     max_length: int = 10,
 ) -> list[x509.Certificate]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
 
 from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
+from cryptography.x509.oid import PublicKeyAlgorithmOID
 
 from twisted_sslfile import x509 as tls_x509
 from twisted_sslfile.constants import (
@@ -180,6 +181,7 @@ class _TLS13Handshake:
         self.peer_certificates: tuple[bytes, ...] = ()
         self.peer_verified = False
         self._peer_public_key: object | None = None
+        self._peer_rsassa_pss = False
 
     # -- queries ---------------------------------------------------------
 
@@ -313,6 +315,7 @@ class _TLS13Handshake:
             verify(chain)
             self.peer_verified = True
         self._peer_public_key = leaf.public_key()
+        self._peer_rsassa_pss = _has_rsassa_pss_key(leaf)
         self.peer_certificates = chain
         return True
 
@@ -331,6 +334,7 @@ class _TLS13Handshake:
             self._peer_public_key,
             content,
             verify.signature,
+            rsassa_pss=self._peer_rsassa_pss,
         )
         self._transcript.update(raw)
 
@@ -1042,10 +1046,24 @@ def _check_key_shares(hello: messages.ClientHello) -> dict[int, bytes]:
 
 def _pick_scheme(credential: Credential, offered: list[int]) -> SignatureScheme | None:
     """Our preferred scheme for this key that the peer accepts (§4.4.3)."""
-    for scheme in suites.schemes_for_key(credential.private_key, TLS13):
+    schemes = suites.schemes_for_key(
+        credential.private_key,
+        TLS13,
+        rsassa_pss=_has_rsassa_pss_key(credential.chain[0]),
+    )
+    for scheme in schemes:
         if scheme in offered:
             return scheme
     return None
+
+
+def _has_rsassa_pss_key(certificate: cx509.Certificate) -> bool:
+    """Whether the key is an id-RSASSA-PSS key (rsa_pss_pss_*, RFC 8446 §4.2.3).
+
+    cryptography loads such keys as plain RSA keys, so only the certificate
+    tells the two kinds apart.
+    """
+    return certificate.public_key_algorithm_oid == PublicKeyAlgorithmOID.RSASSA_PSS
 
 
 def _select_alpn(ours: Sequence[bytes], theirs: list[bytes] | None) -> bytes | None:

@@ -410,7 +410,13 @@ class Credential:
                 f"the private key must have sign() and public_key() methods, "
                 f"got {type(private_key).__name__}"
             )
-        leaf_key = leaf.public_key()
+        try:
+            leaf_key = leaf.public_key()
+        except Exception as e:  # UnsupportedAlgorithm, ValueError
+            raise ValueError(
+                f"cannot use the key of certificate "
+                f"{_x509.describe_certificate(leaf)}: {e}"
+            ) from e
         if not _x509.signature_schemes_for_certificate(leaf, ProtocolVersion.TLS_1_2):
             raise ValueError(
                 f"certificate {_x509.describe_certificate(leaf)} has a "
@@ -617,14 +623,23 @@ class Context:
             "cipher_suites",
             [c for c in CipherSuite if c in ALL_CIPHER_SUITES],
         )
-        for version in self.versions:
-            tls13 = version == ProtocolVersion.TLS_1_3
-            if not any((suite in TLS13_CIPHER_SUITES) == tls13 for suite in suites):
-                raise ValueError(
-                    f"cipher_suites has no {_version_name(version)} suite but "
-                    f"{_version_name(version)} is enabled; add one or change "
-                    f"min_version/max_version"
-                )
+        # A version without suites is simply never negotiated (as with
+        # OpenSSL's separate 1.2/1.3 lists); only "no version at all" is an
+        # error, because then no handshake can ever succeed.
+        usable = [
+            v
+            for v in self.versions
+            if any(
+                (suite in TLS13_CIPHER_SUITES) == (v == ProtocolVersion.TLS_1_3)
+                for suite in suites
+            )
+        ]
+        if not usable:
+            enabled = " or ".join(_version_name(v) for v in self.versions)
+            raise ValueError(
+                f"cipher_suites has no suite for {enabled}; add one or change "
+                f"min_version/max_version"
+            )
         s(self, "cipher_suites", suites)
 
         # --- groups -------------------------------------------------------

@@ -18,7 +18,7 @@ module checks what it can name exactly itself - validity windows, host names,
 key usage - and uses the verifier's message only to pick a category when it
 fails for a reason we did not pre-empt.
 
-Alert mapping, verification failures (see also ``ALERTS`` in the tests):
+Alert mapping of verification failures (RFC 8446 §6.2):
 
 =====================================  ===========================
 problem                                alert
@@ -592,7 +592,10 @@ def describe_certificate(cert: x509.Certificate) -> str:
         subject = ""
     if subject:
         return subject
-    names = _format_names(cert)
+    try:
+        names = _format_names(cert)
+    except Exception:  # a corrupt SAN must not hide the real error
+        names = ""
     if names:
         return f"<empty subject, {names}>"
     return f"<empty subject, serial {cert.serial_number:#x}>"
@@ -986,7 +989,7 @@ def parse_chain(
             continue
         try:
             certs.append(x509.load_der_x509_certificate(bytes(item)))
-        except ValueError as e:
+        except (ValueError, x509.InvalidVersion) as e:
             # bad_certificate rather than decode_error: the TLS framing was
             # fine, the certificate inside it is corrupt - RFC 8446 §6.2
             # "bad_certificate: A certificate was corrupt".
@@ -1218,6 +1221,29 @@ def _as_roots(trust_roots: TrustRootsSource) -> TrustRoots:
     return load_trust_roots(trust_roots)
 
 
+def _malformed(certs: list[x509.Certificate], error: Exception) -> CertificateError:
+    # cryptography parses extensions, names and keys lazily, so a corrupt
+    # extension in a certificate that loaded fine surfaces only when it is
+    # read.  It is the peer's certificate that is corrupt: bad_certificate.
+    return CertificateError(
+        f"the peer's certificate chain is malformed: {error}",
+        AlertDescription.bad_certificate,
+        certificate=certs[0],
+    )
+
+
+#: What cryptography raises for a certificate it loaded but cannot use
+#: (several of these are plain Exception subclasses, not ValueError).
+_MALFORMED = (
+    ValueError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+    x509.InvalidVersion,
+    x509.AttributeNotFound,
+)
+
+
 def verify_server_certificates(
     chain: Sequence[bytes | x509.Certificate],
     *,
@@ -1250,12 +1276,9 @@ def verify_server_certificates(
         kind, value = normalize_server_name(server_name)
     except ValueError as e:
         raise InternalError(f"cannot verify the server certificate: {e}") from e
-    certs = parse_chain(chain, max_length=max_length, is_server_cert=True)
-    now = _verification_time(time)
     roots = _as_roots(trust_roots)
-    leaf = certs[0]
-    _check_validity(leaf, now, "server certificate")
-    _check_name(leaf, server_name)
+    now = _verification_time(time)
+    certs = parse_chain(chain, max_length=max_length, is_server_cert=True)
     subject: x509.DNSName | x509.IPAddress = (
         x509.IPAddress(value)  # type: ignore[arg-type]
         if kind == "ip"
@@ -1263,17 +1286,23 @@ def verify_server_certificates(
     )
     verifier = _policy(roots, now, max_length).build_server_verifier(subject)
     try:
-        path = verifier.verify(leaf, certs[1:])
-    except VerificationError as e:
-        raise _diagnose(
-            e,
-            certs,
-            roots,
-            now,
-            purpose="TLS server authentication (serverAuth)",
-            max_length=max_length,
-        ) from e
-    _check_leaf_key_usage(leaf, "server certificate")
+        leaf = certs[0]
+        _check_validity(leaf, now, "server certificate")
+        _check_name(leaf, server_name)
+        try:
+            path = verifier.verify(leaf, certs[1:])
+        except VerificationError as e:
+            raise _diagnose(
+                e,
+                certs,
+                roots,
+                now,
+                purpose="TLS server authentication (serverAuth)",
+                max_length=max_length,
+            ) from e
+        _check_leaf_key_usage(leaf, "server certificate")
+    except _MALFORMED as e:
+        raise _malformed(certs, e) from e
     return list(path)
 
 
@@ -1298,11 +1327,9 @@ def verify_client_certificates(
     Same order of checks as :func:`verify_server_certificates`, without the
     name.
     """
-    certs = parse_chain(chain, max_length=max_length, is_server_cert=False)
-    now = _verification_time(time)
     roots = _as_roots(trust_roots)
-    leaf = certs[0]
-    _check_validity(leaf, now, "client certificate")
+    now = _verification_time(time)
+    certs = parse_chain(chain, max_length=max_length, is_server_cert=False)
     verifier = (
         _policy(roots, now, max_length)
         .extension_policies(
@@ -1312,17 +1339,22 @@ def verify_client_certificates(
         .build_client_verifier()
     )
     try:
-        verified = verifier.verify(leaf, certs[1:])
-    except VerificationError as e:
-        raise _diagnose(
-            e,
-            certs,
-            roots,
-            now,
-            purpose="TLS client authentication (clientAuth)",
-            max_length=max_length,
-        ) from e
-    _check_leaf_key_usage(leaf, "client certificate")
+        leaf = certs[0]
+        _check_validity(leaf, now, "client certificate")
+        try:
+            verified = verifier.verify(leaf, certs[1:])
+        except VerificationError as e:
+            raise _diagnose(
+                e,
+                certs,
+                roots,
+                now,
+                purpose="TLS client authentication (clientAuth)",
+                max_length=max_length,
+            ) from e
+        _check_leaf_key_usage(leaf, "client certificate")
+    except _MALFORMED as e:
+        raise _malformed(certs, e) from e
     return list(verified.chain)
 
 
@@ -1346,6 +1378,27 @@ def verify_chain(
     # not be hidden behind a local "no CA bundle" error.
     certs = parse_chain(chain_der, max_length=max_length, is_server_cert=is_server_cert)
     if not context.verify:
+        # The engine needs the leaf's key for CertificateVerify even when
+        # nobody vouches for it; make sure it is one we can use.
+        try:
+            key = certs[0].public_key()
+        except _MALFORMED as e:
+            raise _malformed(certs, e) from e
+        if not isinstance(
+            key,
+            (
+                rsa.RSAPublicKey,
+                ec.EllipticCurvePublicKey,
+                ed25519.Ed25519PublicKey,
+                ed448.Ed448PublicKey,
+            ),
+        ):
+            raise CertificateError(
+                f"certificate {describe_certificate(certs[0])} has a "
+                f"{describe_key(key)} key, which TLS cannot use",
+                AlertDescription.unsupported_certificate,
+                certificate=certs[0],
+            )
         return certs
     try:
         roots = context.trust_anchors

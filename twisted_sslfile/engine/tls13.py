@@ -696,7 +696,11 @@ class TLS13Client(_TLS13Handshake):
     def _send_client_certificate(self, request: messages.CertificateRequest) -> None:
         offered = request.signature_algorithms
         credential = self._context.select_credential(None, offered, TLS13)
-        scheme = _pick_scheme(credential, offered) if credential else None
+        scheme = (
+            self._context.choose_signature_scheme(credential, offered, TLS13)
+            if credential
+            else None
+        )
         if credential is None or scheme is None:
             # §4.4.2: no suitable certificate -> an empty Certificate message.
             self._send(
@@ -811,7 +815,9 @@ class TLS13Server(_TLS13Handshake):
         )
         if credential is None:
             raise HandshakeFailureError("no certificate configured for this server")
-        scheme = _pick_scheme(credential, hello.signature_algorithms)
+        scheme = context.choose_signature_scheme(
+            credential, hello.signature_algorithms, TLS13
+        )
         if scheme is None:
             raise HandshakeFailureError(
                 "the client accepts no signature scheme our certificate's key can make"
@@ -1042,19 +1048,6 @@ def _check_key_shares(hello: messages.ClientHello) -> dict[int, bytes]:
             raise IllegalParameterError("key share for a group not in supported_groups")
         shares[entry.group] = entry.key_exchange
     return shares
-
-
-def _pick_scheme(credential: Credential, offered: list[int]) -> SignatureScheme | None:
-    """Our preferred scheme for this key that the peer accepts (§4.4.3)."""
-    schemes = suites.schemes_for_key(
-        credential.private_key,
-        TLS13,
-        rsassa_pss=_has_rsassa_pss_key(credential.chain[0]),
-    )
-    for scheme in schemes:
-        if scheme in offered:
-            return scheme
-    return None
 
 
 def _has_rsassa_pss_key(certificate: cx509.Certificate) -> bool:

@@ -1,0 +1,1025 @@
+"""Tests for twisted_sslfile.x509 (and the test PKI in tests/certs.py).
+
+The verification matrix uses certificates made by :mod:`tests.certs` at a
+fixed instant, ``NOW``, so every validity window is exact and the tests do
+not depend on the wall clock.  The interop tests at the end check that the
+same certificates satisfy OpenSSL 3.0 (through Python's ``ssl`` in strict
+mode, and the ``openssl`` command when present).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import hashlib
+import os
+import shutil
+import ssl
+import stat
+import subprocess
+import sys
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec
+from cryptography.x509.oid import ExtensionOID
+from cryptography.x509.verification import Store
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.certs import KEY_TYPES, CertificateFactory, make_key
+from twisted_sslfile import x509 as tx509
+from twisted_sslfile.constants import AlertDescription, SignatureScheme
+from twisted_sslfile.context import Context
+from twisted_sslfile.errors import CertificateError, InternalError, TLSError
+from twisted_sslfile.x509 import (
+    ConfigurationError,
+    EmptyCertificateChainError,
+    TrustRoots,
+)
+
+NOW = datetime.datetime(2031, 5, 17, 12, 0, 0, tzinfo=datetime.UTC)
+DAY = datetime.timedelta(days=1)
+
+
+def der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+class LoadingTests(SynchronousTestCase):
+    """PEM/DER loading: every error names the file."""
+
+    def setUp(self) -> None:
+        self.dir = self.mktemp()
+        self.pki = CertificateFactory(self.dir)
+        self.server = self.pki.server("example.com")
+
+    def write(self, name: str, data: bytes) -> str:
+        path = os.path.join(self.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def assertNamesFile(self, exc: ConfigurationError, path: str) -> None:
+        self.assertIn(path, str(exc))
+        self.assertEqual(exc.path, path)
+
+    def test_load_chain(self) -> None:
+        chain = tx509.load_certificate_chain(self.server.chain_path)
+        self.assertEqual(chain, self.server.chain)
+
+    def test_load_der(self) -> None:
+        path = self.write("leaf.der", self.server.der)
+        self.assertEqual(tx509.load_certificates(path), [self.server.certificate])
+
+    def test_missing_file(self) -> None:
+        path = os.path.join(self.dir, "nope.pem")
+        exc = self.assertRaises(ConfigurationError, tx509.load_certificates, path)
+        self.assertNamesFile(exc, path)
+        self.assertIn("does not exist", str(exc))
+        self.assertIsInstance(exc, ValueError)
+
+    def test_directory_given_as_file(self) -> None:
+        exc = self.assertRaises(ConfigurationError, tx509.load_certificates, self.dir)
+        self.assertIn("is a directory", str(exc))
+
+    def test_key_file_given_as_certificate(self) -> None:
+        exc = self.assertRaises(
+            ConfigurationError, tx509.load_certificates, self.server.key_path
+        )
+        self.assertNamesFile(exc, self.server.key_path)
+        self.assertIn("no certificate found", str(exc))
+        self.assertIn("PRIVATE KEY", str(exc))
+
+    def test_empty_file(self) -> None:
+        path = self.write("empty.pem", b"")
+        exc = self.assertRaises(ConfigurationError, tx509.load_certificates, path)
+        self.assertNamesFile(exc, path)
+
+    def test_garbage_file(self) -> None:
+        path = self.write("garbage.pem", b"this is not a certificate\n")
+        exc = self.assertRaises(ConfigurationError, tx509.load_certificates, path)
+        self.assertNamesFile(exc, path)
+        self.assertIn("neither a PEM file", str(exc))
+
+    def test_corrupt_second_certificate(self) -> None:
+        good = self.server.certificate.public_bytes(serialization.Encoding.PEM)
+        bad = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+        path = self.write("corrupt.pem", good + bad)
+        exc = self.assertRaises(ConfigurationError, tx509.load_certificates, path)
+        self.assertIn(f"certificate #2 in {path}", str(exc))
+
+    def test_private_key(self) -> None:
+        key = tx509.load_private_key(self.server.key_path)
+        self.assertEqual(
+            key.public_key().public_bytes(
+                serialization.Encoding.DER,
+                serialization.PublicFormat.SubjectPublicKeyInfo,
+            ),
+            self.server.certificate.public_key().public_bytes(
+                serialization.Encoding.DER,
+                serialization.PublicFormat.SubjectPublicKeyInfo,
+            ),
+        )
+
+    def test_private_key_der(self) -> None:
+        data = self.server.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path = self.write("key.der", data)
+        self.assertIsInstance(tx509.load_private_key(path), ec.EllipticCurvePrivateKey)
+
+    def test_encrypted_key(self) -> None:
+        leaf = self.pki.server("secret.example", key_password="s3cret")
+        for password in ("s3cret", b"s3cret", lambda: "s3cret"):
+            key = tx509.load_private_key(leaf.key_path, password)
+            self.assertIsInstance(key, ec.EllipticCurvePrivateKey)
+
+    def test_encrypted_key_without_password(self) -> None:
+        leaf = self.pki.server("secret.example", key_password="s3cret")
+        exc = self.assertRaises(
+            ConfigurationError, tx509.load_private_key, leaf.key_path
+        )
+        self.assertNamesFile(exc, leaf.key_path)
+        self.assertIn("encrypted; a password is needed", str(exc))
+
+    def test_wrong_password(self) -> None:
+        leaf = self.pki.server("secret.example", key_password="s3cret")
+        exc = self.assertRaises(
+            ConfigurationError, tx509.load_private_key, leaf.key_path, "wrong"
+        )
+        self.assertNamesFile(exc, leaf.key_path)
+        self.assertIn("wrong password", str(exc))
+
+    def test_password_for_plain_key(self) -> None:
+        exc = self.assertRaises(
+            ConfigurationError, tx509.load_private_key, self.server.key_path, "x"
+        )
+        self.assertIn("not encrypted", str(exc))
+
+    def test_no_key_in_file(self) -> None:
+        exc = self.assertRaises(
+            ConfigurationError, tx509.load_private_key, self.server.cert_path
+        )
+        self.assertNamesFile(exc, self.server.cert_path)
+        self.assertIn("no private key", str(exc))
+
+    def test_unsupported_key_type(self) -> None:
+        key = dsa.generate_private_key(2048)
+        pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        path = self.write("dsa.pem", pem)
+        exc = self.assertRaises(ConfigurationError, tx509.load_private_key, path)
+        self.assertNamesFile(exc, path)
+        self.assertIn("DSA", str(exc))
+
+    def test_combined_file(self) -> None:
+        chain, key = tx509.load_cert_and_key(self.server.combined_path)
+        self.assertEqual(chain, self.server.chain)
+        self.assertIsInstance(key, ec.EllipticCurvePrivateKey)
+
+    def test_combined_file_without_key(self) -> None:
+        exc = self.assertRaises(
+            ConfigurationError, tx509.load_cert_and_key, self.server.chain_path
+        )
+        self.assertNamesFile(exc, self.server.chain_path)
+        self.assertIn("no key file was given", str(exc))
+
+
+class TrustRootTests(SynchronousTestCase):
+    """Trust roots from files, directories, lists, Stores and the system."""
+
+    def setUp(self) -> None:
+        self.dir = self.mktemp()
+        self.pki = CertificateFactory(self.dir, now=NOW)
+        self.server = self.pki.server("example.com")
+
+    def verify(self, roots: TrustRoots) -> list[x509.Certificate]:
+        return tx509.verify_server_certificates(
+            self.server.chain_der,
+            trust_roots=roots,
+            server_name="example.com",
+            time=NOW,
+        )
+
+    def test_file(self) -> None:
+        roots = tx509.load_trust_roots(self.pki.ca_path)
+        self.assertEqual(roots.certificates, (self.pki.root.certificate,))
+        self.assertEqual(roots.source, self.pki.ca_path)
+        self.assertEqual(len(self.verify(roots)), 3)
+
+    def test_directory(self) -> None:
+        directory = os.path.join(self.dir, "cadir")
+        os.mkdir(directory)
+        shutil.copy(self.pki.ca_path, os.path.join(directory, "root.pem"))
+        with open(os.path.join(directory, "README"), "w") as f:
+            f.write("not a certificate\n")
+        other = CertificateFactory(now=NOW)
+        tx509.write_pem(os.path.join(directory, "other.crt"), other.root.certificate)
+        roots = tx509.load_trust_roots(directory)
+        self.assertEqual(len(roots.certificates), 2)
+        self.assertEqual(len(self.verify(roots)), 3)
+
+    def test_empty_directory(self) -> None:
+        directory = os.path.join(self.dir, "empty")
+        os.mkdir(directory)
+        exc = self.assertRaises(ConfigurationError, tx509.load_trust_roots, directory)
+        self.assertIn(directory, str(exc))
+
+    def test_missing_path(self) -> None:
+        path = os.path.join(self.dir, "missing.pem")
+        exc = self.assertRaises(ConfigurationError, tx509.load_trust_roots, path)
+        self.assertIn(path, str(exc))
+
+    def test_list_of_certificates(self) -> None:
+        roots = tx509.load_trust_roots(self.pki.trust_roots * 2)
+        self.assertEqual(len(roots.certificates), 1)  # duplicates dropped
+        self.assertEqual(len(self.verify(roots)), 3)
+
+    def test_empty_list(self) -> None:
+        self.assertRaises(ConfigurationError, tx509.load_trust_roots, [])
+
+    def test_list_with_non_certificate(self) -> None:
+        exc = self.assertRaises(
+            ConfigurationError, tx509.load_trust_roots, [b"not a certificate"]
+        )
+        self.assertIn("cryptography.x509.Certificate", str(exc))
+
+    def test_store(self) -> None:
+        roots = tx509.load_trust_roots(Store(self.pki.trust_roots))
+        self.assertEqual(roots.certificates, ())
+        self.assertEqual(len(self.verify(roots)), 3)
+
+    def test_system_bundle_from_environment(self) -> None:
+        # ssl.get_default_verify_paths() reads SSL_CERT_FILE at call time.
+        empty = os.path.join(self.dir, "no-such-dir")
+        self.patch(
+            os, "environ", {"SSL_CERT_FILE": self.pki.ca_path, "SSL_CERT_DIR": empty}
+        )
+        roots = tx509.system_trust_roots()
+        self.assertEqual(roots.certificates, (self.pki.root.certificate,))
+
+    def test_no_system_bundle(self) -> None:
+        missing = os.path.join(self.dir, "missing")
+        fake = ssl.DefaultVerifyPaths(missing, missing, "", missing, "", missing)
+        self.patch(tx509.ssl, "get_default_verify_paths", lambda: fake)
+        self.patch(sys, "modules", {**sys.modules, "certifi": None})
+        exc = self.assertRaises(ConfigurationError, tx509.system_trust_roots)
+        self.assertIn("no system CA bundle found", str(exc))
+        self.assertIn(missing, str(exc))
+        self.assertIn("trust_roots=", str(exc))
+
+    def test_certifi_fallback(self) -> None:
+        missing = os.path.join(self.dir, "missing")
+        fake = ssl.DefaultVerifyPaths(missing, missing, "", missing, "", missing)
+        self.patch(tx509.ssl, "get_default_verify_paths", lambda: fake)
+
+        class FakeCertifi:
+            @staticmethod
+            def where() -> str:
+                return self.pki.ca_path
+
+        self.patch(sys, "modules", {**sys.modules, "certifi": FakeCertifi})
+        roots = tx509.system_trust_roots()
+        self.assertEqual(roots.source, self.pki.ca_path)
+
+    def test_real_system_bundle(self) -> None:
+        try:
+            roots = tx509.system_trust_roots()
+        except ConfigurationError as e:  # pragma: no cover - depends on the host
+            raise self.skipTest(str(e)) from None
+        self.assertGreater(len(roots.certificates), 10)
+
+
+class GenerationTests(SynchronousTestCase):
+    """generate_self_signed, fingerprints, write_pem, key helpers."""
+
+    def test_self_signed_key_types(self) -> None:
+        for key_type in (*KEY_TYPES, "ecdsa-p521", "ed448"):
+            cert, key = tx509.generate_self_signed(
+                ["example.com", "127.0.0.1"], key_type=key_type
+            )
+            self.assertEqual(
+                tx509.describe_key(key), tx509.describe_key(cert.public_key())
+            )
+            for name in ("example.com", "127.0.0.1"):
+                path = tx509.verify_server_certificates(
+                    [der(cert)],
+                    trust_roots=[cert],
+                    server_name=name,
+                    time=datetime.datetime.now(datetime.UTC),
+                )
+                self.assertEqual(path, [cert])
+
+    def test_self_signed_validity(self) -> None:
+        cert, _ = tx509.generate_self_signed("h.example", days=10, now=NOW)
+        self.assertEqual(cert.not_valid_after_utc, NOW + 10 * DAY)
+        self.assertLess(cert.not_valid_before_utc, NOW)
+        self.assertRaises(ValueError, tx509.generate_self_signed, [])
+        self.assertRaises(ValueError, tx509.generate_self_signed, "x", days=0)
+        self.assertRaises(ValueError, tx509.generate_self_signed, "x", key_type="dsa")
+
+    def test_self_signed_as_client_certificate(self) -> None:
+        cert, _ = tx509.generate_self_signed("client.example", now=NOW)
+        path = tx509.verify_client_certificates(
+            [der(cert)], trust_roots=[cert], time=NOW
+        )
+        self.assertEqual(path, [cert])
+
+    def test_fingerprint(self) -> None:
+        cert, _ = tx509.generate_self_signed("example.com")
+        expected = hashlib.sha256(der(cert)).hexdigest().upper()
+        fingerprint = tx509.fingerprint_sha256(cert)
+        self.assertEqual(fingerprint.replace(":", ""), expected)
+        self.assertEqual(len(fingerprint), 32 * 3 - 1)
+        self.assertEqual(tx509.fingerprint_sha256(der(cert)), fingerprint)
+
+    def test_write_pem(self) -> None:
+        directory = self.mktemp()
+        os.mkdir(directory)
+        cert, key = tx509.generate_self_signed("example.com")
+        path = tx509.write_pem(os.path.join(directory, "both.pem"), [cert], key)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        chain, loaded = tx509.load_cert_and_key(path)
+        self.assertEqual(chain, [cert])
+        self.assertEqual(loaded.private_numbers(), key.private_numbers())
+        encrypted = tx509.write_pem(
+            os.path.join(directory, "enc.pem"), key, password="pw"
+        )
+        self.assertRaises(ConfigurationError, tx509.load_private_key, encrypted)
+        tx509.load_private_key(encrypted, "pw")
+        cert_only = tx509.write_pem(os.path.join(directory, "cert.pem"), cert)
+        self.assertEqual(tx509.load_certificates(cert_only), [cert])
+
+    def test_key_types(self) -> None:
+        self.assertEqual(tx509.normalize_key_type("P256"), "ecdsa-p256")
+        self.assertEqual(tx509.normalize_key_type("rsa"), "rsa-2048")
+        self.assertRaises(ValueError, tx509.normalize_key_type, "dsa")
+
+    def test_signature_schemes(self) -> None:
+        pki = CertificateFactory(now=NOW)
+        ss = SignatureScheme
+        cases = {
+            "ecdsa-p256": (
+                (ss.ecdsa_secp256r1_sha256,),
+                ss.ecdsa_secp256r1_sha256,
+            ),
+            "ecdsa-p384": ((ss.ecdsa_secp384r1_sha384,), ss.ecdsa_secp384r1_sha384),
+            "ed25519": ((ss.ed25519,), ss.ed25519),
+            "rsa-2048": (
+                (
+                    ss.rsa_pss_rsae_sha256,
+                    ss.rsa_pss_rsae_sha384,
+                    ss.rsa_pss_rsae_sha512,
+                ),
+                ss.rsa_pkcs1_sha256,
+            ),
+        }
+        for key_type, (tls13, also12) in cases.items():
+            cert = pki.server("x.example", key_type=key_type).certificate
+            self.assertEqual(
+                tx509.signature_schemes_for_certificate(cert, 0x0304), tls13
+            )
+            schemes12 = tx509.signature_schemes_for_certificate(cert, 0x0303)
+            self.assertIn(also12, schemes12)
+            for scheme in tls13:
+                self.assertIn(scheme, schemes12)
+        # TLS 1.2: ECDSA schemes name only the hash, so P-384 may use SHA-256.
+        cert = pki.server("x.example", key_type="ecdsa-p384").certificate
+        self.assertIn(
+            ss.ecdsa_secp256r1_sha256,
+            tx509.signature_schemes_for_certificate(cert, 0x0303),
+        )
+
+    def test_normalize_server_name(self) -> None:
+        n = tx509.normalize_server_name
+        self.assertEqual(n("Example.COM."), ("dns", "example.com"))
+        self.assertEqual(n("bücher.example"), ("dns", "xn--bcher-kva.example"))
+        self.assertEqual(n("[::1]")[0], "ip")
+        self.assertEqual(str(n("127.0.0.1")[1]), "127.0.0.1")
+        for bad in ("", ".", "a..b"):
+            self.assertRaises(ValueError, n, bad)
+
+
+class CertsModuleTests(SynchronousTestCase):
+    """tests/certs.py itself: the PKI helpers every other test relies on."""
+
+    def test_files_and_objects(self) -> None:
+        pki = CertificateFactory(self.mktemp())
+        leaf = pki.server("example.com", ip_addresses=["::1"])
+        self.assertEqual(leaf.chain, [leaf.certificate, pki.intermediate.certificate])
+        self.assertEqual(leaf.root, pki.root.certificate)
+        for path in (
+            leaf.cert_path,
+            leaf.chain_path,
+            leaf.key_path,
+            leaf.combined_path,
+            leaf.ca_path,
+        ):
+            self.assertTrue(os.path.isfile(path), path)
+        self.assertEqual(tx509.load_certificates(leaf.chain_path), leaf.chain)
+        self.assertEqual(tx509.load_certificates(leaf.ca_path), [leaf.root])
+        self.assertEqual(stat.S_IMODE(os.stat(leaf.key_path).st_mode), 0o600)
+        self.assertEqual(
+            tx509.certificate_ip_addresses(leaf.certificate)[0].compressed, "::1"
+        )
+
+    def test_no_directory(self) -> None:
+        pki = CertificateFactory()
+        leaf = pki.server()
+        self.assertIsNone(leaf.cert_path)
+        self.assertIsNone(pki.ca_path)
+
+    def test_direct_leaf(self) -> None:
+        pki = CertificateFactory(now=NOW)
+        leaf = pki.server("example.com", direct=True)
+        self.assertEqual(leaf.chain, [leaf.certificate])
+        self.assertEqual(leaf.certificate.issuer, pki.root.certificate.subject)
+
+    def test_rsa_keys_are_pooled_but_distinct_in_a_row(self) -> None:
+        first, second = make_key("rsa-2048"), make_key("rsa-2048")
+        self.assertNotEqual(first.private_numbers(), second.private_numbers())
+
+    def test_factories_do_not_trust_each_other(self) -> None:
+        a = CertificateFactory(now=NOW, root_key_type="rsa-2048")
+        b = CertificateFactory(now=NOW, root_key_type="rsa-2048")
+        self.assertNotEqual(a.root.certificate.subject, b.root.certificate.subject)
+
+    def test_eddsa_ca_refused(self) -> None:
+        self.assertRaises(ValueError, CertificateFactory, root_key_type="ed25519")
+
+    def test_rsa_and_p384_cas(self) -> None:
+        pki = CertificateFactory(
+            now=NOW, root_key_type="rsa-2048", intermediate_key_type="ecdsa-p384"
+        )
+        leaf = pki.server("example.com", key_type="ed25519")
+        path = tx509.verify_server_certificates(
+            leaf.chain, trust_roots=pki.trust_roots, server_name="example.com", time=NOW
+        )
+        self.assertEqual(path[-1], pki.root.certificate)
+
+
+class ServerVerificationTests(SynchronousTestCase):
+    """verify_server_certificates: the matrix of good and bad chains."""
+
+    def setUp(self) -> None:
+        self.pki = CertificateFactory(now=NOW)
+        self.roots = tx509.load_trust_roots(self.pki.trust_roots)
+
+    def verify(
+        self, chain, name: str | None = "example.com", *, roots=None, **kwargs
+    ) -> list[x509.Certificate]:
+        if hasattr(chain, "chain_der"):
+            chain = chain.chain_der
+        kwargs.setdefault("time", NOW)
+        return tx509.verify_server_certificates(
+            chain,
+            trust_roots=roots if roots is not None else self.roots,
+            server_name=name,
+            **kwargs,
+        )
+
+    def reject(
+        self, chain, alert: AlertDescription, *fragments: str, name="example.com", **kw
+    ) -> CertificateError:
+        exc = self.assertRaises(CertificateError, self.verify, chain, name, **kw)
+        self.assertEqual(exc.alert, alert, str(exc))
+        for fragment in fragments:
+            self.assertIn(fragment, str(exc))
+        return exc
+
+    # -- good chains ------------------------------------------------------------
+
+    def test_good_chains_via_intermediate(self) -> None:
+        for key_type in KEY_TYPES:
+            leaf = self.pki.server("example.com", key_type=key_type)
+            path = self.verify(leaf)
+            self.assertEqual(
+                path,
+                [leaf.certificate, self.pki.intermediate.certificate, leaf.root],
+                key_type,
+            )
+
+    def test_good_chain_direct(self) -> None:
+        leaf = self.pki.server("example.com", direct=True)
+        self.assertEqual(len(self.verify(leaf)), 2)
+
+    def test_time_as_timestamp(self) -> None:
+        leaf = self.pki.server("example.com")
+        self.assertEqual(len(self.verify(leaf, time=NOW.timestamp())), 3)
+
+    def test_ip_address_san(self) -> None:
+        leaf = self.pki.server("server", ip_addresses=["192.0.2.7", "2001:db8::1"])
+        for name in ("192.0.2.7", "2001:db8::1", "[2001:db8::1]"):
+            self.assertEqual(len(self.verify(leaf, name)), 3)
+        exc = self.reject(
+            leaf, AlertDescription.bad_certificate, "'192.0.2.8'", name="192.0.2.8"
+        )
+        self.assertIn("IP:192.0.2.7", str(exc))
+
+    def test_ip_does_not_match_dns_san(self) -> None:
+        leaf = self.pki.server("127.0.0.1", dns_names=["127.0.0.1.example"])
+        self.reject(leaf, AlertDescription.bad_certificate, name="127.0.0.1")
+
+    def test_case_and_trailing_dot(self) -> None:
+        leaf = self.pki.server("example.com")
+        self.assertEqual(len(self.verify(leaf, "EXAMPLE.com.")), 3)
+
+    def test_wildcard(self) -> None:
+        leaf = self.pki.server("*.example.com")
+        self.assertEqual(len(self.verify(leaf, "www.example.com")), 3)
+        self.reject(leaf, AlertDescription.bad_certificate, name="a.b.example.com")
+        self.reject(leaf, AlertDescription.bad_certificate, name="example.com")
+
+    # -- bad chains -------------------------------------------------------------
+
+    def test_wrong_host_name(self) -> None:
+        leaf = self.pki.server(
+            "example.com", dns_names=["example.com", "www.example.com"]
+        )
+        exc = self.reject(
+            leaf,
+            AlertDescription.bad_certificate,
+            "'other.example'",
+            "DNS:example.com",
+            "DNS:www.example.com",
+            "CN=example.com",
+            name="other.example",
+        )
+        self.assertEqual(exc.certificate, leaf.certificate)
+
+    def test_no_subject_alt_name(self) -> None:
+        leaf = self.pki.server("example.com", include_san=False)
+        self.reject(leaf, AlertDescription.bad_certificate, "no subjectAltName")
+
+    def test_expired(self) -> None:
+        leaf = self.pki.server("example.com", not_after=-DAY)
+        exc = self.reject(
+            leaf,
+            AlertDescription.certificate_expired,
+            "CN=example.com",
+            "has expired",
+            "2031-05-16 12:00:00 UTC",
+        )
+        self.assertEqual(exc.certificate, leaf.certificate)
+
+    def test_not_yet_valid(self) -> None:
+        leaf = self.pki.server("example.com", not_before=DAY)
+        self.reject(
+            leaf,
+            AlertDescription.certificate_expired,
+            "CN=example.com",
+            "not yet valid",
+            "2031-05-18 12:00:00 UTC",
+        )
+
+    def test_validity_bounds_inclusive(self) -> None:
+        # RFC 5280 §4.1.2.5: the window includes both ends.
+        leaf = self.pki.server("example.com", not_before=NOW, not_after=NOW)
+        self.assertEqual(len(self.verify(leaf)), 3)
+
+    def test_expired_intermediate(self) -> None:
+        ca = self.pki.make_intermediate("Old Intermediate", not_after=-DAY)
+        leaf = self.pki.server("example.com", issuer=ca, not_after=DAY * 30)
+        exc = self.reject(
+            leaf,
+            AlertDescription.certificate_expired,
+            "CN=Old Intermediate",
+            "has expired",
+        )
+        self.assertEqual(exc.certificate, ca.certificate)
+
+    def test_expired_root(self) -> None:
+        root = self.pki.make_root("Old Root", not_after=-DAY)
+        ca = self.pki.make_intermediate(issuer=root)
+        leaf = self.pki.server("example.com", issuer=ca)
+        roots = tx509.load_trust_roots([root.certificate])
+        self.reject(
+            leaf,
+            AlertDescription.certificate_expired,
+            "trust root",
+            "Old Root",
+            roots=roots,
+        )
+
+    def test_untrusted_root(self) -> None:
+        other = CertificateFactory(now=NOW, name="Other")
+        leaf = other.server("example.com")
+        exc = self.reject(
+            leaf,
+            AlertDescription.unknown_ca,
+            "Other Root CA",
+            "neither a trust root nor among the certificates sent",
+        )
+        self.assertEqual(exc.certificate, other.intermediate.certificate)
+
+    def test_impostor_root_with_same_name(self) -> None:
+        impostor = self.pki.make_root(self.pki.root.name)
+        ca = self.pki.make_intermediate(issuer=impostor)
+        leaf = self.pki.server("example.com", issuer=ca)
+        self.reject(leaf, AlertDescription.unknown_ca, "did not sign it")
+
+    def test_missing_intermediate(self) -> None:
+        leaf = self.pki.server("example.com")
+        exc = self.reject(
+            leaf.chain_der[:1],
+            AlertDescription.unknown_ca,
+            "missing intermediate",
+            self.pki.intermediate.name,
+        )
+        self.assertEqual(exc.certificate, leaf.certificate)
+
+    def test_untrusted_self_signed(self) -> None:
+        cert, _ = tx509.generate_self_signed("example.com", now=NOW)
+        self.reject([der(cert)], AlertDescription.unknown_ca, "self-signed")
+
+    def test_client_only_leaf_as_server(self) -> None:
+        leaf = self.pki.client("example.com", dns_names=["example.com"])
+        exc = self.reject(
+            leaf,
+            AlertDescription.unsupported_certificate,
+            "serverAuth",
+            "allows clientAuth",
+            "CN=example.com",
+        )
+        self.assertEqual(exc.certificate, leaf.certificate)
+
+    def test_code_signing_leaf(self) -> None:
+        leaf = self.pki.server("example.com", extended_key_usage="code_signing")
+        self.reject(leaf, AlertDescription.unsupported_certificate, "codeSigning")
+
+    def test_no_eku_is_accepted(self) -> None:
+        leaf = self.pki.server("example.com", extended_key_usage=None)
+        self.assertEqual(len(self.verify(leaf)), 3)
+
+    def test_key_usage_without_digital_signature(self) -> None:
+        leaf = self.pki.server("example.com", key_usage=["key_encipherment"])
+        self.reject(leaf, AlertDescription.unsupported_certificate, "digitalSignature")
+
+    def test_chain_too_long(self) -> None:
+        ca = self.pki.make_chain(3)
+        leaf = self.pki.server("example.com", issuer=ca)
+        self.assertEqual(len(leaf.chain), 4)
+        self.assertEqual(len(self.verify(leaf, max_length=4)), 5)
+        self.reject(
+            leaf, AlertDescription.bad_certificate, "4 certificates", max_length=3
+        )
+
+    def test_garbage_der(self) -> None:
+        exc = self.reject([b"\x30\x03\x02\x01"], AlertDescription.bad_certificate)
+        self.assertIn("leaf certificate is not valid DER", str(exc))
+        leaf = self.pki.server("example.com")
+        self.reject(
+            [leaf.der, b"junk"], AlertDescription.bad_certificate, "certificate #1"
+        )
+
+    def test_empty_chain(self) -> None:
+        exc = self.assertRaises(EmptyCertificateChainError, self.verify, [])
+        self.assertEqual(exc.alert, AlertDescription.decode_error)
+        self.assertIsInstance(exc, CertificateError)
+
+    def test_no_server_name(self) -> None:
+        leaf = self.pki.server("example.com")
+        exc = self.assertRaises(InternalError, self.verify, leaf, None)
+        self.assertIn("no server name", str(exc))
+
+    def test_certificate_objects_accepted(self) -> None:
+        leaf = self.pki.server("example.com")
+        self.assertEqual(len(self.verify(leaf.chain)), 3)
+
+    def test_errors_are_tls_errors(self) -> None:
+        leaf = self.pki.server("example.com", not_after=-DAY)
+        exc = self.assertRaises(TLSError, self.verify, leaf)
+        self.assertIn("certificate_expired", str(exc))
+
+
+class HostileChainTests(SynchronousTestCase):
+    """Whatever a peer sends, only CertificateError (a TLSError) comes out."""
+
+    pki = CertificateFactory(now=NOW)
+    leaf = pki.server("example.com")
+    roots = tx509.load_trust_roots(pki.trust_roots)
+
+    def check(self, chain: list[bytes]) -> None:
+        for verify in (
+            lambda: tx509.verify_server_certificates(
+                chain, trust_roots=self.roots, server_name="example.com", time=NOW
+            ),
+            lambda: tx509.verify_client_certificates(
+                chain, trust_roots=self.roots, time=NOW
+            ),
+        ):
+            with contextlib.suppress(CertificateError):
+                verify()
+
+    def test_corrupt_extension(self) -> None:
+        # A SAN whose body does not parse: cryptography only notices when
+        # the extension is read, long after the certificate "loaded".
+        key = make_key()
+        issuer = self.pki.intermediate
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([]))
+            .issuer_name(issuer.certificate.subject)
+            .public_key(key.public_key())
+            .serial_number(7)
+            .not_valid_before(NOW - DAY)
+            .not_valid_after(NOW + DAY)
+            .add_extension(
+                x509.UnrecognizedExtension(
+                    ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x03\x01\x01"
+                ),
+                critical=False,
+            )
+            .sign(issuer.key, hashes.SHA256())
+        )
+        chain = [der(cert), der(issuer.certificate)]
+        exc = self.assertRaises(
+            CertificateError,
+            tx509.verify_server_certificates,
+            chain,
+            trust_roots=self.roots,
+            server_name="example.com",
+            time=NOW,
+        )
+        self.assertEqual(exc.alert, AlertDescription.bad_certificate)
+        self.assertIn("malformed", str(exc))
+        exc = self.assertRaises(
+            CertificateError,
+            tx509.verify_client_certificates,
+            chain,
+            trust_roots=self.roots,
+            time=NOW,
+        )
+        self.assertEqual(exc.alert, AlertDescription.bad_certificate)
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.lists(st.binary(max_size=64), min_size=0, max_size=3))
+    def test_random_bytes(self, chain: list[bytes]) -> None:
+        self.check(chain)
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.integers(min_value=0, max_value=1),
+        st.lists(
+            st.tuples(st.integers(min_value=0), st.integers(0, 255)),
+            min_size=1,
+            max_size=4,
+        ),
+    )
+    def test_mutated_certificates(
+        self, which: int, edits: list[tuple[int, int]]
+    ) -> None:
+        chain = [bytearray(d) for d in self.leaf.chain_der]
+        target = chain[which]
+        for position, value in edits:
+            target[position % len(target)] = value
+        self.check([bytes(c) for c in chain])
+
+
+class ClientVerificationTests(SynchronousTestCase):
+    """verify_client_certificates: clientAuth chains."""
+
+    def setUp(self) -> None:
+        self.pki = CertificateFactory(now=NOW)
+        self.roots = tx509.load_trust_roots(self.pki.trust_roots)
+
+    def verify(self, chain, **kwargs) -> list[x509.Certificate]:
+        kwargs.setdefault("time", NOW)
+        return tx509.verify_client_certificates(chain, trust_roots=self.roots, **kwargs)
+
+    def test_good_client_chains(self) -> None:
+        for key_type in KEY_TYPES:
+            leaf = self.pki.client("alice", key_type=key_type)
+            self.assertEqual(len(self.verify(leaf.chain_der)), 3)
+
+    def test_client_without_san(self) -> None:
+        leaf = self.pki.client("bob", include_san=False)
+        self.assertEqual(len(self.verify(leaf.chain_der)), 3)
+
+    def test_server_only_leaf_as_client(self) -> None:
+        leaf = self.pki.server("example.com")
+        exc = self.assertRaises(CertificateError, self.verify, leaf.chain_der)
+        self.assertEqual(exc.alert, AlertDescription.unsupported_certificate)
+        self.assertIn("clientAuth", str(exc))
+        self.assertIn("allows serverAuth", str(exc))
+
+    def test_both_usages(self) -> None:
+        leaf = self.pki.leaf("both", extended_key_usage="both")
+        self.assertEqual(len(self.verify(leaf.chain_der)), 3)
+
+    def test_expired_client(self) -> None:
+        leaf = self.pki.client("carol", not_after=-DAY)
+        exc = self.assertRaises(CertificateError, self.verify, leaf.chain_der)
+        self.assertEqual(exc.alert, AlertDescription.certificate_expired)
+        self.assertIn("client certificate CN=carol", str(exc))
+
+    def test_untrusted_client(self) -> None:
+        leaf = CertificateFactory(now=NOW).client("mallory")
+        exc = self.assertRaises(CertificateError, self.verify, leaf.chain_der)
+        self.assertEqual(exc.alert, AlertDescription.unknown_ca)
+
+    def test_empty(self) -> None:
+        exc = self.assertRaises(EmptyCertificateChainError, self.verify, [])
+        self.assertEqual(exc.alert, AlertDescription.certificate_required)
+
+
+class ContextVerificationTests(SynchronousTestCase):
+    """verify_chain / verify_server_chain / verify_client_chain with a Context."""
+
+    def setUp(self) -> None:
+        self.pki = CertificateFactory(now=NOW)
+        self.server = self.pki.server("example.com")
+        self.client = self.pki.client("alice")
+
+    def context(self, when: datetime.datetime = NOW, **kwargs) -> Context:
+        kwargs.setdefault("trust_roots", self.pki.trust_roots)
+        return Context(clock=lambda: when.timestamp(), **kwargs)
+
+    def test_server_chain(self) -> None:
+        path = tx509.verify_server_chain(
+            self.context(), self.server.chain_der, "example.com"
+        )
+        self.assertEqual(path[0], self.server.certificate)
+        self.assertEqual(path[-1], self.pki.root.certificate)
+
+    def test_client_chain(self) -> None:
+        path = tx509.verify_client_chain(self.context(), self.client.chain_der)
+        self.assertEqual(path[0], self.client.certificate)
+
+    def test_clock_is_used(self) -> None:
+        later = self.context(NOW + 400 * DAY)
+        exc = self.assertRaises(
+            CertificateError,
+            tx509.verify_chain,
+            later,
+            self.server.chain_der,
+            server_name="example.com",
+            is_server_cert=True,
+        )
+        self.assertEqual(exc.alert, AlertDescription.certificate_expired)
+
+    def test_chain_length_from_context(self) -> None:
+        ca = self.pki.make_chain(3)
+        leaf = self.pki.server("example.com", issuer=ca)
+        context = self.context(max_certificate_chain_length=3)
+        exc = self.assertRaises(
+            CertificateError,
+            tx509.verify_server_chain,
+            context,
+            leaf.chain_der,
+            "example.com",
+        )
+        self.assertEqual(exc.alert, AlertDescription.bad_certificate)
+
+    def test_insecure_skip_verify_parses_only(self) -> None:
+        other = CertificateFactory(now=NOW).server("elsewhere")
+        context = self.context(insecure_skip_verify=True, trust_roots=None)
+        certs = tx509.verify_server_chain(context, other.chain_der, "example.com")
+        self.assertEqual(certs, other.chain)
+        exc = self.assertRaises(
+            CertificateError, tx509.verify_server_chain, context, [b"junk"], "x"
+        )
+        self.assertEqual(exc.alert, AlertDescription.bad_certificate)
+
+    def test_missing_system_bundle_is_internal_error(self) -> None:
+        def no_roots() -> TrustRoots:
+            raise ConfigurationError("no system CA bundle found")
+
+        self.patch(tx509, "system_trust_roots", no_roots)
+        context = self.context(trust_roots=None)
+        exc = self.assertRaises(
+            InternalError,
+            tx509.verify_server_chain,
+            context,
+            self.server.chain_der,
+            "example.com",
+        )
+        self.assertIn("no system CA bundle", str(exc))
+        self.assertEqual(exc.alert, AlertDescription.internal_error)
+
+
+def _memory_handshake(
+    client_ctx: ssl.SSLContext, server_ctx: ssl.SSLContext, server_hostname: str
+) -> tuple[ssl.SSLObject, ssl.SSLObject]:
+    """Run a handshake between two in-memory ssl objects."""
+    c_in, c_out, s_in, s_out = (ssl.MemoryBIO() for _ in range(4))
+    client = client_ctx.wrap_bio(c_in, c_out, server_hostname=server_hostname)
+    server = server_ctx.wrap_bio(s_in, s_out, server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(20):
+        for name, obj in (("client", client), ("server", server)):
+            if done[name]:
+                continue
+            try:
+                obj.do_handshake()
+                done[name] = True
+            except ssl.SSLWantReadError:
+                pass
+        s_in.write(c_out.read())
+        c_in.write(s_out.read())
+        if all(done.values()):
+            return client, server
+    raise AssertionError("handshake did not finish")
+
+
+class OpenSSLInteropTests(SynchronousTestCase):
+    """The test PKI is acceptable to OpenSSL 3.0, in X.509 strict mode."""
+
+    def setUp(self) -> None:
+        # Real time: OpenSSL verifies against the wall clock.
+        self.pki = CertificateFactory(self.mktemp())
+
+    def contexts(self, server, client=None) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(server.combined_path)
+        client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        client_ctx.load_verify_locations(server.ca_path)
+        client_ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+        if client is not None:
+            server_ctx.verify_mode = ssl.CERT_REQUIRED
+            server_ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+            server_ctx.load_verify_locations(client.ca_path)
+            client_ctx.load_cert_chain(client.combined_path)
+        return client_ctx, server_ctx
+
+    def test_python_ssl_accepts_chains(self) -> None:
+        for key_type in KEY_TYPES:
+            server = self.pki.server("localhost", key_type=key_type)
+            client = self.pki.client("alice", key_type=key_type)
+            client_ctx, server_ctx = self.contexts(server, client)
+            c, s = _memory_handshake(client_ctx, server_ctx, "localhost")
+            self.assertEqual(
+                c.getpeercert()["subject"][-1][0], ("commonName", "localhost")
+            )
+            self.assertIsNotNone(s.getpeercert())
+
+    def test_python_ssl_accepts_ip_san(self) -> None:
+        server = self.pki.server("server", ip_addresses=["127.0.0.1"])
+        client_ctx, server_ctx = self.contexts(server)
+        _memory_handshake(client_ctx, server_ctx, "127.0.0.1")
+
+    def test_python_ssl_rejects_wrong_host(self) -> None:
+        server = self.pki.server("localhost")
+        client_ctx, server_ctx = self.contexts(server)
+        self.assertRaises(
+            ssl.SSLCertVerificationError,
+            _memory_handshake,
+            client_ctx,
+            server_ctx,
+            "other.example",
+        )
+
+    def test_python_ssl_accepts_self_signed(self) -> None:
+        directory = self.mktemp()
+        os.mkdir(directory)
+        for key_type in ("ecdsa-p256", "rsa-2048", "ed25519"):
+            cert, key = tx509.generate_self_signed(["localhost"], key_type=key_type)
+            path = tx509.write_pem(
+                os.path.join(directory, f"{key_type}.pem"), cert, key
+            )
+            server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            server_ctx.load_cert_chain(path)
+            client_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            client_ctx.load_verify_locations(
+                cadata=tx509.certificate_to_pem(cert).decode()
+            )
+            client_ctx.verify_flags |= ssl.VERIFY_X509_STRICT
+            _memory_handshake(client_ctx, server_ctx, "localhost")
+
+    def test_openssl_verify(self) -> None:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise self.skipTest("no openssl command")
+        for key_type in KEY_TYPES:
+            for purpose, leaf in (
+                ("sslserver", self.pki.server("localhost", key_type=key_type)),
+                ("sslclient", self.pki.client("alice", key_type=key_type)),
+            ):
+                result = subprocess.run(
+                    [
+                        openssl,
+                        "verify",
+                        "-x509_strict",
+                        "-purpose",
+                        purpose,
+                        "-CAfile",
+                        leaf.ca_path,
+                        "-untrusted",
+                        leaf.chain_path,
+                        leaf.cert_path,
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                    check=False,
+                )
+                self.assertEqual(
+                    result.returncode, 0, f"{key_type} {purpose}: {result.stderr}"
+                )

@@ -432,3 +432,17 @@ class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
         with self.assertRaises(TLSError) as caught:
             server.receive_data(bytes([ContentType.change_cipher_spec, 3, 3, 0, 1, 1]))
         self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
+
+
+class KeyUsageLimitTests(HandshakeTestsMixin, SynchronousTestCase):
+    def test_key_update_before_usage_limit(self) -> None:
+        """Near the AEAD limit the sender changes keys by itself (§5.5)."""
+        client, server, _, _ = self.connect(*self.contexts())
+        write = client._records._write
+        write.rekey_after = write.sequence + 3
+        client.send(b"a" * (3 * 16384))
+        client.send(b"b")
+        _, server_events = pump(client, server)
+        self.assertEqual(of_type(server_events, KeyUpdated), [KeyUpdated("receive")])
+        received = b"".join(e.data for e in of_type(server_events, ApplicationData))
+        self.assertEqual(received, b"a" * (3 * 16384) + b"b")

@@ -144,8 +144,11 @@ class Connection:
             return
         if self._result is None:
             self._early_writes.append(bytes(data))
-        else:
-            self._records.send(ContentType.application_data, data)
+            return
+        self._records.send(ContentType.application_data, data)
+        if self._records.should_rekey:
+            # RFC 8446 §5.5: change keys before the AEAD's usage limit.
+            self._guarded(lambda: self._handshake.send_key_update(request_peer=False))
 
     def close(self) -> None:
         """Queue close_notify behind any data already queued (RFC 8446 §6.1)."""

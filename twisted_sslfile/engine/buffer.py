@@ -56,8 +56,8 @@ class Reader:
     def finish(self) -> None:
         """Insist that the data is used up.
 
-        RFC 8446 §4: a message with bytes after its last field is malformed
-        ("decode_error"); the same holds for every nested vector.
+        Bytes after the last field mean a length was wrong: a decode_error
+        (RFC 8446 §6.2), for a whole message and for every nested vector.
         """
         if self._pos != self._end:
             raise DecodeError(f"{self._end - self._pos} unexpected trailing bytes")

@@ -12,7 +12,7 @@ Extensions are table driven rather than an if/elif chain:
   functions, bound to a dataclass field by an :class:`_Ext` entry;
 * every message with extensions has a table ``{type: _Ext}`` whose order is
   also the canonical order used when serializing a message built in code
-  (the order NSS uses, so RFC 8448's traces are canonical);
+  (it extends the order of RFC 8448's traces, so those are canonical);
 * :data:`_WHERE` transcribes RFC 8446 §4.2's "which message may carry which
   extension" table (plus the TLS 1.2 ServerHello extensions).  A recognised
   extension in a message that may not carry it is an ``illegal_parameter``;
@@ -100,7 +100,6 @@ DOWNGRADE_TLS12 = bytes.fromhex("444f574e47524401")
 DOWNGRADE_TLS11 = bytes.fromhex("444f574e47524400")
 
 _TLS13 = 0x0304
-_ABSENT = (None, False)  # field values meaning "extension not present"
 
 
 def _ext_name(ext_type: int) -> str:
@@ -130,6 +129,9 @@ def _serialize_empty(value: bool) -> bytes:
     return b""
 
 
+_FLAG = (_parse_empty, _serialize_empty)
+
+
 def _parse_raw(data: memoryview) -> bytes:
     # RFC 5077 §3.2: the ClientHello SessionTicket extension is the ticket.
     return bytes(data)
@@ -150,6 +152,9 @@ def _serialize_uint16(value: int) -> bytes:
     w = Writer()
     w.uint16(value)
     return w.getvalue()
+
+
+_UINT16 = (_parse_uint16, _serialize_uint16)
 
 
 def _parse_uint32(data: memoryview) -> int:
@@ -223,8 +228,9 @@ _HOST_NAME = re.compile(rb"[\x21-\x7e]+")
 
 def _parse_server_name(data: memoryview) -> str:
     # RFC 6066 §3: ServerName server_name_list<1..2^16-1>, each
-    # {NameType name_type; opaque HostName<1..2^16-1>}.  Only host_name
-    # exists, and at most one per type, so the list is exactly one entry.
+    # {NameType name_type; opaque HostName<1..2^16-1>}.  host_name is the
+    # only type defined (another's encoding is unknown) and a list holds at
+    # most one name per type, so we accept exactly one host_name entry.
     r = Reader(data)
     names = r.sub(2, 1)
     r.finish()
@@ -470,7 +476,7 @@ class _Ext:
     serialize: Callable[[Any], bytes]
 
 
-# RFC 8446 §4.2 table (record_size_limit: RFC 8449 §5; padding: RFC 7685):
+# RFC 8446 §4.2 table (plus record_size_limit, RFC 8449; padding, RFC 7685):
 # which messages may carry each recognised extension.  "SH12" is the TLS 1.2
 # ServerHello (RFC 6066, 7301, 7627, 5746, 5077, 8422, NPN draft); the
 # ClientHello serves both versions.  Types missing here are unrecognised.
@@ -519,23 +525,19 @@ _ALLOWED_ANY_SH = _ALLOWED["SH"] | _ALLOWED["HRR"] | _ALLOWED["SH12"]
 # Per-message tables.  Their order is the canonical serialization order.
 _CLIENT_HELLO_EXTENSIONS: dict[int, _Ext] = {
     E.server_name: _Ext("server_name", _parse_server_name, _serialize_server_name),
-    E.extended_master_secret: _Ext(
-        "extended_master_secret", _parse_empty, _serialize_empty
-    ),
+    E.extended_master_secret: _Ext("extended_master_secret", *_FLAG),
     E.renegotiation_info: _Ext("renegotiation_info", *_RENEGOTIATION_INFO),
     E.supported_groups: _Ext("supported_groups", *_SUPPORTED_GROUPS),
     E.ec_point_formats: _Ext("ec_point_formats", *_EC_POINT_FORMATS),
     E.session_ticket: _Ext("session_ticket", _parse_raw, _serialize_raw),
-    E.next_protocol_negotiation: _Ext(
-        "next_protocol_negotiation", _parse_empty, _serialize_empty
-    ),
+    E.next_protocol_negotiation: _Ext("next_protocol_negotiation", *_FLAG),
     E.application_layer_protocol_negotiation: _Ext(
         "alpn_protocols", _parse_alpn_list, _serialize_alpn_list
     ),
     E.key_share: _Ext(
         "key_share", _parse_key_share_client, _serialize_key_share_client
     ),
-    E.early_data: _Ext("early_data", _parse_empty, _serialize_empty),
+    E.early_data: _Ext("early_data", *_FLAG),
     E.supported_versions: _Ext("supported_versions", *_SUPPORTED_VERSIONS_CH),
     E.signature_algorithms: _Ext("signature_algorithms", *_SIGNATURE_ALGORITHMS),
     E.signature_algorithms_cert: _Ext(
@@ -545,7 +547,7 @@ _CLIENT_HELLO_EXTENSIONS: dict[int, _Ext] = {
     E.psk_key_exchange_modes: _Ext(
         "psk_key_exchange_modes", _parse_psk_modes, _serialize_psk_modes
     ),
-    E.post_handshake_auth: _Ext("post_handshake_auth", _parse_empty, _serialize_empty),
+    E.post_handshake_auth: _Ext("post_handshake_auth", *_FLAG),
     E.record_size_limit: _Ext(
         "record_size_limit", _parse_record_size_limit, _serialize_record_size_limit
     ),
@@ -555,13 +557,11 @@ _CLIENT_HELLO_EXTENSIONS: dict[int, _Ext] = {
 }
 
 _SERVER_HELLO_EXTENSIONS: dict[int, _Ext] = {
-    E.server_name: _Ext("server_name_ack", _parse_empty, _serialize_empty),
-    E.extended_master_secret: _Ext(
-        "extended_master_secret", _parse_empty, _serialize_empty
-    ),
+    E.server_name: _Ext("server_name_ack", *_FLAG),
+    E.extended_master_secret: _Ext("extended_master_secret", *_FLAG),
     E.renegotiation_info: _Ext("renegotiation_info", *_RENEGOTIATION_INFO),
     E.ec_point_formats: _Ext("ec_point_formats", *_EC_POINT_FORMATS),
-    E.session_ticket: _Ext("session_ticket", _parse_empty, _serialize_empty),
+    E.session_ticket: _Ext("session_ticket", *_FLAG),
     E.next_protocol_negotiation: _Ext(
         "next_protocol_negotiation", _parse_npn_list, _serialize_npn_list
     ),
@@ -569,18 +569,18 @@ _SERVER_HELLO_EXTENSIONS: dict[int, _Ext] = {
         "alpn_protocol", _parse_alpn_single, _serialize_alpn_single
     ),
     # RFC 8446 §4.2.11: uint16 selected_identity
-    E.pre_shared_key: _Ext("pre_shared_key", _parse_uint16, _serialize_uint16),
+    E.pre_shared_key: _Ext("pre_shared_key", *_UINT16),
     E.key_share: _Ext(
         "key_share", _parse_key_share_server, _serialize_key_share_server
     ),
     E.cookie: _Ext("cookie", *_COOKIE),
     # RFC 8446 §4.2.1: ProtocolVersion selected_version
-    E.supported_versions: _Ext("supported_versions", _parse_uint16, _serialize_uint16),
+    E.supported_versions: _Ext("supported_versions", *_UINT16),
 }
 # RFC 8446 §4.2.8: in a HelloRetryRequest key_share is a NamedGroup selected_group.
 _HELLO_RETRY_REQUEST_EXTENSIONS: dict[int, _Ext] = {
     **_SERVER_HELLO_EXTENSIONS,
-    E.key_share: _Ext("selected_group", _parse_uint16, _serialize_uint16),
+    E.key_share: _Ext("selected_group", *_UINT16),
 }
 
 _ENCRYPTED_EXTENSIONS: dict[int, _Ext] = {
@@ -588,11 +588,11 @@ _ENCRYPTED_EXTENSIONS: dict[int, _Ext] = {
     E.record_size_limit: _Ext(
         "record_size_limit", _parse_record_size_limit, _serialize_record_size_limit
     ),
-    E.server_name: _Ext("server_name_ack", _parse_empty, _serialize_empty),
+    E.server_name: _Ext("server_name_ack", *_FLAG),
     E.application_layer_protocol_negotiation: _Ext(
         "alpn_protocol", _parse_alpn_single, _serialize_alpn_single
     ),
-    E.early_data: _Ext("early_data", _parse_empty, _serialize_empty),
+    E.early_data: _Ext("early_data", *_FLAG),
 }
 
 _CERTIFICATE_REQUEST_EXTENSIONS: dict[int, _Ext] = {
@@ -900,7 +900,7 @@ class ServerHello:
         return w.getvalue()
 
 
-@dataclass(kw_only=True, slots=True)
+@dataclass(slots=True)
 class EncryptedExtensions:
     """RFC 8446 §4.3.1: ``Extension extensions<0..2^16-1>``."""
 
@@ -930,7 +930,7 @@ class EncryptedExtensions:
         return w.getvalue()
 
 
-@dataclass(kw_only=True, slots=True)
+@dataclass(slots=True)
 class CertificateRequest:
     """RFC 8446 §4.3.2 (the TLS 1.3 format).
 
@@ -940,7 +940,7 @@ class CertificateRequest:
 
     msg_type: ClassVar[HandshakeType] = HandshakeType.certificate_request
 
-    certificate_request_context: bytes = b""
+    certificate_request_context: bytes
     signature_algorithms: list[int]
     signature_algorithms_cert: list[int] | None = None
     certificate_authorities: list[bytes] | None = None
@@ -1077,7 +1077,7 @@ class Finished:
         return bytes(self.verify_data)
 
 
-@dataclass(kw_only=True, slots=True)
+@dataclass(slots=True)
 class NewSessionTicket:
     """RFC 8446 §4.6.1 (the TLS 1.3 format; TLS 1.2 is :class:`NewSessionTicket12`).
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import contextlib
 import enum
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Union
 
 from twisted_sslfile.constants import (
     AlertDescription,
     AlertLevel,
     CipherSuite,
     ContentType,
+    HandshakeType,
     NamedGroup,
     ProtocolVersion,
 )
@@ -33,13 +34,18 @@ from twisted_sslfile.engine.events import (
     Event,
     HandshakeCompleted,
 )
-from twisted_sslfile.engine.messages import HandshakeReassembler
-from twisted_sslfile.engine.record import Record, RecordLayer, TLS13Protection
+from twisted_sslfile.engine.messages import (
+    ClientHello,
+    HandshakeReassembler,
+    ServerHello,
+)
+from twisted_sslfile.engine.record import Record, RecordLayer, RecordProtection
 from twisted_sslfile.engine.tls13 import TLS13Client, TLS13Server
 from twisted_sslfile.errors import (
     ConnectionClosedError,
     DecodeError,
     InternalError,
+    ProtocolVersionError,
     RemoteAlertError,
     TLSError,
     UnexpectedMessageError,
@@ -47,6 +53,11 @@ from twisted_sslfile.errors import (
 
 if TYPE_CHECKING:
     from twisted_sslfile.context import Context
+    from twisted_sslfile.engine.sessions import Session
+    from twisted_sslfile.engine.tls12 import TLS12Client, TLS12Server
+
+TLS_1_2 = ProtocolVersion.TLS_1_2
+TLS_1_3 = ProtocolVersion.TLS_1_3
 
 
 class ConnectionState(enum.Enum):
@@ -56,6 +67,77 @@ class ConnectionState(enum.Enum):
     CONNECTED = "connected"  #: handshake done; data may flow
     CLOSED = "closed"  #: close_notify sent and received
     FAILED = "failed"  #: a fatal alert was sent or received
+
+
+class _ServerHelloSelector:
+    """A server's handshake until the first ClientHello settles the version.
+
+    RFC 8446 §4.2.1 and RFC 5246 §E.1: TLS 1.3 when the client lists it in
+    supported_versions and we allow it; else TLS 1.2 when both allow it;
+    else protocol_version. A TLS 1.3-capable server that settles for 1.2
+    marks its random with the downgrade sentinel (RFC 8446 §4.1.3).
+    """
+
+    version: ProtocolVersion | None = None
+    complete = False
+    cipher_suite = None
+    group = None
+    alpn_protocol = None
+    next_protocol = None
+    server_name = None
+    peer_certificates: tuple[bytes, ...] = ()
+    peer_verified = False
+    session = None
+
+    def __init__(self, io: Connection, context: Context) -> None:
+        self._io = io
+        self._context = context
+
+    def handle(self, msg_type: int, raw: bytes, body: bytes) -> None:
+        if msg_type != HandshakeType.client_hello:
+            raise UnexpectedMessageError("a connection must start with ClientHello")
+        hello = ClientHello.parse(body)
+        context = self._context
+        offered = set(hello.supported_versions or ())
+        if not offered and hello.legacy_version >= TLS_1_2:
+            offered = {TLS_1_2}  # RFC 8446 §4.2.1: a pre-1.3 client
+        usable = [v for v in context.versions if v in offered]
+        if not usable:
+            raise ProtocolVersionError(
+                "no protocol version in common: the client offers "
+                f"{sorted(hex(v) for v in offered) or hex(hello.legacy_version)}, "
+                f"this server allows {[v.name for v in context.versions]}"
+            )
+        if max(usable) == TLS_1_3:
+            server: Handshake = self._io.server_handshake_class(self._io, context)
+        else:
+            from twisted_sslfile.engine.tls12 import TLS12Server
+
+            server = TLS12Server(
+                self._io, context, downgrade_sentinel=context.max_version >= TLS_1_3
+            )
+        self._io.replace_handshake(server)
+        server.receive_client_hello(raw, hello)  # type: ignore[attr-defined]
+
+    def handle_change_cipher_spec(self, record: Record) -> None:
+        raise UnexpectedMessageError("change_cipher_spec before ClientHello")
+
+    def export_keying_material(
+        self, label: bytes, context: bytes, length: int
+    ) -> bytes:
+        raise TLSError("keying material is available after the handshake")
+
+    def send_key_update(self, request_peer: bool) -> None:
+        raise TLSError("KeyUpdate is only possible after the handshake")
+
+    def renegotiate(self) -> None:
+        raise TLSError("renegotiation is only possible after the handshake")
+
+
+#: What Connection drives: a version-specific state machine, or the selector.
+Handshake = Union[
+    TLS13Client, TLS13Server, _ServerHelloSelector, "TLS12Client", "TLS12Server"
+]
 
 
 class Connection:
@@ -95,11 +177,14 @@ class Connection:
         # ClientHello; TLS13Client.start sets 0x0301 for that one.
         self._records.legacy_record_version = ProtocolVersion.TLS_1_2
         self._reassembler = HandshakeReassembler(context.max_handshake_message_size)
-        self._handshake: TLS13Client | TLS13Server = (
+        # A server learns the version from the first ClientHello; until then
+        # a selector stands in for the handshake (see _ServerHelloSelector).
+        self._handshake: Handshake = (
             self.client_handshake_class(self, context, server_name)
             if is_client
-            else self.server_handshake_class(self, context)
+            else _ServerHelloSelector(self, context)
         )
+        self._read_protected = False
         self._events: list[Event] = []
         self._handshake_output: list[bytes] = []
         # Application data written before the handshake finished: the local
@@ -123,8 +208,9 @@ class Connection:
         if self._started:
             return
         self._started = True
-        if isinstance(self._handshake, TLS13Client):
-            self._guarded(self._handshake.start)
+        handshake = self._handshake
+        if isinstance(handshake, TLS13Client):
+            self._guarded(handshake.start)
 
     def receive_data(self, data: bytes) -> list[Event]:
         """Process bytes from the peer; return the events they produced."""
@@ -159,6 +245,15 @@ class Connection:
             self._close_requested = True
             return
         self._send_close_notify()
+
+    def renegotiate(self) -> None:
+        """Refresh keys: TLS 1.3 KeyUpdate asking the peer to follow; TLS 1.2
+        secure renegotiation (RFC 5746). Data keeps flowing meanwhile."""
+        if self._error is not None or self.sent_close_notify or self._result is None:
+            raise ConnectionClosedError(
+                "renegotiation needs an established, open connection"
+            )
+        self._guarded(self._handshake.renegotiate)
 
     def key_update(self, request_peer: bool = True) -> None:
         """Send a TLS 1.3 KeyUpdate; with ``request_peer`` ask the peer to follow."""
@@ -234,9 +329,9 @@ class Connection:
         return self._handshake.peer_certificates
 
     @property
-    def session(self) -> None:
-        """Resumable session state; resumption is not implemented yet."""
-        return None
+    def session(self) -> Session | None:
+        """What a later connection needs to resume this one, once known."""
+        return self._handshake.session
 
     # -- HandshakeIO: what the state machines call -----------------------------
 
@@ -249,11 +344,15 @@ class Connection:
         self._flush_handshake()
         self._records.send(ContentType.change_cipher_spec, b"\x01")
 
-    def set_read_protection(self, protection: TLS13Protection) -> None:
+    def set_read_protection(self, protection: RecordProtection) -> None:
         self._records.set_read_protection(protection)
+        if not self._read_protected:
+            # A peer that cannot process our first flight alerts in plaintext.
+            self._records.accept_plaintext_alert = True
+            self._read_protected = True
         self._read_keys_changed = True
 
-    def set_write_protection(self, protection: TLS13Protection) -> None:
+    def set_write_protection(self, protection: RecordProtection) -> None:
         self._flush_handshake()
         self._records.set_write_protection(protection)
 
@@ -276,6 +375,25 @@ class Connection:
 
     def emit(self, event: Event) -> None:
         self._events.append(event)
+
+    def replace_handshake(self, handshake: Handshake) -> None:
+        """The version is settled: a version-specific machine takes over."""
+        self._handshake = handshake
+
+    def start_tls12_client(
+        self,
+        raw: bytes,
+        server_hello: ServerHello,
+        **handover: object,
+    ) -> None:
+        """The server chose TLS 1.2: hand the client side over to tls12."""
+        # Imported here: tls12 builds on tls13's helpers, and this is the one
+        # place the two meet.
+        from twisted_sslfile.engine.tls12 import TLS12Client
+
+        client = TLS12Client(self, self._context, **handover)  # type: ignore[arg-type]
+        self.replace_handshake(client)
+        client.receive_server_hello(raw, server_hello)
 
     # -- internals ---------------------------------------------------------------
 
@@ -369,14 +487,12 @@ class Connection:
                 raise UnexpectedMessageError("handshake data straddles a key change")
 
     def _handle_change_cipher_spec(self, record: Record) -> None:
-        # RFC 8446 §5: one unprotected 0x01 between the first ClientHello and
-        # the peer's Finished is dropped; any other CCS is unexpected.
-        if (
-            record.protected
-            or bytes(record.payload) != b"\x01"
-            or not self._handshake.change_cipher_spec_allowed
-        ):
-            raise UnexpectedMessageError("change_cipher_spec not allowed here")
+        # TLS 1.3 drops the compatibility CCS; TLS 1.2 switches keys on it.
+        # Either way the payload is one 0x01 byte (RFC 5246 §7.1).
+        if bytes(record.payload) != b"\x01":
+            raise UnexpectedMessageError("change_cipher_spec payload must be 0x01")
+        self._read_keys_changed = False
+        self._handshake.handle_change_cipher_spec(record)
 
     def _handle_alert(self, payload: bytes | memoryview) -> None:
         if len(payload) != 2:
@@ -393,5 +509,12 @@ class Connection:
                 AlertReceived(AlertLevel.warning, AlertDescription.user_canceled)
             )
             return
-        del level  # RFC 8446 §6: in TLS 1.3 every other alert is fatal.
+        if level == AlertLevel.warning and self._handshake.version != TLS_1_3:
+            # RFC 5246 §7.2: TLS 1.2 warnings (no_renegotiation, ...) are
+            # reported and the connection goes on. Before the version is
+            # settled a warning is tolerated too: some TLS 1.2 servers warn
+            # unrecognized_name before their ServerHello.
+            self._events.append(AlertReceived(AlertLevel.warning, description))
+            return
+        # RFC 8446 §6: in TLS 1.3 every other alert is fatal, whatever its level.
         raise RemoteAlertError(description)

@@ -458,6 +458,9 @@ class RecordLayer:
         # RFC 8446 §4.2.10: bytes of rejected early data we may still skip;
         # None when not skipping.
         self._skip_budget: int | None = None
+        #: Pass an unprotected TLS 1.3 alert up although read keys are set;
+        #: only between our first flight and the peer's first protected record.
+        self.accept_plaintext_alert = False
         #: RFC 8446 §5.1 / RFC 5246 Appendix E.1: 0x0301 in the record
         #: carrying the first ClientHello, 0x0303 afterwards.  TLS 1.3
         #: protected records always say 0x0303 whatever this is.
@@ -631,6 +634,17 @@ class RecordLayer:
                 # RFC 8446 §5: the compatibility change_cipher_spec is never
                 # protected; the Connection decides whether it is allowed.
                 record = Record(content_type, bytes(buf[start:end]))
+            elif (
+                content_type == _ALERT
+                and self.accept_plaintext_alert
+                and protection.tls13
+                and length == 2
+            ):
+                # A peer that fails on our first flight alerts before it has
+                # keys; reading that alert beats reporting our own
+                # unexpected_message (the Connection clears the flag once
+                # the peer's first protected record arrives).
+                record = Record(content_type, bytes(buf[start:end]))
             else:
                 view = memoryview(buf)
                 try:
@@ -650,6 +664,7 @@ class RecordLayer:
                 finally:
                     view.release()
                 self._skip_budget = None
+                self.accept_plaintext_alert = False
             if not record.payload and record.content_type in _NONEMPTY_TYPES:
                 # RFC 8446 §5.1, RFC 5246 §6.2.1: zero-length handshake and
                 # alert fragments are not allowed (application data may be

@@ -40,7 +40,7 @@ from twisted_sslfile.constants import (
 )
 from twisted_sslfile.engine import keyschedule, messages, suites
 from twisted_sslfile.engine.events import Event, HandshakeCompleted, KeyUpdated
-from twisted_sslfile.engine.record import TLS13Protection
+from twisted_sslfile.engine.record import Record, TLS13Protection
 from twisted_sslfile.errors import (
     CertificateError,
     DecodeError,
@@ -185,9 +185,18 @@ class _TLS13Handshake:
 
     # -- queries ---------------------------------------------------------
 
+    #: NPN does not exist in TLS 1.3 (it was a TLS 1.2 extension).
+    next_protocol: bytes | None = None
+
     @property
-    def version(self) -> ProtocolVersion:
-        return TLS13
+    def version(self) -> ProtocolVersion | None:
+        """TLS 1.3 once a ServerHello (or HelloRetryRequest) settled it."""
+        return TLS13 if self._suite_info is not None else None
+
+    @property
+    def session(self) -> None:
+        """Resumption state; PSK resumption is not implemented yet."""
+        return None
 
     @property
     def cipher_suite(self) -> CipherSuite | None:
@@ -223,14 +232,16 @@ class _TLS13Handshake:
             )
         handler(self, raw, body)  # type: ignore[call-arg]
 
-    @property
-    def change_cipher_spec_allowed(self) -> bool:
-        """RFC 8446 §5: a dummy CCS is dropped only before the peer's Finished."""
-        return self.state not in (
+    def handle_change_cipher_spec(self, record: Record) -> None:
+        """RFC 8446 §5: drop the unprotected compatibility CCS, if it is in
+        its window (after the first ClientHello, before the peer's Finished);
+        any other CCS is an unexpected_message."""
+        if record.protected or self.state in (
             State.CLIENT_START,
             State.SERVER_START,
             State.CONNECTED,
-        )
+        ):
+            raise UnexpectedMessageError("change_cipher_spec not allowed here")
 
     # -- helpers shared by both roles ---------------------------------------
 
@@ -361,6 +372,10 @@ class _TLS13Handshake:
 
     # -- post-handshake messages (RFC 8446 §4.6) ----------------------------
 
+    def renegotiate(self) -> None:
+        """TLS 1.3 has no renegotiation: refresh both directions' keys."""
+        self.send_key_update(request_peer=True)
+
     def send_key_update(self, request_peer: bool) -> None:
         """Send KeyUpdate, then switch to the next sending keys (§4.6.3)."""
         if not self.complete:
@@ -416,19 +431,15 @@ class TLS13Client(_TLS13Handshake):
     def start(self) -> None:
         """Send the first ClientHello."""
         context = self._context
-        if context.max_version < TLS13:
-            raise ProtocolVersionError(
-                "this client speaks TLS 1.3 only so far; the context's maximum "
-                f"version is {context.max_version.name}"
-            )
-        for group in context.key_share_groups:
+        offer_tls13 = context.max_version >= TLS13
+        for group in context.key_share_groups if offer_tls13 else ():
             if group in context.groups:
                 self._key_shares[group] = suites.generate_key_share(
                     NamedGroup(group), context.random
                 )
         hello = self._build_client_hello()
         if not hello.cipher_suites:
-            raise HandshakeFailureError("the context enables no TLS 1.3 cipher suite")
+            raise HandshakeFailureError("the context enables no usable cipher suite")
         self._client_hello = hello
         self._offered_extensions = _offered_extensions(hello)
         # RFC 8446 §5.1: the first ClientHello may carry 0x0301 for old servers.
@@ -438,35 +449,57 @@ class TLS13Client(_TLS13Handshake):
         self.state = State.CLIENT_WAIT_SH
 
     def _build_client_hello(self) -> messages.ClientHello:
-        """Our first ClientHello, from the context and the key shares made."""
+        """Our first ClientHello: every version the context allows.
+
+        One hello serves both versions (RFC 8446 §4.1.2, §D.2): TLS 1.3 reads
+        supported_versions and key_share; a TLS 1.2 server reads
+        legacy_version and the TLS 1.2 extensions, and ignores the rest.
+        """
         context = self._context
+        versions = sorted(context.versions, reverse=True)
+        offer_tls12 = ProtocolVersion.TLS_1_2 in versions
+        offer_tls13 = TLS13 in versions
         send_sni = self.server_name is not None and not _is_ip_address(self.server_name)
+        handshake_schemes = [
+            int(s)
+            for s in context.signature_schemes
+            # RFC 8446 §4.2.3: rsa_pkcs1_* signs TLS 1.2 handshakes only.
+            if offer_tls12 or s in _TLS13_HANDSHAKE_SCHEMES
+        ]
         return messages.ClientHello(
             legacy_version=ProtocolVersion.TLS_1_2,
             random=context.random(32),
             # RFC 8446 §D.4: a non-empty session id asks for middlebox
             # compatibility mode (dummy CCS records) from both sides.
-            legacy_session_id=context.random(32),
+            legacy_session_id=context.random(32) if offer_tls13 else b"",
             cipher_suites=[
                 int(suite)
                 for suite in context.cipher_suites
-                if suite in TLS13_CIPHER_SUITES
+                if (suite in TLS13_CIPHER_SUITES and offer_tls13)
+                or (suite not in TLS13_CIPHER_SUITES and offer_tls12)
             ],
             server_name=self.server_name if send_sni else None,
-            supported_versions=[TLS13],
-            supported_groups=[int(group) for group in context.groups],
-            signature_algorithms=[
-                int(s)
-                for s in context.signature_schemes
-                if s in _TLS13_HANDSHAKE_SCHEMES
+            supported_versions=[int(v) for v in versions] if offer_tls13 else None,
+            supported_groups=[
+                int(group)
+                for group in context.groups
+                if offer_tls13 or group != NamedGroup.X25519MLKEM768
             ],
+            signature_algorithms=handshake_schemes,
             signature_algorithms_cert=[int(s) for s in context.signature_schemes],
             key_share=[
                 messages.KeyShareEntry(group=group, key_exchange=share.public_bytes)
                 for group, share in self._key_shares.items()
-            ],
+            ]
+            if offer_tls13
+            else None,
             alpn_protocols=list(context.alpn_protocols) or None,
             record_size_limit=context.record_size_limit,
+            # TLS 1.2 only: RFC 7627, RFC 5746 §3.4, RFC 8422 §5.1.2, NPN.
+            extended_master_secret=offer_tls12,
+            renegotiation_info=b"" if offer_tls12 else None,
+            ec_point_formats=b"\x00" if offer_tls12 else None,
+            next_protocol_negotiation=offer_tls12 and bool(context.npn_protocols),
         )
 
     def _check_hello_common(self, hello: messages.ServerHello, what: str) -> None:
@@ -495,6 +528,9 @@ class TLS13Client(_TLS13Handshake):
         hello = messages.ServerHello.parse(body)
         if hello.is_hello_retry_request:
             self._handle_hello_retry_request(raw, hello)
+            return
+        if hello.supported_versions is None:
+            self._hand_over_to_tls12(raw, hello)
             return
         self._check_hello_common(hello, "ServerHello")
         for extension in hello.extension_order:
@@ -545,6 +581,36 @@ class TLS13Client(_TLS13Handshake):
         self._io.set_write_protection(_protection(info, self._client_hs_secret))
         self._key_shares.clear()
         self.state = State.CLIENT_WAIT_EE
+
+    def _hand_over_to_tls12(self, raw: bytes, hello: messages.ServerHello) -> None:
+        """A ServerHello without supported_versions chose TLS 1.2 or lower."""
+        assert self._client_hello is not None
+        context = self._context
+        if hello.legacy_version != ProtocolVersion.TLS_1_2 or (
+            ProtocolVersion.TLS_1_2 not in context.versions
+        ):
+            raise ProtocolVersionError(
+                f"server chose version {hello.legacy_version:#06x}; this client "
+                f"allows {[v.name for v in context.versions]}"
+            )
+        if self._hello_retry_suite is not None:
+            raise IllegalParameterError("TLS 1.2 ServerHello after HelloRetryRequest")
+        if TLS13 in context.versions and hello.random[-8:] in (
+            messages.DOWNGRADE_TLS12,
+            messages.DOWNGRADE_TLS11,
+        ):
+            # RFC 8446 §4.1.3: a TLS 1.3 server was talked down to 1.2.
+            raise IllegalParameterError("downgrade sentinel in ServerHello.random")
+        self._key_shares.clear()
+        self._io.start_tls12_client(
+            raw,
+            hello,
+            server_name=self.server_name,
+            client_hello=self._client_hello,
+            transcript=self._transcript,
+            offered_extensions=self._offered_extensions,
+            session=None,
+        )
 
     def _handle_hello_retry_request(
         self, raw: bytes, hello: messages.ServerHello
@@ -765,7 +831,10 @@ class TLS13Server(_TLS13Handshake):
     # -- ClientHello ---------------------------------------------------------
 
     def _handle_client_hello(self, raw: bytes, body: bytes) -> None:
-        hello = messages.ClientHello.parse(body)
+        self.receive_client_hello(raw, messages.ClientHello.parse(body))
+
+    def receive_client_hello(self, raw: bytes, hello: messages.ClientHello) -> None:
+        """Answer a ClientHello (the first comes from the version selector)."""
         context = self._context
         versions = hello.supported_versions or []
         if TLS13 not in versions or context.max_version < TLS13:
@@ -1016,7 +1085,7 @@ class TLS13Server(_TLS13Handshake):
         self._io.handshake_completed(self._completed_event())
 
     _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]] = {
-        State.SERVER_START: {HandshakeType.client_hello: _handle_client_hello},
+        State.SERVER_START: {},
         State.SERVER_WAIT_CH2: {HandshakeType.client_hello: _handle_client_hello},
         State.SERVER_WAIT_CERT: {HandshakeType.certificate: _handle_client_certificate},
         State.SERVER_WAIT_CV: {
@@ -1073,12 +1142,9 @@ def _select_alpn(ours: Sequence[bytes], theirs: list[bytes] | None) -> bytes | N
 
 def _offered_extensions(hello: messages.ClientHello) -> set[int]:
     """Extensions our ClientHello carried: a server may answer only these."""
-    offered = {
-        ExtensionType.supported_versions,
-        ExtensionType.supported_groups,
-        ExtensionType.signature_algorithms,
-        ExtensionType.key_share,
-    }
+    offered = {ExtensionType.supported_groups, ExtensionType.signature_algorithms}
+    if hello.supported_versions is not None:
+        offered |= {ExtensionType.supported_versions, ExtensionType.key_share}
     if hello.signature_algorithms_cert is not None:
         offered.add(ExtensionType.signature_algorithms_cert)
     if hello.server_name is not None:
@@ -1089,5 +1155,15 @@ def _offered_extensions(hello: messages.ClientHello) -> set[int]:
         offered.add(ExtensionType.record_size_limit)
     if hello.cookie is not None:
         offered.add(ExtensionType.cookie)
+    if hello.extended_master_secret:
+        offered.add(ExtensionType.extended_master_secret)
+    if hello.renegotiation_info is not None:
+        offered.add(ExtensionType.renegotiation_info)
+    if hello.ec_point_formats is not None:
+        offered.add(ExtensionType.ec_point_formats)
+    if hello.next_protocol_negotiation:
+        offered.add(ExtensionType.next_protocol_negotiation)
+    if hello.session_ticket is not None:
+        offered.add(ExtensionType.session_ticket)
     # RFC 8446 §4.2.7: a server may always tell us its supported_groups.
     return {int(e) for e in offered}

@@ -1,0 +1,796 @@
+"""Real TLS peers on loopback for the interop tests.
+
+The engine is only proven when something that is not the engine agrees with
+it, so these helpers start the usual suspects: ``openssl s_server`` and
+``openssl s_client`` as subprocesses, the stdlib ``ssl`` module and pyOpenSSL
+in threads.  Every wait is bounded: a peer that does not answer fails the test
+with what it printed, it never hangs the run.
+
+There is deliberately no "skip if missing": a machine without ``openssl``
+cannot prove interoperability, so the tests fail there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding
+from OpenSSL import SSL
+
+#: Upper bound of any single wait on a peer, in seconds.
+TIMEOUT = 20.0
+
+LOOPBACK = "127.0.0.1"
+
+
+class PeerError(AssertionError):
+    """A peer misbehaved or did not answer in time.
+
+    An AssertionError so that trial reports it as a test failure, with the
+    peer's output in the message.
+    """
+
+
+def openssl_binary() -> str:
+    """Return the path of the ``openssl`` command or fail loudly."""
+    path = shutil.which("openssl")
+    if path is None:
+        raise PeerError("the openssl command is required for the interop tests")
+    return path
+
+
+class _OutputCollector:
+    """Drain one pipe of a subprocess in a thread, so the peer never blocks.
+
+    Waiting for a marker is a condition wait with a deadline; the collected
+    bytes are kept whole for assertions and failure messages.
+    """
+
+    def __init__(self, pipe: Any) -> None:
+        self._pipe = pipe
+        self._data = bytearray()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            chunk = self._pipe.read1(65536)
+            with self._cond:
+                if not chunk:
+                    self._closed = True
+                    self._cond.notify_all()
+                    return
+                self._data += chunk
+                self._cond.notify_all()
+
+    @property
+    def data(self) -> bytes:
+        with self._cond:
+            return bytes(self._data)
+
+    @property
+    def text(self) -> str:
+        return self.data.decode("utf-8", "replace")
+
+    def wait_for(
+        self, pattern: bytes | re.Pattern[bytes], timeout: float, count: int = 1
+    ) -> bool:
+        """Wait until ``pattern`` appears (``count`` times); False on timeout
+        or end of output."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if isinstance(pattern, bytes):
+                    if self._data.count(pattern) >= count:
+                        return True
+                elif len(pattern.findall(self._data)) >= count:
+                    return True
+                remaining = deadline - time.monotonic()
+                if self._closed or remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+class _OpenSSLProcess:
+    """What ``s_server`` and ``s_client`` share: a process with three pipes."""
+
+    def __init__(self, args: list[str]) -> None:
+        self._trace_dir = tempfile.mkdtemp(prefix="sslfile-interop-")
+        self.trace_path = os.path.join(self._trace_dir, "trace.txt")
+        # -trace decodes every message into a file of its own, so a failure
+        # can show what OpenSSL saw without mixing it into the data on stdout.
+        self.args = [*args, "-trace", "-msgfile", self.trace_path]
+        self.process: subprocess.Popen[bytes] | None = None
+        self._writer: threading.Thread | None = None
+        self.stdout: _OutputCollector
+        self.stderr: _OutputCollector
+
+    def _spawn(self) -> None:
+        self.process = subprocess.Popen(
+            self.args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self.stdout = _OutputCollector(self.process.stdout)
+        self.stderr = _OutputCollector(self.process.stderr)
+
+    @property
+    def trace(self) -> str:
+        """The ``-trace`` output: every record and message the peer saw."""
+        try:
+            with open(self.trace_path, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def count_in_trace(self, message: str) -> int:
+        """How many times a handshake message (e.g. "ClientHello") was traced."""
+        return len(re.findall(rf"^\s+{message}, Length=", self.trace, re.MULTILINE))
+
+    def describe(self) -> str:
+        """Everything the peer printed, for a failure message."""
+        rc = None if self.process is None else self.process.poll()
+        return (
+            f"command: {' '.join(self.args)}\nexit status: {rc}\n"
+            f"--- stdout ---\n{self.stdout.text[-4000:]}\n"
+            f"--- stderr ---\n{self.stderr.text[-4000:]}\n"
+        )
+
+    def write(self, data: bytes, *, background: bool = False) -> None:
+        """Write to the peer's stdin (sent to the TLS peer, or a command).
+
+        ``background=True`` writes from a thread: a large write would
+        otherwise block on the pipe while the peer itself waits for us to
+        read the socket.  Later writes wait for it, keeping the order.
+        """
+        assert self.process is not None and self.process.stdin is not None
+        stdin = self.process.stdin
+        self.join_writer()
+
+        def write() -> None:
+            try:
+                stdin.write(data)
+                stdin.flush()
+            except (BrokenPipeError, ValueError):
+                pass  # the peer exited; its output tells why
+
+        if background:
+            self._writer = threading.Thread(target=write, daemon=True)
+            self._writer.start()
+        else:
+            write()
+
+    def join_writer(self, timeout: float = TIMEOUT) -> None:
+        """Wait for a background write to be taken by the peer."""
+        if self._writer is not None:
+            self._writer.join(timeout)
+            if self._writer.is_alive():
+                raise PeerError(f"peer did not read its input\n{self.describe()}")
+            self._writer = None
+
+    def close_stdin(self) -> None:
+        """End of input: s_client then sends close_notify and exits."""
+        assert self.process is not None and self.process.stdin is not None
+        self.join_writer()
+        if not self.process.stdin.closed:
+            self.process.stdin.close()
+
+    #: (stream, text) the tool prints when it acted on a KeyUpdate command,
+    #: or None when it prints nothing usable (see key_update).
+    _key_update_marker: tuple[str, bytes] | None = None
+
+    def key_update(self, request_peer: bool = True) -> None:
+        """Send a TLS 1.3 KeyUpdate: the interactive ``K``/``k`` command.
+
+        Both s_server and s_client (without ``-ign_eof``/``-nocommands``) read
+        a line holding only ``K`` as "KeyUpdate, update_requested" and ``k`` as
+        "update_not_requested" (RFC 8446 §4.6.3).  A command is only seen as
+        one when a single read() returns it alone, so nothing may be written
+        before the tool acted: s_client says "KEYUPDATE" on stderr and this
+        waits for it; s_server reports with a stdio-buffered printf that never
+        reaches a pipe in time, so the caller must wait for the KeyUpdate to
+        arrive on its side of the connection before writing again.
+        """
+        if self._key_update_marker is None:
+            self.write(b"K\n" if request_peer else b"k\n")
+            return
+        stream, marker = self._key_update_marker
+        collector = self.stdout if stream == "stdout" else self.stderr
+        count = collector.data.count(marker) + 1
+        self.write(b"K\n" if request_peer else b"k\n")
+        if not collector.wait_for(marker, TIMEOUT, count=count):
+            raise PeerError(f"the peer sent no KeyUpdate\n{self.describe()}")
+
+    def expect_output(self, pattern: bytes | str, timeout: float = TIMEOUT) -> None:
+        """Fail unless ``pattern`` shows up on stdout within ``timeout``."""
+        if isinstance(pattern, str):
+            pattern = pattern.encode()
+        if not self.stdout.wait_for(pattern, timeout):
+            raise PeerError(f"{pattern!r} not seen on stdout\n{self.describe()}")
+
+    def expect_error_output(
+        self, pattern: bytes | str, timeout: float = TIMEOUT
+    ) -> None:
+        """Fail unless ``pattern`` shows up on stderr within ``timeout``."""
+        if isinstance(pattern, str):
+            pattern = pattern.encode()
+        if not self.stderr.wait_for(pattern, timeout):
+            raise PeerError(f"{pattern!r} not seen on stderr\n{self.describe()}")
+
+    def wait(self, timeout: float = TIMEOUT) -> int:
+        """Wait for the process to exit by itself; fail if it does not."""
+        assert self.process is not None
+        try:
+            rc = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise PeerError(
+                f"peer did not exit in {timeout}s\n{self.describe()}"
+            ) from None
+        self.stdout.join(timeout)
+        self.stderr.join(timeout)
+        return rc
+
+    def stop(self) -> None:
+        """Terminate the process (if still running) and remove its files."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(5)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait(5)
+            for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
+        shutil.rmtree(self._trace_dir, ignore_errors=True)
+
+
+def _version_args(tls_version: str | None) -> list[str]:
+    return {None: [], "1.3": ["-tls1_3"], "1.2": ["-tls1_2"]}[tls_version]
+
+
+class OpenSSLServer(_OpenSSLProcess):
+    """``openssl s_server`` on 127.0.0.1 with a port chosen by the kernel.
+
+    OpenSSL 3 prints ``ACCEPT 127.0.0.1:PORT`` once it listens; waiting for
+    that line is both the readiness check and the way to learn the port.
+    Without ``-www``/``-rev`` the server writes what it receives to stdout and
+    sends what it reads from stdin, so :meth:`write` and :meth:`expect_output`
+    carry application data both ways.  ``-naccept 1`` makes it exit after one
+    connection.
+    """
+
+    def __init__(
+        self,
+        cert: str,
+        key: str,
+        *,
+        cert_chain: str | None = None,
+        tls_version: str | None = "1.3",
+        ciphersuites: str | None = None,
+        ciphers: str | None = None,
+        groups: str | None = None,
+        alpn: str | None = None,
+        npn: str | None = None,
+        verify: int | None = None,
+        require_client_certificate: bool = False,
+        ca_file: str | None = None,
+        www: bool = False,
+        rev: bool = False,
+        naccept: int = 1,
+        extra: Sequence[str] = (),
+    ) -> None:
+        args = [openssl_binary(), "s_server", "-accept", f"{LOOPBACK}:0"]
+        args += ["-cert", cert, "-key", key, "-naccept", str(naccept)]
+        args += _version_args(tls_version)
+        if cert_chain:
+            args += ["-cert_chain", cert_chain]
+        if ciphersuites:
+            args += ["-ciphersuites", ciphersuites]
+        if ciphers:
+            args += ["-cipher", ciphers]
+        if groups:
+            args += ["-groups", groups]
+        if alpn:
+            args += ["-alpn", alpn]
+        if npn:
+            args += ["-nextprotoneg", npn]
+        if verify is not None:
+            # -Verify: a certificate is mandatory; -verify: requested only.
+            option = "-Verify" if require_client_certificate else "-verify"
+            args += [option, str(verify), "-verify_return_error"]
+        if ca_file:
+            args += ["-CAfile", ca_file]
+        if www:
+            args.append("-www")
+        if rev:
+            args.append("-rev")
+        args += list(extra)
+        super().__init__(args)
+        self.port = 0
+
+    def start(self, timeout: float = TIMEOUT) -> OpenSSLServer:
+        self._spawn()
+        if not self.stdout.wait_for(re.compile(rb"ACCEPT .*:(\d+)"), timeout):
+            self.stop()
+            raise PeerError(f"s_server did not start\n{self.describe()}")
+        match = re.search(rb"ACCEPT .*:(\d+)", self.stdout.data)
+        assert match is not None
+        self.port = int(match.group(1))
+        return self
+
+    def connect(self, timeout: float = TIMEOUT) -> socket.socket:
+        """A TCP connection to the server, ready for the engine."""
+        return socket.create_connection((LOOPBACK, self.port), timeout=timeout)
+
+    def __enter__(self) -> OpenSSLServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class OpenSSLClient(_OpenSSLProcess):
+    """``openssl s_client`` connecting to a port on 127.0.0.1.
+
+    ``-brief`` puts a summary of the connection on stderr ("Protocol version:",
+    "Ciphersuite:", "Server Temp Key:", ...) and leaves stdout to the data the
+    server sends, while end of stdin still ends the connection (close_notify).
+    """
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        tls_version: str | None = "1.3",
+        ciphersuites: str | None = None,
+        ciphers: str | None = None,
+        groups: str | None = None,
+        alpn: str | None = None,
+        npn: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        cert_chain: str | None = None,
+        ca_file: str | None = None,
+        servername: str | None = "localhost",
+        verify_return_error: bool = True,
+        commands: bool = True,
+        extra: Sequence[str] = (),
+    ) -> None:
+        args = [openssl_binary(), "s_client", "-connect", f"{LOOPBACK}:{port}"]
+        args += ["-brief", *_version_args(tls_version)]
+        if ciphersuites:
+            args += ["-ciphersuites", ciphersuites]
+        if ciphers:
+            args += ["-cipher", ciphers]
+        if groups:
+            args += ["-groups", groups]
+        if alpn:
+            args += ["-alpn", alpn]
+        if npn:
+            args += ["-nextprotoneg", npn]
+        if cert:
+            args += ["-cert", cert, "-key", key or cert]
+        if cert_chain:
+            args += ["-cert_chain", cert_chain]
+        if ca_file:
+            args += ["-CAfile", ca_file]
+        if servername:
+            args += ["-servername", servername]
+            if verify_return_error:
+                args += ["-verify_hostname", servername]
+        else:
+            args.append("-noservername")
+        if verify_return_error:
+            args.append("-verify_return_error")
+        if not commands:
+            args.append("-nocommands")
+        args += list(extra)
+        super().__init__(args)
+        self._key_update_marker = ("stderr", b"KEYUPDATE")
+
+    def start(self) -> OpenSSLClient:
+        self._spawn()
+        return self
+
+    def expect_connected(self, timeout: float = TIMEOUT) -> None:
+        """Wait for s_client's "CONNECTION ESTABLISHED" (handshake done)."""
+        self.expect_error_output("CONNECTION ESTABLISHED", timeout)
+
+    def summary(self, name: str) -> str | None:
+        """One value of the ``-brief`` summary, e.g. ``summary("Ciphersuite")``."""
+        match = re.search(rf"^{re.escape(name)}: (.*)$", self.stderr.text, re.MULTILINE)
+        return None if match is None else match.group(1).strip()
+
+    def __enter__(self) -> OpenSSLClient:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# --- Peers in threads -------------------------------------------------------
+
+
+@dataclass
+class PeerResult:
+    """What a threaded peer saw: its view of the session and what it received."""
+
+    version: str | None = None
+    cipher: str | None = None
+    group: str | None = None
+    alpn_protocol: str | None = None
+    peer_certificate: bytes | None = None
+    received: bytes = b""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PeerThread:
+    """Run a peer function in a thread; collect its result or exception.
+
+    ``result()`` re-raises what the peer raised, so an ssl.SSLError in the
+    peer (e.g. an alert it received) becomes the test's failure or the thing
+    the test asserts on.
+    """
+
+    def __init__(self, target: Callable[[], PeerResult]) -> None:
+        self._target = target
+        self._result: PeerResult | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._result = self._target()
+        except BaseException as e:
+            self._error = e
+
+    def start(self) -> PeerThread:
+        self._thread.start()
+        return self
+
+    def result(self, timeout: float = TIMEOUT) -> PeerResult:
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise PeerError(f"threaded peer did not finish in {timeout}s")
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
+class ListeningPeer:
+    """A loopback listening socket whose single connection a thread serves."""
+
+    def __init__(self, serve: Callable[[socket.socket], PeerResult]) -> None:
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind((LOOPBACK, 0))
+        self._listener.listen(1)
+        self._listener.settimeout(TIMEOUT)
+        self.port: int = self._listener.getsockname()[1]
+        self._serve = serve
+        self.thread = PeerThread(self._accept_one)
+
+    def _accept_one(self) -> PeerResult:
+        try:
+            sock, _ = self._listener.accept()
+        finally:
+            self._listener.close()
+        sock.settimeout(TIMEOUT)
+        with sock:
+            return self._serve(sock)
+
+    def start(self) -> ListeningPeer:
+        self.thread.start()
+        return self
+
+    def connect(self) -> socket.socket:
+        return socket.create_connection((LOOPBACK, self.port), timeout=TIMEOUT)
+
+    def result(self, timeout: float = TIMEOUT) -> PeerResult:
+        return self.thread.result(timeout)
+
+
+def connect_to(port: int) -> Callable[[], socket.socket]:
+    """A factory of client sockets to ``port`` on loopback."""
+    return lambda: socket.create_connection((LOOPBACK, port), timeout=TIMEOUT)
+
+
+# The application exchange the threaded peers run.  A "talker" gets a
+# callable for sending and one for receiving a chunk (b"" at the end) and
+# returns what it received.
+Talk = Callable[[Callable[[bytes], None], Callable[[], bytes]], bytes]
+
+
+def echo(send: Callable[[bytes], None], recv: Callable[[], bytes]) -> bytes:
+    """Send back everything received until the peer closes; returns it all."""
+    received = bytearray()
+    while chunk := recv():
+        received += chunk
+        send(chunk)
+    return bytes(received)
+
+
+def say_then_read(message: bytes) -> Talk:
+    """Send ``message``, then read until the peer closes."""
+
+    def talk(send: Callable[[bytes], None], recv: Callable[[], bytes]) -> bytes:
+        send(message)
+        received = bytearray()
+        while chunk := recv():
+            received += chunk
+        return bytes(received)
+
+    return talk
+
+
+def read_then_say(length: int, message: bytes, *, until_close: bool = True) -> Talk:
+    """Read ``length`` bytes, send ``message``, then read until close.
+
+    With ``until_close=False`` the peer returns right after sending, and so
+    is the one that closes (s_server only sends close_notify in reply).
+    """
+
+    def talk(send: Callable[[bytes], None], recv: Callable[[], bytes]) -> bytes:
+        received = bytearray()
+        while len(received) < length and (chunk := recv()):
+            received += chunk
+        send(message)
+        while until_close and (chunk := recv()):
+            received += chunk
+        return bytes(received)
+
+    return talk
+
+
+# --- Python's ssl module ----------------------------------------------------
+
+
+def python_ssl_server_context(
+    cert_chain: str,
+    key: str,
+    *,
+    alpn: Sequence[str] = (),
+    client_ca: str | None = None,
+    tls13_only: bool = True,
+) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if tls13_only:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.load_cert_chain(cert_chain, key)
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    if client_ca is not None:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(client_ca)
+    return ctx
+
+
+def python_ssl_client_context(
+    ca_file: str,
+    *,
+    alpn: Sequence[str] = (),
+    cert_chain: str | None = None,
+    key: str | None = None,
+    tls13_only: bool = True,
+) -> ssl.SSLContext:
+    # create_default_context: CERT_REQUIRED and check_hostname, as a user has.
+    ctx = ssl.create_default_context(cafile=ca_file)
+    if tls13_only:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
+    if cert_chain is not None:
+        ctx.load_cert_chain(cert_chain, key)
+    return ctx
+
+
+def _python_ssl_exchange(tls: ssl.SSLSocket, talk: Talk) -> PeerResult:
+    def recv() -> bytes:
+        try:
+            return tls.recv(65536)
+        except ssl.SSLZeroReturnError:
+            return b""
+
+    received = talk(tls.sendall, recv)
+    result = PeerResult(
+        version=tls.version(),
+        cipher=(tls.cipher() or (None,))[0],
+        alpn_protocol=tls.selected_alpn_protocol(),
+        peer_certificate=tls.getpeercert(binary_form=True),
+        received=received,
+    )
+    # The peer may close the socket right after its close_notify.
+    with contextlib.suppress(OSError, ssl.SSLError):
+        tls.unwrap()
+    return result
+
+
+def python_ssl_server(ctx: ssl.SSLContext, talk: Talk = echo) -> ListeningPeer:
+    """A stdlib ``ssl`` server thread serving one connection with ``talk``."""
+
+    def serve(sock: socket.socket) -> PeerResult:
+        # suppress_ragged_eofs=False: an end of stream without close_notify
+        # (truncation) is an error the test must see.
+        with ctx.wrap_socket(sock, server_side=True, suppress_ragged_eofs=False) as tls:
+            return _python_ssl_exchange(tls, talk)
+
+    return ListeningPeer(serve).start()
+
+
+def python_ssl_client(
+    ctx: ssl.SSLContext, port: int, talk: Talk, server_hostname: str = "localhost"
+) -> PeerThread:
+    """A stdlib ``ssl`` client thread connecting to ``port``."""
+
+    def run() -> PeerResult:
+        sock = connect_to(port)()
+        with ctx.wrap_socket(
+            sock, server_hostname=server_hostname, suppress_ragged_eofs=False
+        ) as tls:
+            return _python_ssl_exchange(tls, talk)
+
+    return PeerThread(run).start()
+
+
+# --- pyOpenSSL (bundles a recent OpenSSL: X25519MLKEM768 by default) ---------
+
+
+def pyopenssl_context(
+    *,
+    cert_chain: str | None = None,
+    key: str | None = None,
+    ca_file: str | None = None,
+    client_ca: str | None = None,
+    alpn: Sequence[bytes] = (),
+    tls13_only: bool = True,
+) -> SSL.Context:
+    """A pyOpenSSL context; its groups stay the library's defaults.
+
+    ``ca_file``: verify the peer (client side); ``client_ca``: require a
+    client certificate issued under it (server side).  ``alpn`` is the list
+    a client offers or, on a server, the protocols it accepts in its
+    preference order.
+    """
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    if tls13_only:
+        ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+    if cert_chain is not None:
+        ctx.use_certificate_chain_file(cert_chain)
+        ctx.use_privatekey_file(key or cert_chain)
+    if ca_file is not None:
+        ctx.load_verify_locations(ca_file)
+        ctx.set_verify(SSL.VERIFY_PEER, lambda conn, cert, errno, depth, ok: bool(ok))
+    if client_ca is not None:
+        ctx.load_verify_locations(client_ca)
+        ctx.set_verify(
+            SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT,
+            lambda conn, cert, errno, depth, ok: bool(ok),
+        )
+    if alpn:
+        if cert_chain is not None and ca_file is None:
+            protocols = list(alpn)
+
+            def select(conn: SSL.Connection, offered: list[bytes]) -> bytes:
+                for protocol in protocols:
+                    if protocol in offered:
+                        return protocol
+                return SSL.NO_OVERLAPPING_PROTOCOLS
+
+            ctx.set_alpn_select_callback(select)
+        else:
+            ctx.set_alpn_protos(list(alpn))
+    return ctx
+
+
+def _os_level_timeout(sock: socket.socket) -> None:
+    """Bound blocking I/O for pyOpenSSL.
+
+    pyOpenSSL treats a socket with a Python-level timeout as nonblocking and
+    raises WantReadError; kernel send/receive timeouts keep the socket
+    blocking and still turn a silent peer into an error instead of a hang.
+    """
+    sock.settimeout(None)
+    seconds = int(TIMEOUT)
+    value = struct.pack("ll", seconds, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, value)
+
+
+def _pyopenssl_exchange(tls: SSL.Connection, talk: Talk) -> PeerResult:
+    tls.do_handshake()
+
+    def recv() -> bytes:
+        try:
+            return tls.recv(65536)
+        except SSL.ZeroReturnError:
+            return b""
+
+    received = talk(tls.sendall, recv)
+    cert = tls.get_peer_certificate(as_cryptography=True)
+    alpn = tls.get_alpn_proto_negotiated()
+    result = PeerResult(
+        version=tls.get_protocol_version_name(),
+        cipher=tls.get_cipher_name(),
+        group=tls.get_group_name(),
+        alpn_protocol=alpn.decode() if alpn else None,
+        peer_certificate=None if cert is None else cert.public_bytes(Encoding.DER),
+        received=received,
+    )
+    with contextlib.suppress(SSL.Error):
+        tls.shutdown()
+    return result
+
+
+def pyopenssl_server(ctx: SSL.Context, talk: Talk = echo) -> ListeningPeer:
+    """A pyOpenSSL server thread serving one connection with ``talk``."""
+
+    def serve(sock: socket.socket) -> PeerResult:
+        _os_level_timeout(sock)
+        tls = SSL.Connection(ctx, sock)
+        tls.set_accept_state()
+        return _pyopenssl_exchange(tls, talk)
+
+    return ListeningPeer(serve).start()
+
+
+def pyopenssl_client(
+    ctx: SSL.Context, port: int, talk: Talk, server_name: bytes = b"localhost"
+) -> PeerThread:
+    """A pyOpenSSL client thread connecting to ``port``."""
+
+    def run() -> PeerResult:
+        with connect_to(port)() as sock:
+            _os_level_timeout(sock)
+            tls = SSL.Connection(ctx, sock)
+            tls.set_connect_state()
+            tls.set_tlsext_host_name(server_name)
+            return _pyopenssl_exchange(tls, talk)
+
+    return PeerThread(run).start()
+
+
+def accept_one(timeout: float = TIMEOUT) -> tuple[socket.socket, int]:
+    """A listening socket on loopback for our own server, and its port.
+
+    The caller accepts (with :func:`accept`) after starting the peer client.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind((LOOPBACK, 0))
+    listener.listen(1)
+    listener.settimeout(timeout)
+    return listener, listener.getsockname()[1]
+
+
+def accept(listener: socket.socket) -> socket.socket:
+    """Accept one connection (bounded by the listener's timeout) and close it."""
+    try:
+        sock, _ = listener.accept()
+    except TimeoutError:
+        raise PeerError("no client connected in time") from None
+    finally:
+        listener.close()
+    sock.settimeout(TIMEOUT)
+    return sock

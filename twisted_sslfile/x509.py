@@ -41,6 +41,7 @@ other policy violations (missing       bad_certificate
 from __future__ import annotations
 
 import datetime
+import functools
 import ipaddress
 import os
 import re
@@ -883,6 +884,11 @@ def generate_self_signed(
 # ---------------------------------------------------------------------------
 
 
+# A pure function called several times per handshake (SNI, credential choice,
+# verification); for a DNS name ipaddress raises on every call, which costs
+# more than the rest of it. The cache is bounded, so a peer sending many
+# names can only evict entries.
+@functools.lru_cache(maxsize=1024)
 def normalize_server_name(
     name: str,
 ) -> tuple[str, str | ipaddress.IPv4Address | ipaddress.IPv6Address]:

@@ -8,6 +8,7 @@ alert each side sends, which events come out, and that no byte is lost.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -29,7 +30,11 @@ from twisted_sslfile.engine.events import (
     Event,
     HandshakeCompleted,
     KeyUpdated,
+    SessionTicket,
 )
+from twisted_sslfile.engine.messages import ClientHello
+from twisted_sslfile.engine.sessions import Session
+from twisted_sslfile.engine.tls13 import TLS13Client
 from twisted_sslfile.errors import (
     ConnectionClosedError,
     RemoteAlertError,
@@ -446,3 +451,203 @@ class KeyUsageLimitTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(of_type(server_events, KeyUpdated), [KeyUpdated("receive")])
         received = b"".join(e.data for e in of_type(server_events, ApplicationData))
         self.assertEqual(received, b"a" * (3 * 16384) + b"b")
+
+
+class FakeClock:
+    """A settable ``Context.clock``."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ResumptionTests(HandshakeTestsMixin, SynchronousTestCase):
+    """TLS 1.3 tickets and PSK resumption (RFC 8446 §2.2, §4.2.11, §4.6.1)."""
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.clock = FakeClock()
+        leaf = self.pki.server("example.com")
+        self.server_context = Context(
+            credentials=[leaf.credential()], clock=self.clock, alpn_protocols=[b"h2"]
+        )
+        self.client_context = Context(
+            trust_roots=self.pki.trust_roots, clock=self.clock, alpn_protocols=[b"h2"]
+        )
+
+    def first_session(self) -> Session:
+        _, _, events, _ = self.connect(self.client_context, self.server_context)
+        tickets = of_type(events, SessionTicket)
+        self.assertEqual(len(tickets), self.server_context.tickets_per_handshake)
+        return tickets[-1].session
+
+    def resume(
+        self, session: Session, server_name: str = "example.com"
+    ) -> tuple[Connection, Connection, HandshakeCompleted, HandshakeCompleted]:
+        client = Connection(
+            self.client_context,
+            is_client=True,
+            server_name=server_name,
+            session=session,
+        )
+        server = Connection(self.server_context, is_client=False)
+        client.start()
+        client_events, server_events = pump(client, server)
+        [client_done] = of_type(client_events, HandshakeCompleted)
+        [server_done] = of_type(server_events, HandshakeCompleted)
+        return client, server, client_done, server_done
+
+    def test_resumes_with_ticket(self) -> None:
+        session = self.first_session()
+        self.assertEqual(session.server_name, "example.com")
+        client, server, done, server_done = self.resume(session)
+        self.assertTrue(done.resumed)
+        self.assertTrue(server_done.resumed)
+        self.assertTrue(done.verified)  # carried over from the full handshake
+        self.assertEqual(done.peer_certificates, session.peer_certificates)
+        self.assertEqual(done.alpn_protocol, b"h2")
+        # psk_dhe_ke by default: a fresh key exchange still happens.
+        self.assertIsNotNone(done.group)
+        client.send(b"after resumption")
+        _, server_events = pump(client, server)
+        self.assertEqual(
+            of_type(server_events, ApplicationData),
+            [ApplicationData(b"after resumption")],
+        )
+
+    def test_resumed_connection_issues_new_tickets(self) -> None:
+        session = self.first_session()
+        client, _, _, _ = self.resume(session)
+        self.assertIsNotNone(client.session)
+        self.assertNotEqual(client.session.ticket, session.ticket)
+        _, _, done, _ = self.resume(client.session)
+        self.assertTrue(done.resumed)
+
+    def test_expired_ticket_gives_full_handshake(self) -> None:
+        session = self.first_session()
+        self.clock.now += self.server_context.session_lifetime + 1
+        _, _, done, server_done = self.resume(session)
+        self.assertFalse(done.resumed)
+        self.assertFalse(server_done.resumed)
+
+    def test_other_server_name_is_not_offered(self) -> None:
+        session = self.first_session()
+        other = self.pki.server("other.example")
+        self.server_context = Context(
+            credentials=[self.server_context.credentials[0], other.credential()],
+            clock=self.clock,
+            session_tickets=self.server_context.session_tickets,
+        )
+        _, _, done, _ = self.resume(session, server_name="other.example")
+        self.assertFalse(done.resumed)
+
+    def test_ticket_from_another_server_is_ignored(self) -> None:
+        session = self.first_session()
+        leaf = self.pki.server("example.com")
+        self.server_context = Context(credentials=[leaf.credential()], clock=self.clock)
+        _, _, done, _ = self.resume(session)
+        self.assertFalse(done.resumed)
+
+    def test_bad_binder_is_decrypt_error(self) -> None:
+        """§4.2.11.2: a binder that does not verify aborts the handshake."""
+        session = self.first_session()
+        forged = dataclasses.replace(
+            session, resumption_psk=bytes(len(session.resumption_psk))
+        )
+        client = Connection(
+            self.client_context,
+            is_client=True,
+            server_name="example.com",
+            session=forged,
+        )
+        server = Connection(self.server_context, is_client=False)
+        client.start()
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(client.data_to_send())
+        self.assertEqual(caught.exception.alert, AlertDescription.decrypt_error)
+
+    def test_psk_ke_only_when_enabled(self) -> None:
+        """A client offering only psk_ke gets a full handshake by default."""
+        session = self.first_session()
+        client_context = self.client_context.replace(allow_psk_ke=True)
+        server_context = self.server_context.replace(allow_psk_ke=True)
+        client = Connection(
+            client_context, is_client=True, server_name="example.com", session=session
+        )
+        server = Connection(server_context, is_client=False)
+        client.start()
+        client_events, _ = pump(client, server)
+        [done] = of_type(client_events, HandshakeCompleted)
+        self.assertTrue(done.resumed)
+        # Both sides allow psk_ke, but psk_dhe_ke is still preferred.
+        self.assertIsNotNone(done.group)
+
+    def test_resumption_after_hello_retry_request(self) -> None:
+        session = self.first_session()
+        self.server_context = self.server_context.replace(groups=[NamedGroup.secp256r1])
+        client_context = self.client_context.replace(
+            key_share_groups=[NamedGroup.x25519]
+        )
+        client = Connection(
+            client_context, is_client=True, server_name="example.com", session=session
+        )
+        server = Connection(self.server_context, is_client=False)
+        client.start()
+        client_events, _ = pump(client, server)
+        [done] = of_type(client_events, HandshakeCompleted)
+        self.assertTrue(done.resumed)
+        self.assertEqual(done.group, NamedGroup.secp256r1)
+
+    def test_early_data_is_refused_and_skipped(self) -> None:
+        """§4.2.10: a client's 0-RTT is skipped; the handshake goes on."""
+        session = self.first_session()
+        client = EarlyDataClientConnection(
+            self.client_context,
+            is_client=True,
+            server_name="example.com",
+            session=session,
+        )
+        server = Connection(self.server_context, is_client=False)
+        client.start()
+        # What a 0-RTT record looks like to a server without early keys.
+        early_record = bytes([23, 3, 3, 0, 40]) + bytes(40)
+        server.receive_data(client.data_to_send() + early_record)
+        _client_events, server_events = pump(client, server)
+        [done] = of_type(server_events, HandshakeCompleted)
+        self.assertTrue(done.resumed)
+        self.assertEqual(of_type(server_events, ApplicationData), [])
+
+    def test_no_tickets_without_psk_modes(self) -> None:
+        """§4.2.9: no psk_key_exchange_modes, no NewSessionTicket."""
+        client = NoPskModesClientConnection(
+            self.client_context, is_client=True, server_name="example.com"
+        )
+        server = Connection(self.server_context, is_client=False)
+        client.start()
+        client_events, _ = pump(client, server)
+        self.assertEqual(len(of_type(client_events, HandshakeCompleted)), 1)
+        self.assertEqual(of_type(client_events, SessionTicket), [])
+
+
+class _EarlyDataClient(TLS13Client):
+    """Says it sends 0-RTT data (the binder then covers the early_data flag)."""
+
+    def _build_client_hello(self) -> ClientHello:
+        return dataclasses.replace(super()._build_client_hello(), early_data=True)
+
+
+class EarlyDataClientConnection(Connection):
+    client_handshake_class = _EarlyDataClient
+
+
+class _NoPskModesClient(TLS13Client):
+    def _build_client_hello(self) -> ClientHello:
+        return dataclasses.replace(
+            super()._build_client_hello(), psk_key_exchange_modes=None
+        )
+
+
+class NoPskModesClientConnection(Connection):
+    client_handshake_class = _NoPskModesClient

@@ -35,7 +35,11 @@ from twisted_sslfile.constants import CipherSuite, NamedGroup, ProtocolVersion
 from twisted_sslfile.context import Context, Credential
 from twisted_sslfile.engine import keyschedule, messages
 from twisted_sslfile.engine.connection import Connection
-from twisted_sslfile.engine.events import ApplicationData, HandshakeCompleted
+from twisted_sslfile.engine.events import (
+    ApplicationData,
+    HandshakeCompleted,
+    SessionTicket,
+)
 from twisted_sslfile.engine.record import RecordLayer, TLS13Protection
 from twisted_sslfile.engine.tls13 import TLS13Client
 
@@ -108,8 +112,12 @@ class ClientReplayTests(SynchronousTestCase):
             handshake.resumption_master_secret, rfc.RESUMPTION_MASTER_SECRET
         )
 
-        # The NewSessionTicket is accepted (resumption comes with TLS 1.2 work).
-        self.assertEqual(client.receive_data(rfc.NEW_SESSION_TICKET_RECORD), [])
+        # The ticket becomes a Session holding the RFC's resumption PSK.
+        [ticket] = client.receive_data(rfc.NEW_SESSION_TICKET_RECORD)
+        self.assertIsInstance(ticket, SessionTicket)
+        self.assertEqual(ticket.session.resumption_psk, rfc.RESUMPTION_PSK)
+        self.assertEqual(ticket.session.ticket, rfc_ticket())
+        self.assertIs(client.session, ticket.session)
         client.send(rfc.APPLICATION_DATA)
         self.assertEqual(client.data_to_send(), rfc.CLIENT_APPLICATION_DATA_RECORD)
         self.assertEqual(
@@ -193,6 +201,11 @@ class ServerReplayTests(SynchronousTestCase):
                 rfc_hash(), rfc.SERVER_HANDSHAKE_TRAFFIC_SECRET, transcript.digest()
             ),
         )
+
+
+def rfc_ticket() -> bytes:
+    """The ticket field of the RFC's NewSessionTicket."""
+    return messages.NewSessionTicket.parse(rfc.NEW_SESSION_TICKET[4:]).ticket
 
 
 def rfc_hash() -> type[hashes.HashAlgorithm]:

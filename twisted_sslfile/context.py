@@ -11,7 +11,10 @@ a time.  Two consequences shape this module:
   construction (``__slots__`` plus a guarded ``__setattr__``).  The only
   mutator, :meth:`Context.load_cert_chain`, replaces the credential tuple
   atomically, so a connection that already read it is unaffected.
-  :meth:`Context.replace` makes a modified copy.
+  :meth:`Context.replace` makes a modified copy.  The session-resumption
+  state a Context carries (:class:`~twisted_sslfile.engine.sessions.
+  TicketKeys`, :class:`~twisted_sslfile.engine.sessions.SessionCache`) is
+  shared by its connections and guards itself; the Context only holds it.
 
 Randomness and time reach the engine only through :attr:`Context.random` and
 :attr:`Context.clock`, so a test can inject both and replay a handshake byte
@@ -40,6 +43,13 @@ from twisted_sslfile.constants import (
     ProtocolVersion,
     SignatureScheme,
 )
+from twisted_sslfile.engine.sessions import (
+    DEFAULT_ROTATION_INTERVAL,
+    DEFAULT_SESSION_LIFETIME,
+    MAX_SESSION_LIFETIME,
+    SessionCache,
+    TicketKeys,
+)
 from twisted_sslfile.x509 import (
     ConfigurationError,
     PasswordType,
@@ -54,6 +64,7 @@ __all__ = [
     "DEFAULT_GROUPS",
     "DEFAULT_KEY_SHARE_GROUPS",
     "DEFAULT_SIGNATURE_SCHEMES",
+    "DEFAULT_TICKETS_PER_HANDSHAKE",
     "ConfigurationError",
     "Context",
     "Credential",
@@ -212,6 +223,12 @@ _VERSION_NAMES = {
 def _version_name(version: int) -> str:
     return _VERSION_NAMES.get(version, f"0x{int(version):04x}")  # type: ignore[call-overload]
 
+
+#: TLS 1.3 NewSessionTickets after a full handshake.  Two, as OpenSSL sends:
+#: clients should use each ticket once (RFC 8446 §C.4, unlinkability), so
+#: two let a client open two parallel connections that both resume.
+DEFAULT_TICKETS_PER_HANDSHAKE = 2
+_MAX_TICKETS_PER_HANDSHAKE = 10
 
 _SUPPORTED_NAMES = " and ".join(_version_name(v) for v in SUPPORTED_VERSIONS)
 
@@ -534,11 +551,43 @@ class Context:
     loaded on first use (a server that never verifies a client needs none);
     an explicit path is loaded now so that a bad file fails at startup.
     Verification of the peer is on unless ``insecure_skip_verify=True``.
+
+    Session resumption (servers; a client passes a ``Session`` to its
+    connection instead):
+
+    * ``session_tickets``: the :class:`~twisted_sslfile.engine.sessions.
+      TicketKeys` that seal TLS 1.3 tickets and RFC 5077 TLS 1.2 tickets.
+      ``None``/``True`` (default): keys of this Context's own, made from
+      ``random`` on first use and rotated hourly in memory - tickets then
+      resume only in this process.  ``False``: no tickets.
+    * ``ticket_key_file``: a key file (see :func:`~twisted_sslfile.engine.
+      sessions.read_key_file`) shared by the processes or machines that must
+      resume each other's sessions; read now, re-read when it changes.
+    * ``session_cache``: the TLS 1.2 session-ID cache; ``None``/``True``
+      (default): one of this Context's own; ``False``: no session IDs.
+    * ``session_lifetime``: seconds a session may be resumed, 1 to 604800
+      (RFC 8446 §4.6.1's 7 days); default 7200.
+    * ``tickets_per_handshake``: TLS 1.3 NewSessionTickets sent after a full
+      handshake, 0 to 10; default 2.
+    * ``allow_psk_ke``: also accept TLS 1.3 resumption without a fresh
+      (EC)DHE exchange (psk_ke, RFC 8446 §4.2.9).  Off by default: psk_ke
+      gives up forward secrecy for everything sent under the ticket.
+    * ``allow_peer_renegotiation``: let the TLS 1.2 peer start a
+      renegotiation.  Off by default: the peer is refused with a
+      no_renegotiation warning (our own ``renegotiate()`` always works).
+
+    :meth:`replace` hands the copy the same ticket keys and session cache,
+    so sessions resume across copies - unless the change is to ``random``,
+    ``clock`` or ``session_lifetime`` and they were this Context's defaults.
     """
 
     __slots__ = (
+        "_default_session_cache",
+        "_default_session_tickets",
         "_frozen",
         "_trust_anchors",
+        "allow_peer_renegotiation",
+        "allow_psk_ke",
         "alpn_protocols",
         "cipher_suites",
         "client_certificate",
@@ -554,7 +603,12 @@ class Context:
         "npn_protocols",
         "random",
         "record_size_limit",
+        "session_cache",
+        "session_lifetime",
+        "session_tickets",
         "signature_schemes",
+        "ticket_key_file",
+        "tickets_per_handshake",
         "trust_roots",
     )
 
@@ -575,6 +629,13 @@ class Context:
     max_handshake_message_size: int
     max_certificate_chain_length: int
     record_size_limit: int | None
+    session_tickets: TicketKeys | None
+    ticket_key_file: str | None
+    session_cache: SessionCache | None
+    session_lifetime: int
+    tickets_per_handshake: int
+    allow_psk_ke: bool
+    allow_peer_renegotiation: bool
 
     def __init__(
         self,
@@ -598,6 +659,13 @@ class Context:
         max_handshake_message_size: int = DEFAULT_MAX_HANDSHAKE_MESSAGE_SIZE,
         max_certificate_chain_length: int = DEFAULT_MAX_CERTIFICATE_CHAIN_LENGTH,
         record_size_limit: int | None = None,
+        session_tickets: TicketKeys | bool | None = None,
+        ticket_key_file: str | os.PathLike[str] | None = None,
+        session_cache: SessionCache | bool | None = None,
+        session_lifetime: int = DEFAULT_SESSION_LIFETIME,
+        tickets_per_handshake: int = DEFAULT_TICKETS_PER_HANDSHAKE,
+        allow_psk_ke: bool = False,
+        allow_peer_renegotiation: bool = False,
     ) -> None:
         s = object.__setattr__
         s(self, "_frozen", False)
@@ -730,6 +798,87 @@ class Context:
             )
         s(self, "record_size_limit", record_size_limit)
 
+        # --- session resumption -------------------------------------------
+        for option, flag in (
+            ("allow_psk_ke", allow_psk_ke),
+            ("allow_peer_renegotiation", allow_peer_renegotiation),
+        ):
+            if not isinstance(flag, bool):
+                raise ValueError(f"{option} must be True or False, not {flag!r}")
+        s(self, "allow_psk_ke", allow_psk_ke)
+        s(self, "allow_peer_renegotiation", allow_peer_renegotiation)
+        lifetime = _int_option(
+            session_lifetime, "session_lifetime", 1, MAX_SESSION_LIFETIME
+        )
+        s(self, "session_lifetime", lifetime)
+        s(
+            self,
+            "tickets_per_handshake",
+            _int_option(
+                tickets_per_handshake,
+                "tickets_per_handshake",
+                0,
+                _MAX_TICKETS_PER_HANDSHAKE,
+            ),
+        )
+        s(self, "ticket_key_file", None)
+        if ticket_key_file is not None:
+            if not isinstance(ticket_key_file, (str, os.PathLike)):
+                raise ValueError(
+                    f"ticket_key_file must be a path, not {ticket_key_file!r}"
+                )
+            s(self, "ticket_key_file", os.fspath(ticket_key_file))
+        s(self, "_default_session_tickets", False)
+        if session_tickets is None or session_tickets is True:
+            if self.ticket_key_file is not None:
+                # Raises TicketKeyFileError (a ConfigurationError) naming it.
+                tickets: TicketKeys | None = TicketKeys.from_file(
+                    self.ticket_key_file, clock=clock, random=random
+                )
+            else:
+                # No key is made until the first ticket is sealed.
+                tickets = TicketKeys(
+                    random=random,
+                    clock=clock,
+                    rotation_interval=min(DEFAULT_ROTATION_INTERVAL, lifetime),
+                    decrypt_window=lifetime,
+                )
+                s(self, "_default_session_tickets", True)
+        elif session_tickets is False:
+            if self.ticket_key_file is not None:
+                raise ValueError(
+                    "ticket_key_file is set but session_tickets=False turns "
+                    "tickets off; drop one of them"
+                )
+            tickets = None
+        elif isinstance(session_tickets, TicketKeys):
+            if (
+                self.ticket_key_file is not None
+                and session_tickets.path != self.ticket_key_file
+            ):
+                raise ValueError("give session_tickets or ticket_key_file, not both")
+            tickets = session_tickets
+        else:
+            raise ValueError(
+                f"session_tickets must be a TicketKeys, None (keys of this "
+                f"Context's own) or False (no tickets), not {session_tickets!r}"
+            )
+        s(self, "session_tickets", tickets)
+        s(self, "_default_session_cache", False)
+        if session_cache is None or session_cache is True:
+            cache: SessionCache | None = SessionCache(clock=clock, lifetime=lifetime)
+            s(self, "_default_session_cache", True)
+        elif session_cache is False:
+            cache = None
+        elif isinstance(session_cache, SessionCache):
+            cache = session_cache
+        else:
+            raise ValueError(
+                f"session_cache must be a SessionCache, None (a cache of this "
+                f"Context's own) or False (no session IDs), not {session_cache!r}"
+            )
+        s(self, "session_cache", cache)
+
         # --- verification -------------------------------------------------
         if not isinstance(insecure_skip_verify, bool):
             raise ValueError(
@@ -804,6 +953,17 @@ class Context:
             "max_handshake_message_size": self.max_handshake_message_size,
             "max_certificate_chain_length": self.max_certificate_chain_length,
             "record_size_limit": self.record_size_limit,
+            "session_tickets": (
+                False if self.session_tickets is None else self.session_tickets
+            ),
+            "ticket_key_file": self.ticket_key_file,
+            "session_cache": (
+                False if self.session_cache is None else self.session_cache
+            ),
+            "session_lifetime": self.session_lifetime,
+            "tickets_per_handshake": self.tickets_per_handshake,
+            "allow_psk_ke": self.allow_psk_ke,
+            "allow_peer_renegotiation": self.allow_peer_renegotiation,
         }
         unknown = set(changes) - set(arguments)
         if unknown:
@@ -812,8 +972,32 @@ class Context:
             )
         if "groups" in changes and "key_share_groups" not in changes:
             arguments["key_share_groups"] = None
+        # Ticket keys and session cache are shared with the copy, except
+        # defaults that the change would have shaped differently.
+        shaping = {"random", "clock", "session_lifetime"} & set(changes)
+        if "session_tickets" in changes:
+            arguments["ticket_key_file"] = None
+        elif (
+            "ticket_key_file" in changes
+            or (shaping and self._default_session_tickets)
+            or (self.ticket_key_file is not None and shaping & {"random", "clock"})
+        ):
+            arguments["session_tickets"] = None
+        if (
+            "session_cache" not in changes
+            and self._default_session_cache
+            and shaping & {"clock", "session_lifetime"}
+        ):
+            arguments["session_cache"] = None
         arguments.update(changes)
-        return Context(**arguments)
+        copy = Context(**arguments)
+        for flag, value in (
+            ("_default_session_tickets", "session_tickets"),
+            ("_default_session_cache", "session_cache"),
+        ):
+            if getattr(self, flag) and getattr(copy, value) is getattr(self, value):
+                object.__setattr__(copy, flag, True)
+        return copy
 
     # -- derived views ------------------------------------------------------
 

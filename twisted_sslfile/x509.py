@@ -589,7 +589,7 @@ def describe_certificate(cert: x509.Certificate) -> str:
     """A short human name for a certificate: its subject, else its SAN."""
     try:
         subject = cert.subject.rfc4514_string()
-    except ValueError:  # pragma: no cover - undecodable attribute values
+    except (ValueError, TypeError):  # undecodable or mistyped attribute values
         subject = ""
     if subject:
         return subject
@@ -1247,6 +1247,9 @@ _MALFORMED = (
     x509.UnsupportedGeneralNameType,
     x509.InvalidVersion,
     x509.AttributeNotFound,
+    # A name attribute whose ASN.1 string type does not fit its OID (say a
+    # BIT STRING commonName) fails when the Name is built, with TypeError.
+    TypeError,
 )
 
 

@@ -150,6 +150,9 @@ class Connection:
     :param is_client: the role; a client sends ClientHello from :meth:`start`.
     :param server_name: client only: the SNI name and the name (or IP
         address) the server's certificate must match.
+    :param session: client only: a :class:`~twisted_sslfile.engine.sessions.
+        Session` from an earlier connection to offer for resumption; it is
+        offered only if still valid for this server name and context.
     """
 
     client_handshake_class: ClassVar[type[TLS13Client]] = TLS13Client
@@ -161,9 +164,12 @@ class Connection:
         *,
         is_client: bool,
         server_name: str | None = None,
+        session: Session | None = None,
     ) -> None:
         if server_name is not None and not is_client:
             raise ValueError("server_name is a client option")
+        if session is not None and not is_client:
+            raise ValueError("session is a client option")
         if is_client and server_name is None and context.verify:
             raise ValueError(
                 "a verifying client needs server_name: the host name or IP address "
@@ -180,7 +186,7 @@ class Connection:
         # A server learns the version from the first ClientHello; until then
         # a selector stands in for the handshake (see _ServerHelloSelector).
         self._handshake: Handshake = (
-            self.client_handshake_class(self, context, server_name)
+            self.client_handshake_class(self, context, server_name, session)
             if is_client
             else _ServerHelloSelector(self, context)
         )
@@ -376,6 +382,14 @@ class Connection:
     def emit(self, event: Event) -> None:
         self._events.append(event)
 
+    def write_alert(self, level: AlertLevel, description: AlertDescription) -> None:
+        """A non-fatal alert from the state machine (TLS 1.2 no_renegotiation)."""
+        self._flush_handshake()
+        self._records.send(ContentType.alert, bytes((level, description)))
+
+    def skip_early_data(self, max_bytes: int) -> None:
+        self._records.skip_early_data(max_bytes)
+
     def replace_handshake(self, handshake: Handshake) -> None:
         """The version is settled: a version-specific machine takes over."""
         self._handshake = handshake
@@ -515,6 +529,10 @@ class Connection:
             # settled a warning is tolerated too: some TLS 1.2 servers warn
             # unrecognized_name before their ServerHello.
             self._events.append(AlertReceived(AlertLevel.warning, description))
+            # e.g. no_renegotiation: the peer declined our renegotiation.
+            on_warning = getattr(self._handshake, "handle_warning_alert", None)
+            if on_warning is not None:
+                on_warning(description)
             return
         # RFC 8446 §6: in TLS 1.3 every other alert is fatal, whatever its level.
         raise RemoteAlertError(description)

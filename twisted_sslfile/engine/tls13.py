@@ -36,11 +36,18 @@ from twisted_sslfile.constants import (
     KeyUpdateRequest,
     NamedGroup,
     ProtocolVersion,
+    PskKeyExchangeMode,
     SignatureScheme,
 )
 from twisted_sslfile.engine import keyschedule, messages, suites
-from twisted_sslfile.engine.events import Event, HandshakeCompleted, KeyUpdated
+from twisted_sslfile.engine.events import (
+    Event,
+    HandshakeCompleted,
+    KeyUpdated,
+    SessionTicket,
+)
 from twisted_sslfile.engine.record import Record, TLS13Protection
+from twisted_sslfile.engine.sessions import ServerSessionState, Session
 from twisted_sslfile.errors import (
     CertificateError,
     DecodeError,
@@ -68,6 +75,11 @@ _CLIENT_CV_CONTEXT = b"TLS 1.3, client CertificateVerify\x00"
 # RFC 8449 §4: a record_size_limit below 64 is an illegal_parameter.
 _MIN_RECORD_SIZE_LIMIT = 64
 _MAX_RECORD_SIZE_LIMIT_13 = 2**14 + 1
+# RFC 8446 §4.6.1: ticket lifetimes are at most seven days.
+_MAX_TICKET_LIFETIME = 604800
+# We never accept 0-RTT (and never advertise it); a client that sends early
+# data anyway has this much of it skipped before it is an error (§4.2.10).
+_EARLY_DATA_SKIP_LIMIT = 2**16
 
 # Signature schemes that may sign handshake messages in TLS 1.3; the
 # rsa_pkcs1_* ones are only for certificates (RFC 8446 §4.2.3).
@@ -114,6 +126,9 @@ class HandshakeIO(Protocol):
 
     def emit(self, event: Event) -> None:
         """Report an event from the current ``receive_data`` call."""
+
+    def skip_early_data(self, max_bytes: int) -> None:
+        """Drop 0-RTT records we refused (RFC 8446 §4.2.10), up to a bound."""
 
 
 class State(enum.Enum):
@@ -182,6 +197,8 @@ class _TLS13Handshake:
         self.peer_verified = False
         self._peer_public_key: object | None = None
         self._peer_rsassa_pss = False
+        self.resumed = False
+        self._session: Session | None = None
 
     # -- queries ---------------------------------------------------------
 
@@ -194,9 +211,9 @@ class _TLS13Handshake:
         return TLS13 if self._suite_info is not None else None
 
     @property
-    def session(self) -> None:
-        """Resumption state; PSK resumption is not implemented yet."""
-        return None
+    def session(self) -> Session | None:
+        """The newest ticket's session (client side), to resume later."""
+        return self._session
 
     @property
     def cipher_suite(self) -> CipherSuite | None:
@@ -367,7 +384,7 @@ class _TLS13Handshake:
             server_name=self.server_name,
             peer_certificates=self.peer_certificates,
             verified=self.peer_verified,
-            resumed=False,
+            resumed=self.resumed,
         )
 
     # -- post-handshake messages (RFC 8446 §4.6) ----------------------------
@@ -413,11 +430,18 @@ class TLS13Client(_TLS13Handshake):
     """The client side of a TLS 1.3 handshake."""
 
     def __init__(
-        self, io: HandshakeIO, context: Context, server_name: str | None
+        self,
+        io: HandshakeIO,
+        context: Context,
+        server_name: str | None,
+        session: Session | None = None,
     ) -> None:
         super().__init__(io, context)
         self.state = State.CLIENT_START
         self.server_name = server_name
+        # The session to offer, once start() has checked it may be offered.
+        self._resume: Session | None = session
+        self._psk_offered: Session | None = None
         self._key_shares: dict[int, suites.KeyShare] = {}
         self._client_hello: messages.ClientHello | None = None
         self._offered_extensions: set[int] = set()
@@ -437,9 +461,15 @@ class TLS13Client(_TLS13Handshake):
                 self._key_shares[group] = suites.generate_key_share(
                     NamedGroup(group), context.random
                 )
+        session = self._resume
+        if session is not None and not self._may_offer(session):
+            session = self._resume = None
         hello = self._build_client_hello()
         if not hello.cipher_suites:
             raise HandshakeFailureError("the context enables no usable cipher suite")
+        if session is not None and session.version == TLS13:
+            self._psk_offered = session
+            hello = self._with_psk(hello, session)
         self._client_hello = hello
         self._offered_extensions = _offered_extensions(hello)
         # RFC 8446 §5.1: the first ClientHello may carry 0x0301 for old servers.
@@ -459,6 +489,10 @@ class TLS13Client(_TLS13Handshake):
         versions = sorted(context.versions, reverse=True)
         offer_tls12 = ProtocolVersion.TLS_1_2 in versions
         offer_tls13 = TLS13 in versions
+        session = self._resume
+        tls12_session = (
+            session if session is not None and session.version != TLS13 else None
+        )
         send_sni = self.server_name is not None and not _is_ip_address(self.server_name)
         handshake_schemes = [
             int(s)
@@ -471,7 +505,10 @@ class TLS13Client(_TLS13Handshake):
             random=context.random(32),
             # RFC 8446 §D.4: a non-empty session id asks for middlebox
             # compatibility mode (dummy CCS records) from both sides.
-            legacy_session_id=context.random(32) if offer_tls13 else b"",
+            # A TLS 1.2 session is resumed by its ID (RFC 5246 §7.4.1.2) or,
+            # with a ticket, recognised by the ID echoed (RFC 5077 §3.4).
+            legacy_session_id=(tls12_session.session_id if tls12_session else b"")
+            or (context.random(32) if offer_tls13 or tls12_session else b""),
             cipher_suites=[
                 int(suite)
                 for suite in context.cipher_suites
@@ -500,6 +537,52 @@ class TLS13Client(_TLS13Handshake):
             renegotiation_info=b"" if offer_tls12 else None,
             ec_point_formats=b"\x00" if offer_tls12 else None,
             next_protocol_negotiation=offer_tls12 and bool(context.npn_protocols),
+            # RFC 5077 §3.2: an empty ticket asks for one.
+            session_ticket=(tls12_session.ticket if tls12_session else b"")
+            if offer_tls12
+            else None,
+            # RFC 8446 §4.2.9: without this a server may not send tickets.
+            psk_key_exchange_modes=_psk_modes(context) if offer_tls13 else None,
+        )
+
+    def _may_offer(self, session: Session) -> bool:
+        """Whether ``session`` may be offered on this connection."""
+        context = self._context
+        return (
+            session.version in context.versions
+            and session.is_resumable(context.clock())
+            and session.matches_server_name(self.server_name)
+            and session.cipher_suite in context.cipher_suites
+        )
+
+    def _with_psk(
+        self, hello: messages.ClientHello, session: Session
+    ) -> messages.ClientHello:
+        """``hello`` offering ``session``'s ticket, binder included (§4.2.11).
+
+        The binder is a Finished-style HMAC over the ClientHello up to the
+        binder list, so the hello is encoded once with a placeholder binder of
+        the right length, then truncated and hashed.
+        """
+        info = suites.CIPHER_SUITES[session.cipher_suite]
+        identity = messages.PskIdentity(
+            identity=session.ticket,
+            obfuscated_ticket_age=session.obfuscated_ticket_age(self._context.clock()),
+        )
+        placeholder = dataclasses.replace(
+            hello,
+            pre_shared_key=messages.OfferedPsks(
+                identities=[identity], binders=[bytes(info.hash.digest_size)]
+            ),
+        )
+        raw = messages.encode_handshake(placeholder)
+        truncated = raw[: len(raw) - placeholder.binders_length()]
+        binder = _psk_binder(info, session.resumption_psk, self._transcript, truncated)
+        return dataclasses.replace(
+            hello,
+            pre_shared_key=messages.OfferedPsks(
+                identities=[identity], binders=[binder]
+            ),
         )
 
     def _check_hello_common(self, hello: messages.ServerHello, what: str) -> None:
@@ -541,13 +624,11 @@ class TLS13Client(_TLS13Handshake):
             if extension not in (
                 ExtensionType.supported_versions,
                 ExtensionType.key_share,
+                ExtensionType.pre_shared_key,
             ):
                 raise IllegalParameterError(
                     f"extension {extension} does not belong in a TLS 1.3 ServerHello"
                 )
-        if hello.key_share is None:
-            # Without PSK the server must answer our key share (§4.2.8).
-            raise MissingExtensionError("ServerHello has no key_share")
         if (
             self._hello_retry_suite is not None
             and hello.cipher_suite != self._hello_retry_suite
@@ -555,17 +636,28 @@ class TLS13Client(_TLS13Handshake):
             raise IllegalParameterError(
                 "ServerHello changed the cipher suite chosen in HelloRetryRequest"
             )
-        share = self._key_shares.get(hello.key_share.group)
-        if share is None:
-            raise IllegalParameterError(
-                f"ServerHello key share is for group {hello.key_share.group:#06x}, "
-                "for which we sent no share"
-            )
-        shared_secret = share.shared_secret(hello.key_share.key_exchange)
-        self.group = NamedGroup(hello.key_share.group)
+        psk = self._accepted_psk(hello)
+        if hello.key_share is None:
+            # §4.2.8: only psk_ke resumption goes without a key exchange.
+            if psk is None or PskKeyExchangeMode.psk_ke not in _psk_modes(
+                self._context
+            ):
+                raise MissingExtensionError("ServerHello has no key_share")
+            shared_secret = None
+        else:
+            share = self._key_shares.get(hello.key_share.group)
+            if share is None:
+                raise IllegalParameterError(
+                    f"ServerHello key share is for group "
+                    f"{hello.key_share.group:#06x}, for which we sent no share"
+                )
+            shared_secret = share.shared_secret(hello.key_share.key_exchange)
+            self.group = NamedGroup(hello.key_share.group)
         info = self._choose_suite(hello.cipher_suite)
         self._transcript.update(raw)
-        schedule = self._schedule = keyschedule.KeySchedule13(info.hash)
+        schedule = self._schedule = keyschedule.KeySchedule13(
+            info.hash, psk=psk.resumption_psk if psk else None
+        )
         schedule.derive_handshake_secret(shared_secret)
         transcript_hash = self._transcript.digest()
         self._client_hs_secret = schedule.client_handshake_traffic_secret(
@@ -581,6 +673,28 @@ class TLS13Client(_TLS13Handshake):
         self._io.set_write_protection(_protection(info, self._client_hs_secret))
         self._key_shares.clear()
         self.state = State.CLIENT_WAIT_EE
+
+    def _accepted_psk(self, hello: messages.ServerHello) -> Session | None:
+        """The session the server resumed, or None for a full handshake."""
+        if hello.pre_shared_key is None:
+            return None
+        session = self._psk_offered
+        if session is None or hello.pre_shared_key != 0:
+            # §4.2.11: the index must name an identity we offered (we offer one).
+            raise IllegalParameterError(
+                f"server selected PSK identity {hello.pre_shared_key}, not offered"
+            )
+        if (
+            suites.CIPHER_SUITES[CipherSuite(hello.cipher_suite)].hash
+            is not suites.CIPHER_SUITES[session.cipher_suite].hash
+        ):
+            raise IllegalParameterError(
+                "server resumed a session with a suite of another hash (§4.2.11)"
+            )
+        self.resumed = True
+        self.peer_certificates = session.peer_certificates
+        self.peer_verified = session.verified
+        return session
 
     def _hand_over_to_tls12(self, raw: bytes, hello: messages.ServerHello) -> None:
         """A ServerHello without supported_versions chose TLS 1.2 or lower."""
@@ -609,7 +723,7 @@ class TLS13Client(_TLS13Handshake):
             client_hello=self._client_hello,
             transcript=self._transcript,
             offered_extensions=self._offered_extensions,
-            session=None,
+            session=self._resume,
         )
 
     def _handle_hello_retry_request(
@@ -657,7 +771,9 @@ class TLS13Client(_TLS13Handshake):
                 )
             }
             self._hello_retry_group = group
-        # §4.1.2: the retry changes only the key share and the cookie.
+        # §4.1.2: the retry changes only the key share, the cookie and the
+        # PSK (whose age and binder move on; dropped if its hash no longer
+        # fits the suite, §4.1.4).
         retry = dataclasses.replace(
             self._client_hello,
             key_share=[
@@ -666,6 +782,16 @@ class TLS13Client(_TLS13Handshake):
             ],
             cookie=hello.cookie,
         )
+        session = self._psk_offered
+        if session is not None:
+            if (
+                suites.CIPHER_SUITES[session.cipher_suite].hash
+                is suites.CIPHER_SUITES[CipherSuite(hello.cipher_suite)].hash
+            ):
+                retry = self._with_psk(retry, session)
+            else:
+                self._psk_offered = None
+                retry = dataclasses.replace(retry, pre_shared_key=None)
         self._client_hello = retry
         self._offered_extensions = _offered_extensions(retry)
         self._send_compatibility_ccs()
@@ -705,7 +831,10 @@ class TLS13Client(_TLS13Handshake):
             # RFC 8449 §4: in TLS 1.3 the limit includes the content type byte.
             self._io.set_write_limit(min(limit, _MAX_RECORD_SIZE_LIMIT_13) - 1)
         self._transcript.update(raw)
-        self.state = State.CLIENT_WAIT_CERT_CR
+        # §2.2: a PSK handshake authenticates by the PSK: no certificates.
+        self.state = (
+            State.CLIENT_WAIT_FINISHED if self.resumed else State.CLIENT_WAIT_CERT_CR
+        )
 
     def _handle_certificate_request(self, raw: bytes, body: bytes) -> None:
         request = messages.CertificateRequest.parse(body)
@@ -788,9 +917,33 @@ class TLS13Client(_TLS13Handshake):
         self._send_certificate_verify(credential, scheme, _CLIENT_CV_CONTEXT)
 
     def _handle_new_session_ticket(self, raw: bytes, body: bytes) -> None:
-        # Parsed so that a malformed ticket is still a decode_error; resumption
-        # with it is not implemented yet, so the ticket is dropped.
-        messages.NewSessionTicket.parse(body)
+        """Keep the ticket as a :class:`Session` (RFC 8446 §4.6.1)."""
+        ticket = messages.NewSessionTicket.parse(body)
+        if ticket.ticket_lifetime == 0:
+            return  # "the ticket should be discarded immediately"
+        if ticket.ticket_lifetime > _MAX_TICKET_LIFETIME:
+            raise IllegalParameterError(
+                f"ticket_lifetime {ticket.ticket_lifetime} is above 7 days"
+            )
+        assert self._suite_info is not None
+        session = Session(
+            version=TLS13,
+            cipher_suite=self._suite_info.suite,
+            created_at=self._context.clock(),
+            lifetime=ticket.ticket_lifetime,
+            server_name=self.server_name,
+            alpn_protocol=self.alpn_protocol,
+            peer_certificates=self.peer_certificates,
+            verified=self.peer_verified,
+            ticket=ticket.ticket,
+            resumption_psk=keyschedule.resumption_psk(
+                self._hash(), self.resumption_master_secret, ticket.ticket_nonce
+            ),
+            ticket_age_add=ticket.ticket_age_add,
+            max_early_data=ticket.max_early_data_size or 0,
+        )
+        self._session = session
+        self._io.emit(SessionTicket(session))
 
     _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]] = {
         State.CLIENT_START: {},
@@ -824,6 +977,8 @@ class TLS13Server(_TLS13Handshake):
         self._retry_group: int | None = None
         self._sent_change_cipher_spec = False
         self._requested_schemes: list[int] = []
+        self._client_psk_modes: set[int] = set()
+        self._psk: _AcceptedPsk | None = None
 
     def _verify_client_chain(self, chain: tuple[bytes, ...]) -> None:
         tls_x509.verify_client_chain(self._context, chain)
@@ -854,7 +1009,9 @@ class TLS13Server(_TLS13Handshake):
         )
         if suite is None:
             raise HandshakeFailureError("no TLS 1.3 cipher suite in common")
-        if hello.signature_algorithms is None:
+        if self._suite_info is not None:
+            suite = self._suite_info.suite  # the HelloRetryRequest's choice
+        if hello.signature_algorithms is None and hello.pre_shared_key is None:
             raise MissingExtensionError(
                 "ClientHello has no signature_algorithms (§9.2)"
             )
@@ -862,35 +1019,49 @@ class TLS13Server(_TLS13Handshake):
             raise MissingExtensionError(
                 "ClientHello must carry both supported_groups and key_share (§9.2)"
             )
-        if hello.supported_groups is None or hello.key_share is None:
-            raise MissingExtensionError("ClientHello has no key_share: PSK-only is off")
-        shares = _check_key_shares(hello)
-
+        if hello.early_data and self._first_hello is None:
+            # §4.2.10: we never accept 0-RTT; skip what the client sends.
+            self._io.skip_early_data(_EARLY_DATA_SKIP_LIMIT)
+        shares = _check_key_shares(hello) if hello.key_share is not None else {}
         if self._first_hello is not None:
             self._check_second_hello(hello, shares)
-        group = next((g for g in context.groups if g in shares), None)
-        if group is None:
-            if self._first_hello is not None:
-                raise IllegalParameterError(
-                    "second ClientHello still has no usable share"
+        self._choose_suite(suite)
+        self._client_psk_modes = set(hello.psk_key_exchange_modes or ())
+        psk = self._select_psk(raw, hello)
+
+        group: int | None = None
+        if psk is None or psk.with_dhe:
+            if hello.supported_groups is None:
+                raise MissingExtensionError(
+                    "ClientHello has no key_share and no usable PSK"
                 )
-            retry_group = _first_common(context.groups, hello.supported_groups)
-            if retry_group is None:
-                raise HandshakeFailureError("no key-exchange group in common")
-            self._send_hello_retry_request(raw, hello, suite, retry_group)
-            return
-        credential = context.select_credential(
-            hello.server_name, hello.signature_algorithms, TLS13
-        )
-        if credential is None:
-            raise HandshakeFailureError("no certificate configured for this server")
-        scheme = context.choose_signature_scheme(
-            credential, hello.signature_algorithms, TLS13
-        )
-        if scheme is None:
-            raise HandshakeFailureError(
-                "the client accepts no signature scheme our certificate's key can make"
+            group = next((g for g in context.groups if g in shares), None)
+            if group is None:
+                if self._first_hello is not None:
+                    raise IllegalParameterError(
+                        "second ClientHello still has no usable share"
+                    )
+                retry_group = _first_common(context.groups, hello.supported_groups)
+                if retry_group is None:
+                    raise HandshakeFailureError("no key-exchange group in common")
+                self._send_hello_retry_request(raw, hello, suite, retry_group)
+                return
+        credential: Credential | None = None
+        scheme: SignatureScheme | None = None
+        if psk is None:
+            credential = context.select_credential(
+                hello.server_name, hello.signature_algorithms, TLS13
             )
+            if credential is None:
+                raise HandshakeFailureError("no certificate configured for this server")
+            scheme = context.choose_signature_scheme(
+                credential, hello.signature_algorithms, TLS13
+            )
+            if scheme is None:
+                raise HandshakeFailureError(
+                    "the client accepts no signature scheme our certificate's key "
+                    "can make"
+                )
         self.alpn_protocol = _select_alpn(context.alpn_protocols, hello.alpn_protocols)
         if hello.record_size_limit is not None:
             if hello.record_size_limit < _MIN_RECORD_SIZE_LIMIT:
@@ -899,10 +1070,59 @@ class TLS13Server(_TLS13Handshake):
                 min(hello.record_size_limit, _MAX_RECORD_SIZE_LIMIT_13) - 1
             )
         self.server_name = hello.server_name
-        if self._suite_info is None:
-            self._choose_suite(suite)
         self._transcript.update(raw)
-        self._send_server_flight(hello, group, shares[group], credential, scheme)
+        self._send_server_flight(
+            hello,
+            group,
+            shares[group] if group is not None else None,
+            credential,
+            scheme,
+            psk,
+        )
+
+    def _select_psk(
+        self, raw: bytes, hello: messages.ClientHello
+    ) -> _AcceptedPsk | None:
+        """The ticket to resume, checked down to its binder (RFC 8446 §4.2.11).
+
+        Tickets we cannot open, that expired, that belong to another server
+        name or to a suite of another hash are passed over: a full handshake
+        follows. A binder that does not verify is fatal (decrypt_error).
+        """
+        offered = hello.pre_shared_key
+        tickets = self._context.session_tickets
+        if offered is None:
+            return None
+        if hello.psk_key_exchange_modes is None:
+            raise MissingExtensionError(
+                "pre_shared_key without psk_key_exchange_modes (§4.2.9)"
+            )
+        modes = self._client_psk_modes
+        with_dhe = (
+            PskKeyExchangeMode.psk_dhe_ke in modes and hello.key_share is not None
+        )
+        without_dhe = PskKeyExchangeMode.psk_ke in modes and self._context.allow_psk_ke
+        if tickets is None or not (with_dhe or without_dhe):
+            return None
+        info = self._suite_info
+        assert info is not None
+        for index, identity in enumerate(offered.identities):
+            state = tickets.open_state(identity.identity, version=TLS13)
+            if (
+                state is None
+                or suites.CIPHER_SUITES[state.cipher_suite].hash is not info.hash
+                or not _same_server_name(state.server_name, hello.server_name)
+            ):
+                continue
+            truncated = raw[: len(raw) - hello.binders_length()]
+            expected = _psk_binder(info, state.secret, self._transcript, truncated)
+            if not hmac.compare_digest(offered.binders[index], expected):
+                raise DecryptError("PSK binder does not verify (§4.2.11.2)")
+            self.resumed = True
+            self.peer_certificates = state.peer_certificates
+            self.peer_verified = state.verified
+            return _AcceptedPsk(state, index, with_dhe)
+        return None
 
     def _send_hello_retry_request(
         self, raw: bytes, hello: messages.ClientHello, suite: int, group: NamedGroup
@@ -958,18 +1178,28 @@ class TLS13Server(_TLS13Handshake):
     def _send_server_flight(
         self,
         hello: messages.ClientHello,
-        group: int,
-        client_share: bytes,
-        credential: Credential,
-        scheme: SignatureScheme,
+        group: int | None,
+        client_share: bytes | None,
+        credential: Credential | None,
+        scheme: SignatureScheme | None,
+        psk: _AcceptedPsk | None,
     ) -> None:
+        """ServerHello, then EncryptedExtensions to Finished under keys.
+
+        With a PSK (§2.2) there is no CertificateRequest, Certificate or
+        CertificateVerify: the PSK authenticates both sides.
+        """
         context = self._context
         info = self._suite_info
         assert info is not None
-        server_share, shared_secret = suites.respond_to_key_share(
-            NamedGroup(group), client_share, context.random
-        )
-        self.group = NamedGroup(group)
+        shared_secret: bytes | None = None
+        key_share: messages.KeyShareEntry | None = None
+        if group is not None and client_share is not None:
+            server_share, shared_secret = suites.respond_to_key_share(
+                NamedGroup(group), client_share, context.random
+            )
+            self.group = NamedGroup(group)
+            key_share = messages.KeyShareEntry(group=group, key_exchange=server_share)
         self._send(
             messages.ServerHello(
                 legacy_version=ProtocolVersion.TLS_1_2,
@@ -977,13 +1207,15 @@ class TLS13Server(_TLS13Handshake):
                 legacy_session_id_echo=hello.legacy_session_id,
                 cipher_suite=info.suite,
                 supported_versions=TLS13,
-                key_share=messages.KeyShareEntry(
-                    group=group, key_exchange=server_share
-                ),
+                key_share=key_share,
+                pre_shared_key=psk.index if psk is not None else None,
             )
         )
         self._send_compatibility_ccs(hello)
-        schedule = self._schedule = keyschedule.KeySchedule13(info.hash)
+        self._psk = psk
+        schedule = self._schedule = keyschedule.KeySchedule13(
+            info.hash, psk=psk.state.secret if psk is not None else None
+        )
         schedule.derive_handshake_secret(shared_secret)
         transcript_hash = self._transcript.digest()
         self._client_hs_secret = schedule.client_handshake_traffic_secret(
@@ -998,18 +1230,26 @@ class TLS13Server(_TLS13Handshake):
             context.record_size_limit is not None
             and hello.record_size_limit is not None
         )
+        # RFC 6066 §3: an empty server_name says the name was used (to pick
+        # the certificate, or to accept a ticket issued for that name).
+        name_used = hello.server_name is not None and (
+            psk is not None
+            or (credential is not None and credential.matches(hello.server_name))
+        )
         self._send(
             messages.EncryptedExtensions(
-                # RFC 6066 §3: an empty server_name says the name was used.
-                server_name_ack=hello.server_name is not None
-                and credential.matches(hello.server_name),
+                server_name_ack=name_used,
                 alpn_protocol=self.alpn_protocol,
                 record_size_limit=context.record_size_limit
                 if send_record_limit
                 else None,
             )
         )
-        if context.client_certificate is not ClientCertificatePolicy.NONE:
+        request_certificate = (
+            psk is None
+            and context.client_certificate is not ClientCertificatePolicy.NONE
+        )
+        if request_certificate:
             self._requested_schemes = [
                 int(s)
                 for s in context.signature_schemes
@@ -1024,16 +1264,17 @@ class TLS13Server(_TLS13Handshake):
                     ],
                 )
             )
-        self._send(
-            messages.Certificate(
-                certificate_request_context=b"",
-                entries=[
-                    messages.CertificateEntry(cert_data=der, extensions=[])
-                    for der in credential.chain_der
-                ],
+        if credential is not None and scheme is not None:
+            self._send(
+                messages.Certificate(
+                    certificate_request_context=b"",
+                    entries=[
+                        messages.CertificateEntry(cert_data=der, extensions=[])
+                        for der in credential.chain_der
+                    ],
+                )
             )
-        )
-        self._send_certificate_verify(credential, scheme, _SERVER_CV_CONTEXT)
+            self._send_certificate_verify(credential, scheme, _SERVER_CV_CONTEXT)
         self._send(
             messages.Finished(verify_data=self._finished_data(self._server_hs_secret))
         )
@@ -1044,9 +1285,68 @@ class TLS13Server(_TLS13Handshake):
         self._io.set_read_protection(_protection(info, self._client_hs_secret))
         self.state = (
             State.SERVER_WAIT_CERT
-            if context.client_certificate is not ClientCertificatePolicy.NONE
+            if request_certificate
             else State.SERVER_WAIT_FINISHED
         )
+
+    def _send_tickets(self) -> None:
+        """NewSessionTickets after the handshake (RFC 8446 §4.6.1).
+
+        Only to a client that said how it would use them (psk_key_exchange_
+        modes) in a way we accept. Each ticket seals the PSK and what the
+        resumed connection must report (names, ALPN, the client's
+        certificates) under the Context's rotating ticket keys.
+        """
+        context = self._context
+        tickets = context.session_tickets
+        modes = self._client_psk_modes
+        usable = PskKeyExchangeMode.psk_dhe_ke in modes or (
+            PskKeyExchangeMode.psk_ke in modes and context.allow_psk_ke
+        )
+        if tickets is None or not usable:
+            return
+        info = self._suite_info
+        assert info is not None
+        now = context.clock()
+        lifetime = context.session_lifetime
+        authenticated_at = None
+        if self._psk is not None:
+            # A chain of resumptions may not outlive the first authentication.
+            lifetime = min(lifetime, self._psk.state.remaining_lifetime(now))
+            authenticated_at = self._psk.state.authenticated_at
+        if lifetime <= 0:
+            return
+        for counter in range(context.tickets_per_handshake):
+            nonce = counter.to_bytes(2, "big")  # unique within the connection
+            age_add = int.from_bytes(context.random(4), "big")
+            state = ServerSessionState(
+                version=TLS13,
+                cipher_suite=info.suite,
+                secret=keyschedule.resumption_psk(
+                    info.hash, self.resumption_master_secret, nonce
+                ),
+                created_at=now,
+                lifetime=lifetime,
+                server_name=self.server_name,
+                alpn_protocol=self.alpn_protocol,
+                peer_certificates=self.peer_certificates,
+                verified=self.peer_verified,
+                ticket_age_add=age_add,
+                authenticated_at=authenticated_at,
+            )
+            ticket = tickets.seal_state(state)
+            if ticket is None:
+                return
+            self._io.write_handshake(
+                messages.encode_handshake(
+                    messages.NewSessionTicket(
+                        ticket_lifetime=lifetime,
+                        ticket_age_add=age_add,
+                        ticket_nonce=nonce,
+                        ticket=ticket,
+                    )
+                )
+            )
 
     # -- the client's second flight -------------------------------------------
 
@@ -1082,6 +1382,7 @@ class TLS13Server(_TLS13Handshake):
             self._transcript.digest()
         )
         self.state = State.CONNECTED
+        self._send_tickets()
         self._io.handshake_completed(self._completed_event())
 
     _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]] = {
@@ -1097,6 +1398,55 @@ class TLS13Server(_TLS13Handshake):
 
 
 # -- negotiation helpers ---------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _AcceptedPsk:
+    """A ticket the server accepted: its state, its index, its mode."""
+
+    state: ServerSessionState
+    index: int
+    with_dhe: bool
+
+
+def _psk_modes(context: Context) -> list[int]:
+    """The PSK modes we accept: psk_dhe_ke, and psk_ke only if enabled."""
+    modes = [PskKeyExchangeMode.psk_dhe_ke]
+    if context.allow_psk_ke:
+        modes.append(PskKeyExchangeMode.psk_ke)
+    return [int(mode) for mode in modes]
+
+
+def _psk_binder(
+    info: suites.CipherSuiteInfo,
+    psk: bytes,
+    transcript: keyschedule.Transcript,
+    truncated_hello: bytes,
+) -> bytes:
+    """RFC 8446 §4.2.11.2: Finished over the transcript up to the binders.
+
+    ``transcript`` holds what came before this ClientHello (nothing, or the
+    first ClientHello's message_hash and the HelloRetryRequest).
+    """
+    if transcript.hash is None:
+        # A first ClientHello: nothing before it, and the suite (hence the
+        # transcript's hash) is not chosen yet.
+        digest = hashes.Hash(info.hash())
+        digest.update(truncated_hello)
+        transcript_hash = digest.finalize()
+    else:
+        transcript_hash = transcript.digest_with(truncated_hello)
+    binder_key = keyschedule.KeySchedule13(info.hash, psk=psk).binder_key(
+        external=False
+    )
+    return keyschedule.finished_verify_data(info.hash, binder_key, transcript_hash)
+
+
+def _same_server_name(issued_for: str | None, asked_for: str | None) -> bool:
+    """RFC 8446 §4.2.11 / RFC 6066 §3: resume only for the same name."""
+    if issued_for is None or asked_for is None:
+        return issued_for is None and asked_for is None
+    return issued_for.rstrip(".").lower() == asked_for.rstrip(".").lower()
 
 
 def _first_common(preferred: Iterable[_T], offered: Iterable[object]) -> _T | None:
@@ -1165,5 +1515,7 @@ def _offered_extensions(hello: messages.ClientHello) -> set[int]:
         offered.add(ExtensionType.next_protocol_negotiation)
     if hello.session_ticket is not None:
         offered.add(ExtensionType.session_ticket)
+    if hello.pre_shared_key is not None:
+        offered.add(ExtensionType.pre_shared_key)
     # RFC 8446 §4.2.7: a server may always tell us its supported_groups.
     return {int(e) for e in offered}

@@ -178,9 +178,13 @@ def _optional_server_name(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"server_name must be a str or None, not {value!r}")
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"server_name {value!r} cannot be encoded") from None
     # RFC 6066 §3: HostName is opaque<1..2^16-1>; 255 bytes bounds any DNS
     # name and keeps the encodings below one-byte-length vectors.
-    if not 1 <= len(value.encode("utf-8", "surrogatepass")) <= 255:
+    if not 1 <= len(encoded) <= 255:
         raise ValueError("server_name must be 1 to 255 bytes long")
     return value
 
@@ -1081,14 +1085,21 @@ class TicketKeys:
     def _refresh(self, now: float) -> None:
         """Rotate / prune (in-memory keys) or reload the file; lock held."""
         if self.path is not None:
-            if now >= self._next_check:
+            # Also check when the clock went backwards, rather than wait for
+            # it to catch up with the time the next check was planned for.
+            if now >= self._next_check or now < self._next_check - self.reload_interval:
                 self._next_check = now + self.reload_interval
                 self._maybe_reload()
             return
         if not self._rotating:
             return
         current = self._keys[0] if self._keys else None
-        if current is None or now >= current.activated_at + self.rotation_interval:
+        if (
+            current is None
+            or now >= current.activated_at + self.rotation_interval
+            # The clock went backwards: do not let that stretch a key's life.
+            or now < current.activated_at
+        ):
             if current is not None:
                 # It sealed nothing after its scheduled end, even if nobody
                 # asked for a ticket for hours: the window counts from there.

@@ -1,0 +1,1178 @@
+"""The Twisted adapter: :class:`TLSProtocol`, :class:`TLSFactory`, :func:`start_tls`.
+
+A :class:`TLSProtocol` sits between a stream transport (TCP, UNIX, another
+TLS connection, ``iosim``) and an application protocol.  Toward the transport
+it is an ``IProtocol``; toward the application it is the transport:
+``ITransport``, ``ISSLTransport``, ``INegotiated``, ``IConsumer`` and
+``IPushProducer``.  Every TLS decision is the engine's
+(:class:`~twisted_sslfile.engine.connection.Connection`); this module only
+moves bytes, keeps time and translates the engine's events into Twisted's
+calls.  It never parses a TLS byte.
+
+What it does differently from Twisted's ``TLSMemoryBIOProtocol`` (see
+``docs/twisted.rst``):
+
+* ``loseConnection`` sends close_notify and waits a bounded time
+  (``close_timeout``) for the peer's, never forever (twisted#7926); a
+  registered or paused producer never holds the close up (#8992, #8901).
+* ``loseWriteConnection`` is a TLS half-close: close_notify, then reading
+  goes on (#5341).
+* After a fatal alert the TCP write side is shut and the connection drained
+  for ``drain_timeout`` before it is closed, so unread input cannot turn the
+  close into a TCP reset that destroys the alert in flight.
+* A handshake timeout is on by default.
+* ``connectionLost`` tells a clean close (``ConnectionDone``) from a
+  truncation (:class:`TLSTruncationError`) and from a TLS failure (the
+  :class:`~twisted_sslfile.errors.TLSError`, carrying its alert).
+* No ``__getattr__`` fall-through: the transport interface is exactly the
+  methods below.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from typing import Any
+
+from cryptography import x509
+from twisted.internet import error
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.interfaces import (
+    IConsumer,
+    IHalfCloseableDescriptor,
+    IHalfCloseableProtocol,
+    IHandshakeListener,
+    ILoggingContext,
+    INegotiated,
+    IProtocol,
+    IProtocolNegotiationFactory,
+    IPushProducer,
+    IReactorTime,
+    ISSLTransport,
+    ISystemHandle,
+    ITCPTransport,
+    ITransport,
+)
+from twisted.internet.protocol import Protocol
+from twisted.protocols.policies import WrappingFactory
+from twisted.python.failure import Failure
+from zope.interface import alsoProvides, implementer
+
+from twisted_sslfile.context import Context
+from twisted_sslfile.engine.connection import Connection
+from twisted_sslfile.engine.events import (
+    ApplicationData,
+    CloseNotify,
+    Event,
+    HandshakeCompleted,
+)
+from twisted_sslfile.errors import RemoteAlertError, TLSError
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "DEFAULT_DRAIN_TIMEOUT",
+    "DEFAULT_HANDSHAKE_TIMEOUT",
+    "HandshakeTimeoutError",
+    "TLSFactory",
+    "TLSProtocol",
+    "TLSTruncationError",
+    "start_tls",
+]
+
+#: Seconds a handshake may take before the connection is aborted.
+DEFAULT_HANDSHAKE_TIMEOUT = 30.0
+#: Seconds ``loseConnection`` waits for the peer's close_notify.
+DEFAULT_CLOSE_TIMEOUT = 3.0
+#: Seconds the connection is drained after a fatal alert before it closes.
+DEFAULT_DRAIN_TIMEOUT = 2.0
+
+# The most plaintext one record carries (RFC 8446 §5.1).  Writes are handed to
+# the engine in multiples of it, so bulk data goes out in full records.
+_RECORD_PAYLOAD = 16384
+# Application bytes buffered here (before the handshake) above which a
+# registered producer is paused: TLS's own back-pressure.
+_HIGH_WATER = 65536
+# Derived ALPN contexts kept per factory; a factory normally has one.
+_MAX_CACHED_CONTEXTS = 16
+
+_EOF = object()  # in the delivery queue: the peer's close_notify
+_CONNECTION_DONE = Failure(error.ConnectionDone())
+
+
+class TLSTruncationError(error.ConnectionLost):
+    """The transport closed without the peer's close_notify.
+
+    Whatever the peer was sending may have been cut short (a truncation,
+    RFC 8446 §6.1).  A subclass of ``ConnectionLost``, so code that treats any
+    unclean loss alike needs no change; code that cares can check for it.
+    """
+
+    MESSAGE = "Connection closed without a TLS close_notify (possible truncation)"
+
+
+class HandshakeTimeoutError(error.TimeoutError):
+    """The TLS handshake did not complete in time."""
+
+    MESSAGE = "TLS handshake timed out"
+
+
+def _check_timeout(value: float | None, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds or None")
+    return float(value)
+
+
+@implementer(IPushProducer)
+class _ProducerProxy:
+    """Registered with the lower transport on behalf of the application's producer.
+
+    The transport's pause and resume calls come here, so that TLSProtocol
+    can combine them with its own back-pressure before the application's
+    producer hears of them.  Detached once the application unregisters, so
+    a late call from the transport reaches nobody.
+    """
+
+    def __init__(self, protocol: TLSProtocol) -> None:
+        self._protocol: TLSProtocol | None = protocol
+
+    def detach(self) -> None:
+        self._protocol = None
+
+    def pauseProducing(self) -> None:
+        if self._protocol is not None:
+            self._protocol._transport_paused_writing()
+
+    def resumeProducing(self) -> None:
+        if self._protocol is not None:
+            self._protocol._transport_resumed_writing()
+
+    def stopProducing(self) -> None:
+        if self._protocol is not None:
+            self._protocol._stop_producer()
+
+
+@implementer(
+    INegotiated,
+    ISSLTransport,
+    ITCPTransport,
+    ITransport,
+    IConsumer,
+    IPushProducer,
+    IHalfCloseableProtocol,
+    ILoggingContext,
+)
+class TLSProtocol(Protocol):
+    """Run TLS over ``transport`` for ``wrappedProtocol``.
+
+    :param factory: the :class:`TLSFactory` that built this protocol, or
+        None (:func:`start_tls`).
+    :param wrappedProtocol: the application protocol; it sees this object as
+        its transport.
+    :param context: TLS policy and credentials.
+    :param is_client: the role in the handshake.
+    :param server_name: client only: the name sent in SNI and checked
+        against the server's certificate.
+    :param handshake_timeout: seconds before an unfinished handshake is
+        aborted with :class:`HandshakeTimeoutError`; None disables it.
+    :param close_timeout: seconds ``loseConnection`` waits for the peer's
+        close_notify before closing the transport anyway; None waits forever.
+    :param drain_timeout: seconds to keep reading (and discarding) after a
+        fatal alert was sent, before the transport is closed.
+    :param clock: the ``IReactorTime`` for timeouts and write coalescing;
+        the global reactor when None.
+    """
+
+    def __init__(
+        self,
+        factory: TLSFactory | None,
+        wrappedProtocol: Any,
+        *,
+        context: Context,
+        is_client: bool,
+        server_name: str | None = None,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+        clock: IReactorTime | None = None,
+    ) -> None:
+        self.factory = factory
+        self.wrappedProtocol = wrappedProtocol
+        self._handshake_timeout = _check_timeout(handshake_timeout, "handshake_timeout")
+        self._close_timeout = _check_timeout(close_timeout, "close_timeout")
+        drain = _check_timeout(drain_timeout, "drain_timeout")
+        if drain is None:
+            raise ValueError("drain_timeout must be a positive number of seconds")
+        self._drain_timeout = drain
+        self._clock_ = clock
+        # Made now, so that a bad configuration fails in buildProtocol and
+        # not half-way into a connection.
+        self._conn = Connection(context, is_client=is_client, server_name=server_name)
+        self.is_client = is_client
+
+        #: ITransport-style state, as FileDescriptor keeps it.
+        self.disconnecting = False
+        self.disconnected = False
+
+        # Handshake.
+        self._handshake_result: HandshakeCompleted | None = None
+        self._handshake_failure: Failure | None = None
+        self._waiters: list[Deferred[HandshakeCompleted]] = []
+        self._peer_chain: list[x509.Certificate] | None = None
+        self._wrapped_connected = False
+
+        # Application writes not yet given to the engine (coalescing).
+        self._write_buffer: list[bytes] = []
+        self._buffered = 0
+        self._flush_call: Any = None
+
+        # Application reads held back while the application pauses us.
+        self._pending: collections.deque[object] = collections.deque()
+        self._delivery_call: Any = None
+        self._app_paused = False
+        self._transport_read_paused = False
+
+        # Producer of the application (we are its consumer).
+        self._producer: Any = None
+        self._streaming = False
+        self._proxy: _ProducerProxy | None = None
+        self._producer_paused = False
+        self._transport_paused_us = False
+        self._pull_demand = False
+        self._in_pull = False
+
+        # Closing.
+        self._write_shut = False  # no more application writes
+        self._close_after_handshake = False  # close_notify once keys exist
+        self._closing = False  # loseConnection was called
+        self._peer_closed = False  # peer's close_notify received
+        self._draining = False  # fatal alert sent; discarding input
+        self._shutting_down = False  # the transport is being closed/aborted
+        self._transport_closed = False  # transport.loseConnection was called
+        self._tcp_write_shut = False  # transport.loseWriteConnection was called
+        self._write_lost_notified = False
+        self._reason: Failure | None = None
+        self._lost = False
+
+        self._handshake_timer: Any = None
+        self._close_timer: Any = None
+        self._drain_timer: Any = None
+        self._half_close_possible = False
+
+    # -- helpers -------------------------------------------------------------
+
+    @property
+    def _clock(self) -> Any:
+        if self._clock_ is None:
+            from twisted.internet import reactor
+
+            self._clock_ = reactor
+        return self._clock_
+
+    def __repr__(self) -> str:
+        role = "client" if self.is_client else "server"
+        state = self._conn.state.value
+        return f"<TLSProtocol {role} {state} for {self.wrappedProtocol!r}>"
+
+    def logPrefix(self) -> str:
+        """The wrapped protocol's log prefix, marked as running over TLS."""
+        inner = ILoggingContext(self.wrappedProtocol, None)
+        name = (
+            inner.logPrefix()
+            if inner is not None
+            else type(self.wrappedProtocol).__name__
+        )
+        return f"{name} (TLS)"
+
+    # -- IProtocol, toward the lower transport -------------------------------
+
+    def makeConnection(self, transport: Any) -> None:
+        """Attach to ``transport`` and start the handshake."""
+        Protocol.makeConnection(self, transport)
+
+    def connectionMade(self) -> None:
+        transport = self.transport
+        if self.factory is not None:
+            self.factory.registerProtocol(self)
+        if ISystemHandle.providedBy(transport):
+            alsoProvides(self, ISystemHandle)
+        self._half_close_possible = ITCPTransport.providedBy(
+            transport
+        ) or IHalfCloseableDescriptor.providedBy(transport)
+        if self._handshake_timeout is not None:
+            self._handshake_timer = self._clock.callLater(
+                self._handshake_timeout, self._handshake_timed_out
+            )
+        if self._wrapped_connected:
+            # start_tls: the application is connected already; only its
+            # transport changes.
+            self.wrappedProtocol.transport = self
+        else:
+            self._wrapped_connected = True
+            self.wrappedProtocol.makeConnection(self)
+        if self._shutting_down or self._lost:
+            return
+        try:
+            self._conn.start()
+        except TLSError as exc:
+            self._fail(exc)
+            return
+        self._write_output()
+
+    def dataReceived(self, data: bytes) -> None:
+        """Bytes from the transport: decrypt, and act on what they carry."""
+        if self._draining or self._lost or self._peer_closed:
+            # Draining after an alert, or bytes after close_notify, which
+            # RFC 8446 §6.1 says to ignore.
+            return
+        try:
+            events = self._conn.receive_data(data)
+        except TLSError as exc:
+            self._fail(exc)
+            return
+        self._handle_events(events)
+        if not self._lost and not self._shutting_down:
+            # Replies the application wrote while handling the data, and
+            # anything the engine queued (handshake flights, KeyUpdate
+            # answers), go out now instead of a reactor turn later.
+            self._flush()
+
+    def readConnectionLost(self) -> None:
+        """The transport's peer shut its write side (TCP FIN)."""
+        if self._lost:
+            return
+        if self._draining or self._closing or self._transport_closed:
+            self._close_transport()
+            return
+        if self._peer_closed:
+            # A FIN after close_notify is the normal end of the peer's side;
+            # a half-closed application may still be writing.
+            if self._write_shut:
+                self._close_transport()
+            return
+        self._set_reason(self._truncation())
+        self._close_transport()
+
+    def writeConnectionLost(self) -> None:
+        """The transport finished shutting its write side; nothing to do."""
+
+    def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
+        """The transport is gone: tell the application why, exactly once."""
+        if self._lost:
+            return
+        self._lost = True
+        self.connected = False
+        self.disconnecting = True
+        self.disconnected = True
+        for name in ("_handshake_timer", "_close_timer", "_drain_timer", "_flush_call"):
+            self._cancel(name)
+        self._cancel("_delivery_call")
+        if self._reason is None:
+            if (self._closing and not self._close_after_handshake) or self._peer_closed:
+                # We closed (the peer's answer is optional, RFC 8446 §6.1),
+                # or the peer did, cleanly.
+                self._reason = Failure(error.ConnectionDone())
+            elif reason.check(error.ConnectionDone):
+                self._reason = self._truncation()
+            else:
+                self._reason = reason
+        final = self._reason
+        self._fail_handshake(final)
+        self._stop_producer()
+        self._write_buffer.clear()
+        self._buffered = 0
+        if not self._closing:
+            # Data already received, decrypted and authenticated is not
+            # thrown away because the application happened to be paused.
+            pending, self._pending = self._pending, collections.deque()
+            for item in pending:
+                if item is not _EOF:
+                    self.wrappedProtocol.dataReceived(item)
+        if self.factory is not None and self in getattr(self.factory, "protocols", {}):
+            self.factory.unregisterProtocol(self)
+        if self._wrapped_connected:
+            self.wrappedProtocol.connectionLost(final)
+
+    # -- ITransport, toward the application ----------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Send ``data``; queued before the handshake, coalesced per reactor turn."""
+        if not isinstance(data, bytes):
+            raise TypeError(f"data must be bytes, not {type(data).__name__}")
+        if self._write_shut or self._shutting_down or self._lost or not data:
+            return
+        self._write_buffer.append(data)
+        self._buffered += len(data)
+        if self._conn.handshake_complete:
+            if self._buffered >= _RECORD_PAYLOAD:
+                self._send_full_records()
+            if self._buffered:
+                self._schedule_flush()
+        else:
+            self._update_producer()
+
+    def writeSequence(self, data: Iterable[bytes]) -> None:
+        """Send each of ``data`` in order, as :meth:`write` does."""
+        for chunk in data:
+            self.write(chunk)
+
+    def loseConnection(self) -> None:
+        """Flush, send close_notify, and close once the peer answers (or
+        ``close_timeout`` passes).  A registered producer is stopped: what it
+        would write after this could never be sent."""
+        if self._closing or self._lost:
+            return
+        self._closing = True
+        self.disconnecting = True
+        self._stop_producer()
+        self._pending.clear()
+        self._cancel("_delivery_call")
+        if self._shutting_down:
+            return
+        if not self._conn.handshake_complete:
+            if self._buffered:
+                # Data written before the handshake still goes out, then
+                # close_notify; the handshake timeout bounds the wait.
+                self._write_shut = True
+                self._close_after_handshake = True
+                if self._handshake_timer is None:
+                    self._start_close_timer()
+                self._update_reading()
+                return
+            # Nothing was said yet: there is no session worth closing.
+            self._set_reason(Failure(error.ConnectionDone()))
+            self._fail_handshake(
+                Failure(
+                    error.ConnectionDone("closed before the TLS handshake completed")
+                )
+            )
+            self._close_transport()
+            return
+        self._send_close_notify()
+        if self._peer_closed:
+            self._close_transport()
+            return
+        self._await_peer_close()
+        self._update_reading()
+
+    def loseWriteConnection(self) -> None:
+        """TLS half-close: flush, send close_notify, keep reading.
+
+        A half-closeable application is told ``writeConnectionLost()`` once
+        close_notify is out; the peer's close_notify then ends the connection.
+        """
+        if self._write_shut or self._closing or self._shutting_down or self._lost:
+            return
+        self._write_shut = True
+        if not self._conn.handshake_complete:
+            self._close_after_handshake = True
+            return
+        self._send_close_notify()
+        self._notify_write_lost()
+        if self._peer_closed:
+            self._close_transport()
+
+    def abortConnection(self) -> None:
+        """Drop the connection at once: no flush, no close_notify."""
+        if self._lost:
+            return
+        self._set_reason(Failure(error.ConnectionAborted()))
+        self._fail_handshake(self._reason)  # type: ignore[arg-type]
+        self._closing = True
+        self.disconnecting = True
+        self._write_buffer.clear()
+        self._buffered = 0
+        self._pending.clear()
+        self._stop_producer()
+        self._abort_transport()
+
+    def getPeer(self) -> Any:
+        return self.transport.getPeer()
+
+    def getHost(self) -> Any:
+        return self.transport.getHost()
+
+    # -- ITCPTransport: options of the transport below -----------------------
+
+    def _tcp(self) -> Any:
+        if ITCPTransport.providedBy(self.transport):
+            return self.transport
+        raise NotImplementedError(
+            f"the transport below ({self.transport!r}) is not a TCP transport"
+        )
+
+    def getTcpNoDelay(self) -> bool:
+        return self._tcp().getTcpNoDelay()
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self._tcp().setTcpNoDelay(enabled)
+
+    def getTcpKeepAlive(self) -> bool:
+        return self._tcp().getTcpKeepAlive()
+
+    def setTcpKeepAlive(self, enabled: bool) -> None:
+        self._tcp().setTcpKeepAlive(enabled)
+
+    def getHandle(self) -> Any:
+        """The socket of the transport below (``ISystemHandle``), if it has one."""
+        handle = ISystemHandle(self.transport, None)
+        if handle is None:
+            raise NotImplementedError(f"{self.transport!r} has no system handle")
+        return handle.getHandle()
+
+    # -- ISSLTransport / INegotiated -----------------------------------------
+
+    @property
+    def negotiatedProtocol(self) -> bytes | None:
+        """The ALPN protocol, else the NPN one; None before the handshake."""
+        result = self._handshake_result
+        if result is None:
+            return None
+        return result.alpn_protocol or result.next_protocol
+
+    @property
+    def handshakeResult(self) -> HandshakeCompleted | None:
+        """The engine's HandshakeCompleted event (version, suite, group...)."""
+        return self._handshake_result
+
+    def getPeerCertificateChain(self) -> list[x509.Certificate]:
+        """The peer's certificates as it sent them, leaf first (empty if none)."""
+        if self._handshake_result is None:
+            return []
+        if self._peer_chain is None:
+            self._peer_chain = [
+                x509.load_der_x509_certificate(der)
+                for der in self._handshake_result.peer_certificates
+            ]
+        return list(self._peer_chain)
+
+    def getPeerCertificate(self) -> x509.Certificate | None:
+        """The peer's leaf certificate (a ``cryptography`` object), or None."""
+        chain = self.getPeerCertificateChain()
+        return chain[0] if chain else None
+
+    def whenHandshakeDone(self) -> Deferred[HandshakeCompleted]:
+        """A Deferred firing with the HandshakeCompleted event, or failing with
+        the reason the connection ended before it (TLSError, timeout, ...)."""
+        if self._handshake_result is not None:
+            return succeed(self._handshake_result)
+        if self._handshake_failure is not None:
+            return fail(self._handshake_failure)
+        waiter: Deferred[HandshakeCompleted] = Deferred()
+        self._waiters.append(waiter)
+        return waiter
+
+    def keyUpdate(self, requestPeer: bool = True) -> None:
+        """Switch to fresh sending keys (TLS 1.3 KeyUpdate, RFC 8446 §4.6.3)."""
+        if not self._conn.handshake_complete:
+            raise RuntimeError("KeyUpdate needs a completed handshake")
+        if self._write_shut or self._shutting_down or self._lost:
+            raise RuntimeError("KeyUpdate after the write side was closed")
+        self._flush()
+        try:
+            self._conn.key_update(request_peer=requestPeer)
+        except TLSError as exc:
+            self._fail(exc)
+            raise
+        self._write_output()
+
+    def exportKeyingMaterial(self, label: bytes, context: bytes, length: int) -> bytes:
+        """Keying material exporter (RFC 8446 §7.5)."""
+        if not self._conn.handshake_complete:
+            raise RuntimeError("keying material needs a completed handshake")
+        return self._conn.export_keying_material(label, context, length)
+
+    # -- IConsumer -----------------------------------------------------------
+
+    def registerProducer(self, producer: Any, streaming: bool) -> None:
+        """Register the application's producer; push or pull."""
+        if self._producer is not None:
+            raise RuntimeError(
+                f"Cannot register producer {producer!r}, because producer "
+                f"{self._producer!r} was never unregistered."
+            )
+        if self._lost or self._write_shut or self._shutting_down:
+            # Nothing it writes can be sent any more.
+            producer.stopProducing()
+            return
+        self._producer = producer
+        self._streaming = bool(streaming)
+        self._producer_paused = False
+        self._transport_paused_us = False
+        self._pull_demand = False
+        proxy = self._proxy = _ProducerProxy(self)
+        register = getattr(self.transport, "registerProducer", None)
+        if register is not None:
+            register(proxy, self._streaming)
+        elif not self._streaming:
+            self._pull_demand = True
+        self._update_producer()
+
+    def unregisterProducer(self) -> None:
+        """Forget the application's producer (a no-op when none is registered)."""
+        if self._producer is None:
+            return
+        self._producer = None
+        proxy, self._proxy = self._proxy, None
+        if proxy is not None:
+            proxy.detach()
+            unregister = getattr(self.transport, "unregisterProducer", None)
+            if unregister is not None and not self._lost:
+                unregister()
+
+    # -- IPushProducer: the application pausing our reads --------------------
+
+    def pauseProducing(self) -> None:
+        """Stop delivering data; the transport below is paused once the
+        handshake is done (never before: that would stall it)."""
+        self._app_paused = True
+        self._update_reading()
+
+    def resumeProducing(self) -> None:
+        """Deliver held data (from the next reactor turn) and read again."""
+        self._app_paused = False
+        if self._pending:
+            self._schedule_delivery()
+        self._update_reading()
+
+    def stopProducing(self) -> None:
+        """As a TCP transport does: close the connection."""
+        self.loseConnection()
+
+    # -- events --------------------------------------------------------------
+
+    def _handle_events(self, events: list[Event]) -> None:
+        count = len(events)
+        i = 0
+        while i < count:
+            if self._lost or self._shutting_down:
+                # An application callback aborted the connection, or the
+                # peer's close_notify (always the last event) closed it.
+                return
+            event = events[i]
+            i += 1
+            if isinstance(event, ApplicationData):
+                # Consecutive records reach the application as one call:
+                # fewer Python calls per byte for bulk data.
+                end = i
+                while end < count and isinstance(events[end], ApplicationData):
+                    end += 1
+                if end == i:
+                    self._deliver(event.data)
+                else:
+                    chunks = [event.data]
+                    chunks.extend(e.data for e in events[i:end])  # type: ignore[attr-defined]
+                    self._deliver(b"".join(chunks))
+                    i = end
+            elif isinstance(event, HandshakeCompleted):
+                self._on_handshake(event)
+            elif isinstance(event, CloseNotify):
+                self._on_peer_close_notify()
+            # KeyUpdated, SessionTicket and user_canceled concern the engine
+            # only; the KeyUpdate answer is flushed by dataReceived.
+
+    def _on_handshake(self, event: HandshakeCompleted) -> None:
+        self._cancel("_handshake_timer")
+        self._handshake_result = event
+        if IHandshakeListener.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.handshakeCompleted()
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.callback(event)
+        if self._lost or self._shutting_down:
+            return
+        self._flush()
+        if self._close_after_handshake:
+            self._close_after_handshake = False
+            self._send_close_notify()
+            if self._closing:
+                if self._close_timer is not None:
+                    self._cancel("_close_timer")
+                self._await_peer_close()
+            else:
+                self._notify_write_lost()
+        self._update_reading()
+
+    def _deliver(self, data: bytes) -> None:
+        if self._closing or self._draining:
+            return  # the application closed; like TCP, it reads no more
+        if self._app_paused or self._pending:
+            self._pending.append(data)
+            return
+        self.wrappedProtocol.dataReceived(data)
+
+    def _on_peer_close_notify(self) -> None:
+        self._peer_closed = True
+        self._set_reason(Failure(error.ConnectionDone()))
+        if self._closing:
+            # Our close_notify is out (or we gave up on the session): done.
+            self._close_transport()
+            return
+        if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
+            # RFC 8446 §6.1: each direction closes on its own.
+            if self._app_paused or self._pending:
+                self._pending.append(_EOF)
+            else:
+                self._app_read_closed()
+            return
+        # Not half-closeable: answer with our close_notify and close.
+        self.disconnecting = True
+        self._stop_producer()
+        if self._conn.handshake_complete:
+            self._send_close_notify()
+        self._close_transport()
+
+    def _app_read_closed(self) -> None:
+        self.wrappedProtocol.readConnectionLost()
+        if self._write_shut and not self._close_after_handshake:
+            self._close_transport()
+
+    def _notify_write_lost(self) -> None:
+        if self._write_lost_notified:
+            return
+        self._write_lost_notified = True
+        if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
+            self.wrappedProtocol.writeConnectionLost()
+
+    # -- delivery of held data -----------------------------------------------
+
+    def _schedule_delivery(self) -> None:
+        if self._delivery_call is None:
+            self._delivery_call = self._clock.callLater(0, self._deliver_pending)
+
+    def _deliver_pending(self) -> None:
+        self._delivery_call = None
+        while self._pending and not self._app_paused and not self._lost:
+            if self._closing:
+                self._pending.clear()
+                break
+            item = self._pending.popleft()
+            if item is _EOF:
+                self._app_read_closed()
+            else:
+                self.wrappedProtocol.dataReceived(item)  # type: ignore[arg-type]
+        self._update_reading()
+
+    def _update_reading(self) -> None:
+        """Pause the transport's reads iff the application asked and nothing
+        TLS needs to read (handshake, close_notify, drain) is outstanding."""
+        if self._lost or self.transport is None:
+            return
+        want = (
+            self._app_paused
+            and self._conn.handshake_complete
+            and not (self._closing or self._draining or self._shutting_down)
+        )
+        if want == self._transport_read_paused:
+            return
+        self._transport_read_paused = want
+        method = getattr(
+            self.transport, "pauseProducing" if want else "resumeProducing", None
+        )
+        if method is not None:
+            method()
+
+    # -- writing -------------------------------------------------------------
+
+    def _schedule_flush(self) -> None:
+        if self._flush_call is None:
+            self._flush_call = self._clock.callLater(0, self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        self._flush_call = None
+        if not self._lost and not self._shutting_down:
+            self._flush()
+
+    def _take_buffer(self) -> bytes:
+        buffer = self._write_buffer
+        data = buffer[0] if len(buffer) == 1 else b"".join(buffer)
+        self._write_buffer = []
+        self._buffered = 0
+        return data
+
+    def _send_full_records(self) -> None:
+        """Hand the engine every full record's worth; keep the tail for later."""
+        data = self._take_buffer()
+        tail = len(data) % _RECORD_PAYLOAD
+        if tail:
+            view = memoryview(data)
+            if not self._engine_send(view[:-tail]):
+                return
+            rest = bytes(view[-tail:])
+            self._write_buffer = [rest]
+            self._buffered = tail
+        elif not self._engine_send(data):
+            return
+        self._write_output()
+
+    def _engine_send(self, data: bytes | memoryview) -> bool:
+        """Give the engine application data; a failure fails the connection."""
+        try:
+            self._conn.send(data)
+        except TLSError as exc:
+            self._fail(exc)
+            return False
+        return True
+
+    def _flush(self) -> None:
+        """Move coalesced writes into the engine and its output to the transport."""
+        self._cancel("_flush_call")
+        if (
+            self._buffered
+            and self._conn.handshake_complete
+            and not self._conn.sent_close_notify
+            and self._conn.error is None
+            and not self._engine_send(self._take_buffer())
+        ):
+            return
+        self._write_output()
+        self._update_producer()
+
+    def _write_output(self) -> None:
+        if self._lost:
+            return
+        records = self._conn.pending_output()
+        if not records:
+            return
+        if len(records) == 1:
+            self.transport.write(records[0])
+        else:
+            self.transport.writeSequence(records)
+
+    def _send_close_notify(self) -> None:
+        """Flush what the application wrote, then close_notify (RFC 8446 §6.1)."""
+        self._write_shut = True
+        conn = self._conn
+        if conn.error is not None or conn.sent_close_notify:
+            return
+        if self._buffered and not self._engine_send(self._take_buffer()):
+            return
+        conn.close()
+        self._write_output()
+
+    # -- producers -----------------------------------------------------------
+
+    def _transport_paused_writing(self) -> None:
+        self._transport_paused_us = True
+        self._update_producer()
+
+    def _transport_resumed_writing(self) -> None:
+        if self._streaming:
+            self._transport_paused_us = False
+        else:
+            self._pull_demand = True
+        self._update_producer()
+
+    def _update_producer(self) -> None:
+        """Pause/resume (or pull) the application's producer: the transport's
+        back-pressure and ours (data held before the handshake) combined."""
+        producer = self._producer
+        if producer is None:
+            return
+        backlog_full = self._buffered >= _HIGH_WATER
+        if self._streaming:
+            want_pause = self._transport_paused_us or backlog_full
+            if want_pause and not self._producer_paused:
+                self._producer_paused = True
+                producer.pauseProducing()
+            elif not want_pause and self._producer_paused:
+                self._producer_paused = False
+                producer.resumeProducing()
+        elif self._pull_demand and not backlog_full and not self._in_pull:
+            self._pull_demand = False
+            self._in_pull = True
+            try:
+                producer.resumeProducing()
+            finally:
+                self._in_pull = False
+
+    def _stop_producer(self) -> None:
+        producer = self._producer
+        if producer is None:
+            return
+        self.unregisterProducer()
+        producer.stopProducing()
+
+    # -- closing -------------------------------------------------------------
+
+    def _set_reason(self, reason: Failure) -> None:
+        if self._reason is None:
+            self._reason = reason
+
+    def _truncation(self) -> Failure:
+        if self._conn.handshake_complete:
+            return Failure(TLSTruncationError())
+        return Failure(TLSTruncationError("closed during the TLS handshake"))
+
+    def _fail_handshake(self, reason: Failure) -> None:
+        if self._handshake_result is not None or self._handshake_failure is not None:
+            return
+        self._handshake_failure = reason
+        self._cancel("_handshake_timer")
+        waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.errback(reason)
+
+    def _fail(self, exc: TLSError) -> None:
+        """A fatal TLS error: send its alert (queued by the engine) and close."""
+        self._set_reason(Failure(exc))
+        self._fail_handshake(self._reason)  # type: ignore[arg-type]
+        self._write_buffer.clear()
+        self._buffered = 0
+        self._write_shut = True
+        self._stop_producer()
+        self._write_output()
+        if isinstance(exc, RemoteAlertError):
+            # The peer ended it and sends nothing more; nothing to drain.
+            self._close_transport()
+        else:
+            self._drain_and_close()
+
+    def _drain_and_close(self) -> None:
+        """Shut the write side and read (discarding) until the peer closes.
+
+        Closing a socket with unread input makes the kernel send a reset,
+        and a reset makes the peer drop what it has not read yet: our alert.
+        """
+        self._draining = True
+        self._shutting_down = True
+        self._pending.clear()
+        self._cancel("_handshake_timer")
+        self._cancel("_close_timer")
+        if not self._half_close_possible:
+            self._close_transport()
+            return
+        self._update_reading()  # reading resumes: the drain must see the FIN
+        self._drain_timer = self._clock.callLater(
+            self._drain_timeout, self._drain_timed_out
+        )
+        if not self._tcp_write_shut:
+            self._tcp_write_shut = True
+            self.transport.loseWriteConnection()
+
+    def _await_peer_close(self) -> None:
+        """Our close_notify is out: wait (bounded) for the peer's."""
+        self._start_close_timer()
+        if self._half_close_possible and not self._tcp_write_shut:
+            # After close_notify nothing more is written (RFC 8446 §6.1); the
+            # FIN tells peers that read to end of stream.
+            self._tcp_write_shut = True
+            self.transport.loseWriteConnection()
+
+    def _start_close_timer(self) -> None:
+        if self._close_timer is None and self._close_timeout is not None:
+            self._close_timer = self._clock.callLater(
+                self._close_timeout, self._close_timed_out
+            )
+
+    def _close_transport(self) -> None:
+        if self._transport_closed or self._lost:
+            return
+        self._transport_closed = True
+        self._shutting_down = True
+        self._cancel("_close_timer")
+        self._cancel("_drain_timer")
+        self._cancel("_flush_call")
+        self.transport.loseConnection()
+
+    def _abort_transport(self) -> None:
+        self._shutting_down = True
+        self._transport_closed = True
+        for name in ("_handshake_timer", "_close_timer", "_drain_timer", "_flush_call"):
+            self._cancel(name)
+        abort = getattr(self.transport, "abortConnection", None)
+        if abort is not None:
+            abort()
+        else:
+            self.transport.loseConnection()
+
+    def _handshake_timed_out(self) -> None:
+        self._handshake_timer = None
+        if self._lost or self._conn.handshake_complete:
+            return
+        reason = Failure(
+            HandshakeTimeoutError(
+                string=f"no TLS handshake within {self._handshake_timeout:g} s"
+            )
+        )
+        self._set_reason(reason)
+        self._fail_handshake(reason)
+        self._stop_producer()
+        self._abort_transport()
+
+    def _close_timed_out(self) -> None:
+        self._close_timer = None
+        self._close_transport()
+
+    def _drain_timed_out(self) -> None:
+        self._drain_timer = None
+        self._close_transport()
+
+    def _cancel(self, name: str) -> None:
+        call = getattr(self, name)
+        if call is not None:
+            setattr(self, name, None)
+            if call.active():
+                call.cancel()
+
+
+class TLSFactory(WrappingFactory):
+    """Wrap every protocol of ``wrapped_factory`` in a :class:`TLSProtocol`.
+
+    A drop-in for Twisted's ``TLSMemoryBIOFactory``: listen or connect with
+    it where the plain factory went.  When ``wrapped_factory`` provides
+    ``IProtocolNegotiationFactory``, its ``acceptableProtocols()`` become the
+    ALPN (and NPN) list of each connection, in a Context derived from
+    ``context`` with :meth:`Context.replace` and cached per list.
+    """
+
+    protocol = TLSProtocol  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        wrapped_factory: Any,
+        context: Context,
+        is_client: bool,
+        server_name: str | None = None,
+        *,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+        clock: IReactorTime | None = None,
+    ) -> None:
+        super().__init__(wrapped_factory)
+        if server_name is not None and not is_client:
+            raise ValueError("server_name is a client option")
+        if is_client and server_name is None and context.verify:
+            raise ValueError(
+                "a verifying client needs server_name: the host name or IP address "
+                "the server's certificate must match"
+            )
+        _check_timeout(handshake_timeout, "handshake_timeout")
+        _check_timeout(close_timeout, "close_timeout")
+        if _check_timeout(drain_timeout, "drain_timeout") is None:
+            raise ValueError("drain_timeout must be a positive number of seconds")
+        self.context = context
+        self.is_client = is_client
+        self.server_name = server_name
+        self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
+        self.drain_timeout = drain_timeout
+        self.clock = clock
+        self._contexts: dict[tuple[bytes, ...], tuple[Context, object, Context]] = {}
+
+    def context_for_connection(self) -> Context:
+        """The Context for the next connection (ALPN from the wrapped factory)."""
+        base = self.context
+        negotiation = IProtocolNegotiationFactory(self.wrappedFactory, None)
+        if negotiation is None:
+            return base
+        protocols = tuple(negotiation.acceptableProtocols())
+        if not protocols:
+            return base
+        cached = self._contexts.get(protocols)
+        # Valid only for the same base context and credentials (which
+        # load_cert_chain may swap at run time).
+        if cached is not None and cached[0] is base and cached[1] is base.credentials:
+            return cached[2]
+        derived = base.replace(alpn_protocols=protocols, npn_protocols=protocols)
+        if len(self._contexts) >= _MAX_CACHED_CONTEXTS:
+            self._contexts.clear()
+        self._contexts[protocols] = (base, base.credentials, derived)
+        return derived
+
+    # WrappingFactory assumes a ClientFactory underneath; a plain Factory
+    # (what Factory.forProtocol makes) has none of these three.
+
+    def startedConnecting(self, connector: Any) -> None:
+        method = getattr(self.wrappedFactory, "startedConnecting", None)
+        if method is not None:
+            method(connector)
+
+    def clientConnectionFailed(self, connector: Any, reason: Failure) -> None:
+        method = getattr(self.wrappedFactory, "clientConnectionFailed", None)
+        if method is not None:
+            method(connector, reason)
+
+    def clientConnectionLost(self, connector: Any, reason: Failure) -> None:
+        method = getattr(self.wrappedFactory, "clientConnectionLost", None)
+        if method is not None:
+            method(connector, reason)
+
+    def buildProtocol(self, addr: Any) -> TLSProtocol | None:  # type: ignore[override]
+        wrapped = self.wrappedFactory.buildProtocol(addr)
+        if wrapped is None:
+            return None
+        return self.protocol(
+            self,
+            wrapped,
+            context=self.context_for_connection(),
+            is_client=self.is_client,
+            server_name=self.server_name,
+            handshake_timeout=self.handshake_timeout,
+            close_timeout=self.close_timeout,
+            drain_timeout=self.drain_timeout,
+            clock=self.clock,
+        )
+
+
+def start_tls(
+    target: Any,
+    context: Context,
+    is_client: bool,
+    server_name: str | None = None,
+    *,
+    initial_data: bytes = b"",
+    handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
+    drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+    clock: IReactorTime | None = None,
+) -> TLSProtocol:
+    """Upgrade a live plaintext connection to TLS (STARTTLS).
+
+    ``target`` is the connected application protocol or its transport.
+    Bytes already written stay ahead of the handshake: they are in the
+    transport's buffer before the ClientHello or ServerHello.  Bytes already
+    *received* past the upgrade point (a pipelined ClientHello that arrived
+    with the STARTTLS command, typically what ``LineReceiver.clearLineBuffer()``
+    returns) must be passed as ``initial_data``; they are fed to TLS first.
+
+    Returns the :class:`TLSProtocol`, which is now the protocol's transport.
+    The transport must not have a producer registered by the application:
+    unregister it first and register it again on the returned transport.
+    """
+    if IProtocol.providedBy(target) and getattr(target, "transport", None) is not None:
+        protocol, transport = target, target.transport
+    else:
+        transport = target
+        protocol = (
+            transport.wrappedProtocol
+            if isinstance(transport, TLSProtocol)
+            else getattr(transport, "protocol", None)
+        )
+    if protocol is None or transport is None:
+        raise ValueError(f"{target!r} is neither a connected protocol nor a transport")
+    if getattr(transport, "producer", None) is not None:
+        raise ValueError("unregister the transport's producer before start_tls")
+    tls = TLSProtocol(
+        None,
+        protocol,
+        context=context,
+        is_client=is_client,
+        server_name=server_name,
+        handshake_timeout=handshake_timeout,
+        close_timeout=close_timeout,
+        drain_timeout=drain_timeout,
+        clock=clock,
+    )
+    tls._wrapped_connected = True
+    # From now on the transport delivers to TLS.
+    if isinstance(transport, TLSProtocol):
+        transport.wrappedProtocol = tls
+    else:
+        transport.protocol = tls
+    tls.makeConnection(transport)
+    if initial_data:
+        tls.dataReceived(initial_data)
+    return tls

@@ -39,6 +39,17 @@ _EXPORTS: dict[str, str] = {
     "InternalError": "twisted_sslfile.errors",
     "RemoteAlertError": "twisted_sslfile.errors",
     "ConnectionClosedError": "twisted_sslfile.errors",
+    "ClientCertificatePolicy": "twisted_sslfile.constants",
+    "Context": "twisted_sslfile.context",
+    "Credential": "twisted_sslfile.context",
+    "Connection": "twisted_sslfile.engine.connection",
+    "Session": "twisted_sslfile.engine.sessions",
+    "TicketKeys": "twisted_sslfile.engine.sessions",
+    "TLSProtocol": "twisted_sslfile.protocol",
+    "TLSFactory": "twisted_sslfile.protocol",
+    "start_tls": "twisted_sslfile.protocol",
+    "TLSTruncationError": "twisted_sslfile.protocol",
+    "HandshakeTimeoutError": "twisted_sslfile.protocol",
 }
 
 # Spelled out (not derived from _EXPORTS) so that linters and type checkers
@@ -46,10 +57,15 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "BadRecordMacError",
     "CertificateError",
+    "ClientCertificatePolicy",
+    "Connection",
     "ConnectionClosedError",
+    "Context",
+    "Credential",
     "DecodeError",
     "DecryptError",
     "HandshakeFailureError",
+    "HandshakeTimeoutError",
     "IllegalParameterError",
     "InternalError",
     "LimitExceededError",
@@ -59,14 +75,23 @@ __all__ = [
     "ProtocolVersionError",
     "RecordOverflowError",
     "RemoteAlertError",
+    "Session",
     "TLSError",
+    "TLSFactory",
+    "TLSProtocol",
+    "TLSTruncationError",
+    "TicketKeys",
     "UnexpectedMessageError",
     "UnsupportedExtensionError",
     "__version__",
+    "start_tls",
 ]
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
-    from twisted_sslfile.constants import ProtocolVersion
+    from twisted_sslfile.constants import ClientCertificatePolicy, ProtocolVersion
+    from twisted_sslfile.context import Context, Credential
+    from twisted_sslfile.engine.connection import Connection
+    from twisted_sslfile.engine.sessions import Session, TicketKeys
     from twisted_sslfile.errors import (
         BadRecordMacError,
         CertificateError,
@@ -85,6 +110,13 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         TLSError,
         UnexpectedMessageError,
         UnsupportedExtensionError,
+    )
+    from twisted_sslfile.protocol import (
+        HandshakeTimeoutError,
+        TLSFactory,
+        TLSProtocol,
+        TLSTruncationError,
+        start_tls,
     )
 
 

@@ -796,8 +796,12 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
         """A peer that did not signal RFC 5746 is never renegotiated with."""
         _client, server = self.renegotiating_pair()
         server._handshake._current.secure_renegotiation = False
-        with self.assertRaises(TLSError):
+        with self.assertRaises(ValueError):
             server.renegotiate()
+        # Refusing is not fatal: the connection goes on.
+        server.send(b"still fine")
+        client_events, _ = pump(_client, server)
+        self.assertEqual(data_of(client_events), b"still fine")
 
     def test_wrong_renegotiation_info(self) -> None:
         """RFC 5746 §3.7: a renegotiation ClientHello must carry our last

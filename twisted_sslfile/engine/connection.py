@@ -88,6 +88,8 @@ class _ServerHelloSelector:
     peer_certificates: tuple[bytes, ...] = ()
     peer_verified = False
     session = None
+    renegotiating = False
+    can_renegotiate = False
 
     def __init__(self, io: Connection, context: Context) -> None:
         self._io = io
@@ -121,6 +123,9 @@ class _ServerHelloSelector:
 
     def handle_change_cipher_spec(self, record: Record) -> None:
         raise UnexpectedMessageError("change_cipher_spec before ClientHello")
+
+    def handle_warning_alert(self, description: int) -> None:
+        """A warning before the version is settled changes nothing."""
 
     def export_keying_material(
         self, label: bytes, context: bytes, length: int
@@ -193,9 +198,11 @@ class Connection:
         self._read_protected = False
         self._events: list[Event] = []
         self._handshake_output: list[bytes] = []
-        # Application data written before the handshake finished: the local
-        # application's own bytes, released in order on completion.
-        self._early_writes: list[bytes] = []
+        # Application data written before the handshake finished, or during
+        # a TLS 1.2 renegotiation (OpenSSL refuses data between its
+        # ServerHello and our Finished): the local application's own bytes,
+        # released in order when the handshake completes.
+        self._held_writes: list[bytes] = []
         self._close_requested = False
         self._started = False
         self._read_keys_changed = False
@@ -234,20 +241,19 @@ class Connection:
             raise ConnectionClosedError("cannot send after close or failure")
         if not data:
             return
-        if self._result is None:
-            self._early_writes.append(bytes(data))
+        if self._result is None or self._handshake.renegotiating:
+            self._held_writes.append(bytes(data))
             return
         self._records.send(ContentType.application_data, data)
         if self._records.should_rekey:
-            # RFC 8446 §5.5: change keys before the AEAD's usage limit.
-            self._guarded(lambda: self._handshake.send_key_update(request_peer=False))
+            self._guarded(self._refresh_write_key)
 
     def close(self) -> None:
         """Queue close_notify behind any data already queued (RFC 8446 §6.1)."""
         if self._error is not None or self.sent_close_notify or self._close_requested:
             return
-        if self._result is None and self._early_writes:
-            # Do not lose data written before the handshake: close once it is out.
+        if self._held_writes:
+            # Do not lose data held for a handshake: close once it is out.
             self._close_requested = True
             return
         self._send_close_notify()
@@ -258,6 +264,12 @@ class Connection:
         if self._error is not None or self.sent_close_notify or self._result is None:
             raise ConnectionClosedError(
                 "renegotiation needs an established, open connection"
+            )
+        if not self._handshake.can_renegotiate:
+            # Not fatal: the connection goes on with its current keys.
+            raise ValueError(
+                "cannot renegotiate now: a handshake is under way, or the peer "
+                "does not support secure renegotiation (RFC 5746)"
             )
         self._guarded(self._handshake.renegotiate)
 
@@ -365,6 +377,9 @@ class Connection:
     def set_write_limit(self, limit: int) -> None:
         self._records.write_limit = limit
 
+    def set_read_limit(self, limit: int) -> None:
+        self._records.max_plaintext = limit
+
     def set_legacy_record_version(self, version: int) -> None:
         self._flush_handshake()  # what is queued goes out under the old value
         self._records.legacy_record_version = version
@@ -373,7 +388,10 @@ class Connection:
         self._flush_handshake()
         self._result = event
         self._events.append(event)
-        writes, self._early_writes = self._early_writes, []
+        self._release_held_writes()
+
+    def _release_held_writes(self) -> None:
+        writes, self._held_writes = self._held_writes, []
         for data in writes:
             self._records.send(ContentType.application_data, data)
         if self._close_requested:
@@ -428,6 +446,21 @@ class Connection:
             error = InternalError(f"internal error: {exc!r}")
             self._fail(error)
             raise error from exc
+
+    def _refresh_write_key(self) -> None:
+        """Change keys before the AEAD's usage limit (RFC 8446 §5.5).
+
+        TLS 1.3 sends a KeyUpdate. TLS 1.2 renegotiates when the peer
+        supports it; otherwise the connection is closed cleanly rather than
+        sending past the limit.
+        """
+        handshake = self._handshake
+        if handshake.version == TLS_1_3:
+            handshake.send_key_update(request_peer=False)
+        elif handshake.can_renegotiate:
+            handshake.renegotiate()
+        elif not handshake.renegotiating:
+            self._send_close_notify()
 
     def _flush_handshake(self) -> None:
         if self._handshake_output:
@@ -530,9 +563,9 @@ class Connection:
             # unrecognized_name before their ServerHello.
             self._events.append(AlertReceived(AlertLevel.warning, description))
             # e.g. no_renegotiation: the peer declined our renegotiation.
-            on_warning = getattr(self._handshake, "handle_warning_alert", None)
-            if on_warning is not None:
-                on_warning(description)
+            self._handshake.handle_warning_alert(description)
+            if self._result is not None and not self._handshake.renegotiating:
+                self._release_held_writes()
             return
         # RFC 8446 §6: in TLS 1.3 every other alert is fatal, whatever its level.
         raise RemoteAlertError(description)

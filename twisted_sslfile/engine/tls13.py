@@ -118,6 +118,9 @@ class HandshakeIO(Protocol):
     def set_write_limit(self, limit: int) -> None:
         """Cap the plaintext of each record we send (RFC 8449)."""
 
+    def set_read_limit(self, limit: int) -> None:
+        """Refuse protected records with more content than this (RFC 8449)."""
+
     def set_legacy_record_version(self, version: int) -> None:
         """Set the version field of our record headers (RFC 8446 §5.1)."""
 
@@ -333,12 +336,9 @@ class _TLS13Handshake:
                 alert=CertificateError.default_alert,
             )
         chain = tuple(entry.cert_data for entry in certificate.entries)
-        try:
-            leaf = cx509.load_der_x509_certificate(chain[0])
-        except ValueError as exc:
-            raise CertificateError(
-                f"peer's certificate cannot be parsed: {exc}"
-            ) from exc
+        # Parsed by x509, which knows every way a DER certificate can be
+        # malformed; each is a bad_certificate.
+        leaf = tls_x509.parse_chain(chain[:1], max_length=1)[0]
         if self._context.verify:
             verify(chain)
             self.peer_verified = True
@@ -388,6 +388,17 @@ class _TLS13Handshake:
         )
 
     # -- post-handshake messages (RFC 8446 §4.6) ----------------------------
+
+    #: TLS 1.3 has no renegotiation that could hold data back.
+    renegotiating = False
+
+    def handle_warning_alert(self, description: int) -> None:
+        """Before the version is settled a warning changes nothing (§6)."""
+
+    @property
+    def can_renegotiate(self) -> bool:
+        """Whether :meth:`renegotiate` (a KeyUpdate here) may be called."""
+        return self.complete
 
     def renegotiate(self) -> None:
         """TLS 1.3 has no renegotiation: refresh both directions' keys."""
@@ -830,6 +841,10 @@ class TLS13Client(_TLS13Handshake):
                 raise IllegalParameterError(f"record_size_limit {limit} is below 64")
             # RFC 8449 §4: in TLS 1.3 the limit includes the content type byte.
             self._io.set_write_limit(min(limit, _MAX_RECORD_SIZE_LIMIT_13) - 1)
+            own = self._context.record_size_limit
+            if own is not None:
+                # Negotiated: the server's records must now fit our limit.
+                self._io.set_read_limit(min(own, _MAX_RECORD_SIZE_LIMIT_13) - 1)
         self._transcript.update(raw)
         # §2.2: a PSK handshake authenticates by the PSK: no certificates.
         self.state = (
@@ -1245,6 +1260,13 @@ class TLS13Server(_TLS13Handshake):
                 else None,
             )
         )
+        if send_record_limit:
+            # RFC 8449 §4: every record the client protects comes after our
+            # EncryptedExtensions, so all must fit the limit we advertised.
+            assert context.record_size_limit is not None
+            self._io.set_read_limit(
+                min(context.record_size_limit, _MAX_RECORD_SIZE_LIMIT_13) - 1
+            )
         request_certificate = (
             psk is None
             and context.client_certificate is not ClientCertificatePolicy.NONE

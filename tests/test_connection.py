@@ -651,3 +651,46 @@ class _NoPskModesClient(TLS13Client):
 
 class NoPskModesClientConnection(Connection):
     client_handshake_class = _NoPskModesClient
+
+
+class VersionMatrixTests(HandshakeTestsMixin, SynchronousTestCase):
+    """Every (min, max) pair on each side over {1.2, 1.3} (issue 3)."""
+
+    def test_matrix(self) -> None:
+        versions = [ProtocolVersion.TLS_1_2, ProtocolVersion.TLS_1_3]
+        ranges = [(low, high) for low in versions for high in versions if low <= high]
+        leaf = self.pki.server("example.com")
+        for client_range in ranges:
+            for server_range in ranges:
+                client_context = Context(
+                    trust_roots=self.pki.trust_roots,
+                    min_version=client_range[0],
+                    max_version=client_range[1],
+                )
+                server_context = Context(
+                    credentials=[leaf.credential()],
+                    min_version=server_range[0],
+                    max_version=server_range[1],
+                )
+                common = [
+                    v
+                    for v in versions
+                    if client_range[0] <= v <= client_range[1]
+                    and server_range[0] <= v <= server_range[1]
+                ]
+                label = f"client {client_range} server {server_range}"
+                if common:
+                    client, server, events, _ = self.connect(
+                        client_context, server_context
+                    )
+                    [done] = of_type(events, HandshakeCompleted)
+                    self.assertEqual(done.version, max(common), label)
+                    self.assertEqual(server.version, max(common), label)
+                else:
+                    client, server, error = self.fail_handshake(
+                        client_context, server_context
+                    )
+                    self.assertEqual(
+                        error.alert, AlertDescription.protocol_version, label
+                    )
+                    self.assertIsInstance(client.error, RemoteAlertError, label)

@@ -66,6 +66,7 @@ from twisted_sslfile.engine.events import (
     Event,
     HandshakeCompleted,
 )
+from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.errors import RemoteAlertError, TLSError
 
 __all__ = [
@@ -182,6 +183,8 @@ class TLSProtocol(Protocol):
         fatal alert was sent, before the transport is closed.
     :param clock: the ``IReactorTime`` for timeouts and write coalescing;
         the global reactor when None.
+    :param session: client only: a :class:`~twisted_sslfile.engine.sessions.
+        Session` from an earlier connection to offer for resumption.
     """
 
     def __init__(
@@ -192,6 +195,7 @@ class TLSProtocol(Protocol):
         context: Context,
         is_client: bool,
         server_name: str | None = None,
+        session: Session | None = None,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
@@ -208,7 +212,9 @@ class TLSProtocol(Protocol):
         self._clock_ = clock
         # Made now, so that a bad configuration fails in buildProtocol and
         # not half-way into a connection.
-        self._conn = Connection(context, is_client=is_client, server_name=server_name)
+        self._conn = Connection(
+            context, is_client=is_client, server_name=server_name, session=session
+        )
         self.is_client = is_client
 
         #: ITransport-style state, as FileDescriptor keeps it.
@@ -535,6 +541,14 @@ class TLSProtocol(Protocol):
     def handshakeResult(self) -> HandshakeCompleted | None:
         """The engine's HandshakeCompleted event (version, suite, group...)."""
         return self._handshake_result
+
+    @property
+    def session(self) -> Session | None:
+        """Client: the newest resumable session, to hand to a later
+        connection (``TLSFactory(..., session=...)``); None until the server
+        issued one. TLS 1.3 tickets arrive after the handshake, so read this
+        once some data has been received."""
+        return self._conn.session
 
     def getPeerCertificateChain(self) -> list[x509.Certificate]:
         """The peer's certificates as it sent them, leaf first (empty if none)."""
@@ -1040,6 +1054,7 @@ class TLSFactory(WrappingFactory):
         close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
         clock: IReactorTime | None = None,
+        session: Session | None = None,
     ) -> None:
         super().__init__(wrapped_factory)
         if server_name is not None and not is_client:
@@ -1060,6 +1075,10 @@ class TLSFactory(WrappingFactory):
         self.close_timeout = close_timeout
         self.drain_timeout = drain_timeout
         self.clock = clock
+        if session is not None and not is_client:
+            raise ValueError("session is a client option")
+        #: Offered by every connection this factory makes (client only).
+        self.session = session
         self._contexts: dict[tuple[bytes, ...], tuple[Context, object, Context]] = {}
 
     def context_for_connection(self) -> Context:
@@ -1114,6 +1133,7 @@ class TLSFactory(WrappingFactory):
             close_timeout=self.close_timeout,
             drain_timeout=self.drain_timeout,
             clock=self.clock,
+            session=self.session,
         )
 
 

@@ -1,0 +1,248 @@
+"""``python -m twisted_sslfile``: the command-line client, run as a user would.
+
+The client runs as a subprocess (stdin, stdout, stderr and exit status are
+its interface) against a ``twistd sslfile-echo`` process started from the
+checkout, so every test crosses two real process boundaries.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from twisted.trial.unittest import SynchronousTestCase
+
+from tests.test_echo import (
+    LOOPBACK_ENDPOINT,
+    TIMEOUT,
+    EchoServer,
+    EchoServerTestCase,
+    checkout_environment,
+)
+from twisted_sslfile.__main__ import build_description, parse_target
+
+
+class TargetTests(SynchronousTestCase):
+    """How the positional argument is read."""
+
+    def test_host_port(self) -> None:
+        self.assertEqual(parse_target("localhost:8443"), ("localhost", 8443))
+        self.assertEqual(parse_target("[::1]:443"), ("::1", 443))
+        self.assertEqual(parse_target("example.com"), ("example.com", 443))
+
+    def test_descriptions(self) -> None:
+        self.assertIsNone(parse_target("unix:path=/tmp/x.sock"))
+        self.assertIsNone(parse_target("tcp:host=example.com:port=443"))
+
+    def test_bad_port(self) -> None:
+        self.assertRaises(ValueError, parse_target, "host:70000")
+
+    def test_build_description(self) -> None:
+        self.assertEqual(
+            build_description("[::1]:8443", 5),
+            "sslfile:tcp:host=\\:\\:1:port=8443:timeout=5",
+        )
+        self.assertEqual(
+            build_description("unix:path=/x.sock", 5), "sslfile:unix:path=/x.sock"
+        )
+        self.assertEqual(
+            build_description("sslfile:tcp:h:1:alpn=x", 5), "sslfile:tcp:h:1:alpn=x"
+        )
+
+
+class ClientTests(EchoServerTestCase):
+    """The client against the echo server."""
+
+    def setUp(self) -> None:
+        self.server = self.start_server(
+            "--endpoint", LOOPBACK_ENDPOINT, "--alpn", "h2,echo", "--npn", "echo"
+        )
+        self.target = f"localhost:{self.server.port}"
+
+    def client(
+        self, *args: str, stdin: bytes = b"hello\n"
+    ) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "twisted_sslfile", *args],
+            cwd=self.tempdir(),
+            env=checkout_environment(),
+            input=stdin,
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+
+    def assertSucceeded(self, result: subprocess.CompletedProcess[bytes]) -> str:
+        report = result.stderr.decode()
+        self.assertEqual(result.returncode, 0, report)
+        self.assertIn("Closed cleanly (close_notify both ways)", report)
+        return report
+
+    def test_round_trip_tls13_alpn(self) -> None:
+        """
+        stdin reaches the server, the echo reaches stdout (and only it), the
+        report is on stderr, and end of input ends the session cleanly.
+        """
+        result = self.client(
+            self.target, "--cafile", self.server.cert_path, "--alpn", "echo"
+        )
+        report = self.assertSucceeded(result)
+        self.assertEqual(result.stdout, b"hello\n")
+        for line in (
+            "Protocol version: TLSv1.3",
+            "ALPN protocol: echo",
+            "NPN protocol: (none)",
+            "Server name: localhost (sent as SNI)",
+            "Session resumed: no",
+            "Certificate chain (1 as sent by the server):",
+            "  0 subject: CN=localhost",
+            "Verification: OK (chain and name localhost verified)",
+        ):
+            self.assertIn(line, report)
+        line = self.server.connection_line()
+        self.assertIn(" sni=localhost TLSv1.3 ", line)
+        self.assertIn(" alpn=echo ", line)
+        self.assertIn("end: peer closed with close_notify", line)
+
+    def test_tls12_npn(self) -> None:
+        result = self.client(
+            self.target,
+            "--cafile",
+            self.server.cert_path,
+            "--npn",
+            "echo",
+            "--max-version",
+            "TLSv1.2",
+        )
+        report = self.assertSucceeded(result)
+        self.assertEqual(result.stdout, b"hello\n")
+        self.assertIn("Protocol version: TLSv1.2", report)
+        self.assertIn("NPN protocol: echo", report)
+        self.assertIn(" npn=echo ", self.server.connection_line())
+
+    def test_ip_address_target(self) -> None:
+        """An IP address is verified against the certificate's IP names."""
+        result = self.client(
+            f"127.0.0.1:{self.server.port}", "--cafile", self.server.cert_path
+        )
+        report = self.assertSucceeded(result)
+        self.assertIn("Server name: 127.0.0.1 (an IP address", report)
+        self.assertIn(" sni=- ", self.server.connection_line())
+
+    def test_verification_failure(self) -> None:
+        """Without the certificate in the trust roots: exit 1, nothing relayed."""
+        result = self.client(self.target)
+        report = result.stderr.decode()
+        self.assertEqual(result.returncode, 1, report)
+        self.assertEqual(result.stdout, b"")
+        self.assertIn("Verification: FAILED: ", report)
+        self.assertIn(
+            "Handshake failed: certificate rejected (alert unknown_ca", report
+        )
+        self.assertIn("handshake failed", self.server.connection_line())
+
+    def test_insecure(self) -> None:
+        """--insecure connects and still says what verification would decide."""
+        result = self.client(self.target, "--insecure")
+        report = self.assertSucceeded(result)
+        self.assertEqual(result.stdout, b"hello\n")
+        self.assertIn(
+            "Verification: SKIPPED (--insecure); a verifying client would refuse: ",
+            report,
+        )
+
+    def test_large_input(self) -> None:
+        """Half a megabyte through the relay, byte for byte."""
+        data = os.urandom(512 * 1024)
+        result = self.client(
+            self.target, "--cafile", self.server.cert_path, "-q", stdin=data
+        )
+        self.assertEqual(result.returncode, 0, result.stderr.decode())
+        self.assertEqual(result.stdout, data)
+        self.assertEqual(result.stderr, b"")  # --quiet: failures only
+
+    def test_no_stdin(self) -> None:
+        result = self.client(
+            self.target, "--cafile", self.server.cert_path, "--no-stdin", stdin=b"x"
+        )
+        self.assertSucceeded(result)
+        self.assertEqual(result.stdout, b"")
+
+    def test_session_saved(self) -> None:
+        """--sess-out writes a session that Session.from_bytes reads back."""
+        from twisted_sslfile.engine.sessions import Session
+
+        path = os.path.join(self.tempdir(), "session")
+        result = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-out", path
+        )
+        report = self.assertSucceeded(result)
+        self.assertIn(f"Session saved in {path}", report)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        with open(path, "rb") as f:
+            session = Session.from_bytes(f.read())
+        self.assertEqual(session.server_name, "localhost")
+
+    def test_session_resumed(self) -> None:
+        """--sess-in offers the saved session; the server resumes it."""
+        path = os.path.join(self.tempdir(), "session")
+        first = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-out", path
+        )
+        self.assertSucceeded(first)
+        second = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-in", path
+        )
+        report = self.assertSucceeded(second)
+        self.assertIn("Session resumed: yes", report)
+        self.assertIn(" resumed=yes ", self.server.connection_line(2))
+
+    def test_connect_failure(self) -> None:
+        self.server.stop()
+        result = self.client(self.target, "--cafile", self.server.cert_path)
+        self.assertEqual(result.returncode, 1)
+        self.assertIn(b"connect failed: ", result.stderr)
+
+    def test_usage_errors(self) -> None:
+        """Options that cannot work: exit 2, the option and file named."""
+        result = self.client(self.target, "--min-version", "SSLv3")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"minVersion: SSL 3.0 is not supported", result.stderr)
+        result = self.client(self.target, "--cafile", "/no/such/ca.pem")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"trustRoots: ", result.stderr)
+        self.assertIn(b"/no/such/ca.pem", result.stderr)
+
+
+class EndpointTargetTests(EchoServerTestCase):
+    """A client endpoint description as the target: a UNIX socket."""
+
+    def test_unix_socket(self) -> None:
+        directory = self.tempdir()
+        path = os.path.join(directory, "echo.sock")
+        server = EchoServer(directory, ("--endpoint", f"sslfile:unix:{path}"))
+        self.addCleanup(server.kill)
+        server.start()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "twisted_sslfile",
+                f"unix:path={path}",
+                "--servername",
+                "localhost",
+                "--cafile",
+                server.cert_path,
+            ],
+            cwd=directory,
+            env=checkout_environment(),
+            input=b"over a unix socket\n",
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr.decode())
+        self.assertEqual(result.stdout, b"over a unix socket\n")
+        self.assertIn(b"Verification: OK", result.stderr)
+        self.assertIn(" sni=localhost ", server.connection_line())

@@ -1,0 +1,788 @@
+"""``sslfile:`` endpoint strings and the endpoint classes.
+
+Three layers of proof:
+
+* the description syntax round-trips exactly as Twisted reads it (so
+  re-serialising the inner part for ``serverFromString`` loses nothing);
+* every mistake in a description fails at parse time with a message naming
+  the option and, where there is one, the file - one test per mistake;
+* real connections on loopback through Twisted's own ``serverFromString`` /
+  ``clientFromString`` (the plugin in ``twisted/plugins/``), for tcp, unix
+  and tcp6 in both directions, and a systemd socket-activated
+  ``twistd sslfile-echo`` process.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import (
+    TCP4ClientEndpoint,
+    TCP4ServerEndpoint,
+    TCP6ServerEndpoint,
+    UNIXClientEndpoint,
+    UNIXServerEndpoint,
+    _parse,
+    clientFromString,
+    serverFromString,
+)
+from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Factory, Protocol
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+
+from tests.certs import CertificateFactory
+from tests.test_echo import EchoServer, checkout_environment
+from twisted_sslfile.constants import (
+    CipherSuite,
+    ClientCertificatePolicy,
+    NamedGroup,
+    ProtocolVersion,
+)
+from twisted_sslfile.endpoints import (
+    TLS_OPTIONS,
+    EndpointDescriptionError,
+    TLSClientEndpoint,
+    TLSServerEndpoint,
+    client_from_string,
+    parse_description,
+    quote,
+    server_from_string,
+    unparse_description,
+)
+from twisted_sslfile.errors import CertificateError, TLSError
+from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT
+
+# ---------------------------------------------------------------------------
+# Syntax
+# ---------------------------------------------------------------------------
+
+_EXAMPLES = [
+    "tcp:8443",
+    "tcp:8443:interface=127.0.0.1:backlog=5",
+    "unix:/tmp/a\\:b.sock:mode=600",
+    "tcp:host=example.com:port=443",
+    "a:b:d=1:c",
+    "k=v=w:x\\=y",
+    "x:\\\\:y",
+    "tcp6:port=0:interface=\\:\\:1",
+    "",
+    ":",
+    "a::b",
+    "=v",
+]
+
+
+class SyntaxTests(SynchronousTestCase):
+    """Our tokenizer is Twisted's; unparse is its exact inverse."""
+
+    def test_examples_agree_with_twisted(self) -> None:
+        for description in _EXAMPLES:
+            self.assertEqual(
+                parse_description(description), _parse(description), description
+            )
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.lists(st.text(alphabet="ab:=\\ 1", max_size=6), min_size=1, max_size=4),
+        st.dictionaries(
+            st.text(alphabet="ab:=\\x", min_size=1, max_size=4),
+            st.text(alphabet="ab:=\\ ", max_size=6),
+            max_size=3,
+        ),
+    )
+    def test_unparse_round_trip(self, args: list[str], kwargs: dict[str, str]) -> None:
+        description = unparse_description(args, kwargs)
+        self.assertEqual(parse_description(description), (args, kwargs))
+        self.assertEqual(_parse(description), (args, kwargs))
+
+    def test_quote(self) -> None:
+        self.assertEqual(quote("C:\\x=y"), "C\\:\\\\x\\=y")
+
+
+# ---------------------------------------------------------------------------
+# The plugin modules
+# ---------------------------------------------------------------------------
+
+
+class PluginModuleTests(SynchronousTestCase):
+    """twisted/plugins/ is scanned by every Twisted program: keep it cheap."""
+
+    def test_interfaces(self) -> None:
+        from twisted.application.service import IServiceMaker
+        from twisted.internet.interfaces import (
+            IStreamClientEndpointStringParserWithReactor,
+            IStreamServerEndpointStringParser,
+        )
+        from zope.interface.verify import verifyObject
+
+        from twisted.plugins import sslfile_echo, sslfile_endpoints
+
+        verifyObject(
+            IStreamServerEndpointStringParser, sslfile_endpoints.sslfileServerParser
+        )
+        verifyObject(
+            IStreamClientEndpointStringParserWithReactor,
+            sslfile_endpoints.sslfileClientParser,
+        )
+        verifyObject(IServiceMaker, sslfile_echo.sslfileEcho)
+        self.assertEqual(sslfile_echo.sslfileEcho.tapname, "sslfile-echo")
+
+    def test_import_is_light(self) -> None:
+        """
+        Importing the plugin modules (what a plugin scan does) loads neither
+        this package nor cryptography.
+        """
+        script = (
+            "import sys\n"
+            "import twisted.plugins.sslfile_endpoints, twisted.plugins.sslfile_echo\n"
+            "print(sorted(m for m in sys.modules\n"
+            "             if m.startswith(('twisted_sslfile', 'cryptography'))))\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script],
+            env=checkout_environment(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.strip(), "[]")
+
+
+# ---------------------------------------------------------------------------
+# Parsing into endpoints
+# ---------------------------------------------------------------------------
+
+
+class _PKITestMixin:
+    mktemp: Any
+
+    def make_pki(self) -> CertificateFactory:
+        return CertificateFactory(os.path.abspath(self.mktemp()))
+
+
+class ParseTests(_PKITestMixin, SynchronousTestCase):
+    """What a good description turns into, through Twisted's own functions."""
+
+    def setUp(self) -> None:
+        self.pki = self.make_pki()
+        self.leaf = self.pki.server("localhost")
+        self.cert = f"certKey={self.leaf.chain_path}:privateKey={self.leaf.key_path}"
+
+    def test_server_tcp(self) -> None:
+        """
+        The plugin is found; inner options reach the inner endpoint and TLS
+        options the Context.
+        """
+        endpoint = serverFromString(
+            reactor,
+            f"sslfile:tcp:8443:interface=127.0.0.1:backlog=7:{self.cert}"
+            ":alpn=h2,http/1.1:npn=spdy/3:minVersion=TLSv1.3:ciphers="
+            "TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256:groups=x25519"
+            ":handshakeTimeout=2.5",
+        )
+        self.assertIsInstance(endpoint, TLSServerEndpoint)
+        inner = endpoint.inner
+        self.assertIsInstance(inner, TCP4ServerEndpoint)
+        self.assertEqual(
+            (inner._port, inner._interface, inner._backlog), (8443, "127.0.0.1", 7)
+        )
+        context = endpoint.context
+        self.assertEqual(context.alpn_protocols, (b"h2", b"http/1.1"))
+        self.assertEqual(context.npn_protocols, (b"spdy/3",))
+        self.assertEqual(context.min_version, ProtocolVersion.TLS_1_3)
+        self.assertEqual(
+            context.cipher_suites,
+            (
+                CipherSuite.TLS_AES_256_GCM_SHA384,
+                CipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+            ),
+        )
+        self.assertEqual(context.groups, (NamedGroup.x25519,))
+        self.assertEqual(endpoint.handshake_timeout, 2.5)
+        self.assertEqual(len(context.credentials), 1)
+
+    def test_server_unix_combined_pem(self) -> None:
+        """A unix inner endpoint; key and chain in one file."""
+        path = os.path.abspath(self.mktemp())
+        endpoint = serverFromString(
+            reactor,
+            f"sslfile:unix:{quote(path)}:mode=600:certKey={self.leaf.combined_path}",
+        )
+        self.assertIsInstance(endpoint.inner, UNIXServerEndpoint)
+        self.assertEqual(endpoint.inner._address, path)
+        self.assertEqual(endpoint.inner._mode, 0o600)
+        self.assertEqual(endpoint.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT)
+
+    def test_server_tcp6_plugin_type(self) -> None:
+        """An inner type that is itself a plugin (tcp6) works too."""
+        endpoint = serverFromString(
+            reactor, f"sslfile:tcp6:0:interface=\\:\\:1:{self.cert}"
+        )
+        self.assertIsInstance(endpoint.inner, TCP6ServerEndpoint)
+        self.assertEqual(endpoint.inner._interface, "::1")
+
+    def test_server_sni_list_and_client_policy(self) -> None:
+        other = self.pki.server("other.test")
+        endpoint = serverFromString(
+            reactor,
+            f"sslfile:tcp:0:certKey={self.leaf.chain_path},{other.chain_path}"
+            f":privateKey={self.leaf.key_path},{other.key_path}"
+            f":clientCertificate=request:trustRoots={self.pki.ca_path}",
+        )
+        context = endpoint.context
+        self.assertEqual(
+            [c.dns_names for c in context.credentials],
+            [("localhost",), ("other.test",)],
+        )
+        self.assertEqual(context.client_certificate, ClientCertificatePolicy.REQUEST)
+
+    def test_extra_chain(self) -> None:
+        """extraChain is appended to the chain loaded from certKey."""
+        intermediate = os.path.abspath(self.mktemp())
+        from twisted_sslfile.x509 import write_pem
+
+        write_pem(intermediate, self.leaf.chain[1:])
+        endpoint = server_from_string(
+            None,
+            f"tcp:0:certKey={self.leaf.cert_path}:privateKey={self.leaf.key_path}"
+            f":extraChain={intermediate}",
+        )
+        self.assertEqual(len(endpoint.context.credentials[0].chain), 2)
+
+    def test_client_names(self) -> None:
+        """
+        The verification name is hostname=, else the host the inner tcp
+        endpoint connects to, however it was written.
+        """
+        roots = f"trustRoots={self.pki.ca_path}"
+        cases = {
+            f"sslfile:tcp:host=example.com:port=443:{roots}": "example.com",
+            f"sslfile:tcp:example.com:443:{roots}": "example.com",
+            f"sslfile:tcp:example.com:port=443:{roots}": "example.com",
+            f"sslfile:tcp:host=10.0.0.1:port=1:hostname=svc.test:{roots}": "svc.test",
+            f"sslfile:tcp:host=\\:\\:1:port=1:{roots}": "::1",
+        }
+        for description, name in cases.items():
+            endpoint = clientFromString(reactor, description)
+            self.assertIsInstance(endpoint, TLSClientEndpoint)
+            self.assertIsInstance(endpoint.inner, TCP4ClientEndpoint)
+            self.assertEqual(endpoint.server_name, name, description)
+            self.assertTrue(endpoint.context.verify)
+
+    def test_client_inner_options(self) -> None:
+        endpoint = clientFromString(
+            reactor,
+            "sslfile:tcp:host=example.com:port=443:timeout=7"
+            ":bindAddress=127.0.0.1:alpn=h2",
+        )
+        self.assertEqual(endpoint.inner._timeout, 7)
+        self.assertEqual(endpoint.inner._bindAddress, ("127.0.0.1", 0))
+        self.assertEqual(endpoint.context.alpn_protocols, (b"h2",))
+
+    def test_client_unix_and_verify_off(self) -> None:
+        """verify=no is the loud switch: insecure_skip_verify."""
+        endpoint = clientFromString(reactor, "sslfile:unix:path=/tmp/x.sock:verify=no")
+        self.assertIsInstance(endpoint.inner, UNIXClientEndpoint)
+        self.assertTrue(endpoint.context.insecure_skip_verify)
+        self.assertIsNone(endpoint.server_name)
+
+    def test_client_certificate(self) -> None:
+        client = self.pki.client("me")
+        endpoint = client_from_string(
+            None,
+            f"sslfile:tcp:host=localhost:port=1:certKey={client.combined_path}",
+        )
+        self.assertEqual(len(endpoint.context.credentials), 1)
+
+    def test_defaults_are_overridden(self) -> None:
+        """Programmatic defaults (the echo plugin's) lose to the description."""
+        endpoint = server_from_string(
+            None,
+            f"sslfile:tcp:0:{self.cert}:alpn=b",
+            defaults={"alpn": "a", "npn": "n"},
+        )
+        self.assertEqual(endpoint.context.alpn_protocols, (b"b",))
+        self.assertEqual(endpoint.context.npn_protocols, (b"n",))
+
+    def test_documented(self) -> None:
+        """docs/endpoints.rst has a row for every TLS option."""
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(os.path.join(root, "docs", "endpoints.rst"), encoding="utf-8") as f:
+            text = f.read()
+        for name in TLS_OPTIONS:
+            self.assertIn(f"``{name}``", text, name)
+
+
+class ParseErrorTests(_PKITestMixin, SynchronousTestCase):
+    """One test per mistake: a ValueError naming the option (and file)."""
+
+    def setUp(self) -> None:
+        self.pki = self.make_pki()
+        self.leaf = self.pki.server("localhost")
+        self.cert = f"certKey={self.leaf.chain_path}:privateKey={self.leaf.key_path}"
+
+    def server_error(
+        self, description: str, *expected: str
+    ) -> EndpointDescriptionError:
+        with self.assertRaises(EndpointDescriptionError) as caught:
+            serverFromString(reactor, description)
+        return self._check(caught.exception, expected)
+
+    def client_error(
+        self, description: str, *expected: str
+    ) -> EndpointDescriptionError:
+        with self.assertRaises(EndpointDescriptionError) as caught:
+            clientFromString(reactor, description)
+        return self._check(caught.exception, expected)
+
+    def _check(
+        self, error: EndpointDescriptionError, expected: tuple[str, ...]
+    ) -> EndpointDescriptionError:
+        self.assertIsInstance(error, ValueError)
+        message = str(error)
+        self.assertTrue(message.startswith("sslfile: "), message)
+        for part in expected:
+            self.assertIn(part, message)
+        return error
+
+    # -- options -----------------------------------------------------------------
+
+    def test_unknown_option(self) -> None:
+        error = self.server_error(
+            f"sslfile:tcp:0:{self.cert}:alpm=h2",
+            "alpm: unknown option",
+            "did you mean alpn?",
+        )
+        self.assertEqual(error.option, "alpm")
+
+    def test_option_case(self) -> None:
+        """A misspelt TLS option is never handed to the inner endpoint."""
+        self.server_error(f"sslfile:tcp:0:{self.cert}:certkey=x", "certkey", "certKey")
+
+    def test_client_only_option_on_server(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:hostname=x",
+            "hostname: not an option of a TLS server",
+        )
+
+    def test_server_only_option_on_client(self) -> None:
+        self.client_error(
+            "sslfile:tcp:h:1:clientCertificate=require",
+            "clientCertificate: not an option of a TLS client",
+        )
+
+    def test_missing_inner_type(self) -> None:
+        self.server_error(f"sslfile:{self.cert}", "inner endpoint type is missing")
+
+    def test_unknown_inner_type(self) -> None:
+        self.server_error(f"sslfile:carrier-pigeon:{self.cert}", "'carrier-pigeon'")
+
+    def test_inner_endpoint_refuses(self) -> None:
+        self.server_error(f"sslfile:tcp:notaport:{self.cert}", "tcp:notaport")
+
+    # -- certificates and keys ------------------------------------------------
+
+    def test_server_without_certificate(self) -> None:
+        self.server_error("sslfile:tcp:0", "certKey: a TLS server needs a certificate")
+
+    def test_missing_certificate_file(self) -> None:
+        error = self.server_error(
+            "sslfile:tcp:0:certKey=/no/such/cert.pem", "certKey: ", "/no/such/cert.pem"
+        )
+        self.assertEqual(error.path, "/no/such/cert.pem")
+
+    def test_missing_key_file(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:certKey={self.leaf.chain_path}:privateKey=/no/key.pem",
+            "privateKey: ",
+            "/no/key.pem",
+        )
+
+    def test_not_pem(self) -> None:
+        garbage = os.path.abspath(self.mktemp())
+        with open(garbage, "w") as f:
+            f.write("this is not a certificate\n")
+        self.server_error(f"sslfile:tcp:0:certKey={garbage}", "certKey: ", garbage)
+
+    def test_no_key_in_certificate_file(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:certKey={self.leaf.chain_path}",
+            "certKey: ",
+            self.leaf.chain_path,  # type: ignore[arg-type]
+        )
+
+    def test_key_does_not_match(self) -> None:
+        other = self.pki.server("other.test")
+        self.server_error(
+            f"sslfile:tcp:0:certKey={self.leaf.chain_path}:privateKey={other.key_path}",
+            "does not match",
+            self.leaf.chain_path,  # type: ignore[arg-type]
+            other.key_path,  # type: ignore[arg-type]
+        )
+
+    def test_key_count(self) -> None:
+        other = self.pki.server("other.test")
+        self.server_error(
+            f"sslfile:tcp:0:certKey={self.leaf.chain_path},{other.chain_path}"
+            f":privateKey={self.leaf.key_path}",
+            "privateKey: 1 key file(s) for 2 certKey file(s)",
+        )
+
+    def test_key_without_certificate(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:privateKey={self.leaf.key_path}",
+            "privateKey: given without certKey",
+        )
+
+    def test_missing_extra_chain(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:extraChain=/no/chain.pem",
+            "extraChain: ",
+            "/no/chain.pem",
+        )
+
+    def test_client_with_two_certificates(self) -> None:
+        self.client_error(
+            f"sslfile:tcp:h:1:verify=no:certKey={self.leaf.combined_path},{self.leaf.combined_path}",
+            "certKey: a client presents one certificate",
+        )
+
+    # -- trust ------------------------------------------------------------------
+
+    def test_missing_trust_roots(self) -> None:
+        self.client_error(
+            "sslfile:tcp:h:1:trustRoots=/no/ca.pem", "trustRoots: ", "/no/ca.pem"
+        )
+
+    def test_require_without_trust_roots(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:clientCertificate=require",
+            "clientCertificate: require needs trustRoots=",
+        )
+
+    def test_unknown_client_policy(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:clientCertificate=maybe",
+            "clientCertificate: ",
+            "'maybe'",
+        )
+
+    def test_bad_verify(self) -> None:
+        self.client_error(
+            "sslfile:tcp:h:1:verify=perhaps", "verify: 'perhaps' is not yes or no"
+        )
+
+    def test_client_without_name(self) -> None:
+        self.client_error(
+            "sslfile:unix:path=/tmp/x.sock",
+            "hostname: a verifying TLS client over unix",
+        )
+
+    def test_bad_hostname(self) -> None:
+        self.client_error("sslfile:tcp:h:1:hostname=a..b", "hostname: ")
+
+    # -- protocol policy -------------------------------------------------------
+
+    def test_unknown_version(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:minVersion=TLSv9", "minVersion: ", "'TLSv9'"
+        )
+
+    def test_refused_version(self) -> None:
+        self.client_error(
+            "sslfile:tcp:h:1:maxVersion=TLSv1.1", "maxVersion: TLS 1.1 is not supported"
+        )
+
+    def test_versions_reversed(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:minVersion=TLSv1.3:maxVersion=TLSv1.2",
+            "maxVersion: minVersion TLS 1.3 is above maxVersion TLS 1.2",
+        )
+
+    def test_unknown_cipher(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:ciphers=RC4-MD5", "ciphers: ", "'RC4-MD5'"
+        )
+
+    def test_unknown_group(self) -> None:
+        self.client_error(
+            "sslfile:tcp:h:1:groups=x25519,ffdhe2048", "groups: ", "'ffdhe2048'"
+        )
+
+    def test_empty_list_entry(self) -> None:
+        self.client_error("sslfile:tcp:h:1:alpn=h2,,http/1.1", "alpn: empty entry")
+
+    def test_protocol_name_too_long(self) -> None:
+        self.server_error(f"sslfile:tcp:0:{self.cert}:npn={'x' * 256}", "npn: ")
+
+    def test_bad_handshake_timeout(self) -> None:
+        self.client_error(
+            "sslfile:tcp:h:1:handshakeTimeout=soon", "handshakeTimeout: 'soon'"
+        )
+
+    # -- sessions ---------------------------------------------------------------
+
+    def test_missing_ticket_keys(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:ticketKeys=/no/keys", "ticketKeys: ", "/no/keys"
+        )
+
+    def test_ticket_keys_on_client(self) -> None:
+        self.client_error(
+            "sslfile:tcp:h:1:ticketKeys=/x", "ticketKeys: not an option of a TLS client"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Real connections
+# ---------------------------------------------------------------------------
+
+
+class _Echo(Protocol):
+    def dataReceived(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class _Collector(Protocol):
+    """Client side: collects bytes, fires ``lost`` with the reason."""
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.reason: Failure | None = None
+        #: Fires (with None: a Failure would read as an error) when lost.
+        self.lost: defer.Deferred[None] = defer.Deferred()
+        self._want: tuple[int, defer.Deferred[bytes]] | None = None
+
+    def dataReceived(self, data: bytes) -> None:
+        self.data += data
+        if self._want is not None and len(self.data) >= self._want[0]:
+            d = self._want[1]
+            self._want = None
+            d.callback(self.data)
+
+    def receive(self, count: int) -> defer.Deferred[bytes]:
+        if len(self.data) >= count:
+            return defer.succeed(self.data)
+        d: defer.Deferred[bytes] = defer.Deferred()
+        self._want = (count, d)
+        return d
+
+    def connectionLost(self, reason: Failure) -> None:
+        self.reason = reason
+        self.lost.callback(None)
+
+
+class LoopbackTests(_PKITestMixin, TestCase):
+    """Connections through serverFromString / clientFromString, both ends ours."""
+
+    timeout = 30
+
+    def setUp(self) -> None:
+        self.pki = self.make_pki()
+        self.leaf = self.pki.server("localhost", ip_addresses=["127.0.0.1", "::1"])
+        self.cert = f"certKey={self.leaf.chain_path}:privateKey={self.leaf.key_path}"
+
+    @defer.inlineCallbacks
+    def listen(self, description: str) -> Any:
+        endpoint = serverFromString(reactor, description)
+        port = yield endpoint.listen(Factory.forProtocol(_Echo))
+        self.addCleanup(port.stopListening)
+        return port
+
+    @defer.inlineCallbacks
+    def round_trip(self, client_description: str, message: bytes = b"hello") -> Any:
+        endpoint = clientFromString(reactor, client_description)
+        client = yield endpoint.connect(Factory.forProtocol(_Collector))
+        result = yield client.transport.whenHandshakeDone()
+        client.transport.write(message)
+        echoed = yield client.receive(len(message))
+        self.assertEqual(echoed, message)
+        client.transport.loseConnection()
+        yield client.lost
+        self.assertTrue(client.reason.check(ConnectionDone), client.reason)
+        return client, result
+
+    @defer.inlineCallbacks
+    def test_tcp(self) -> Any:
+        port = yield self.listen(
+            f"sslfile:tcp:0:interface=127.0.0.1:{self.cert}:alpn=echo"
+        )
+        client, result = yield self.round_trip(
+            f"sslfile:tcp:host=localhost:port={port.getHost().port}"
+            f":trustRoots={self.pki.ca_path}:alpn=x,echo"
+        )
+        self.assertEqual(client.transport.negotiatedProtocol, b"echo")
+        self.assertTrue(result.verified)
+        self.assertEqual(client.transport.getPeerCertificate(), self.leaf.certificate)
+
+    @defer.inlineCallbacks
+    def test_tcp_tls12_npn(self) -> Any:
+        """NPN needs TLS 1.2; the client caps its version."""
+        port = yield self.listen(
+            f"sslfile:tcp:0:interface=127.0.0.1:{self.cert}:npn=a,b"
+        )
+        client, result = yield self.round_trip(
+            f"sslfile:tcp:127.0.0.1:{port.getHost().port}:trustRoots={self.pki.ca_path}"
+            ":npn=b:maxVersion=TLSv1.2"
+        )
+        self.assertEqual(result.version, ProtocolVersion.TLS_1_2)
+        self.assertEqual(client.transport.negotiatedProtocol, b"b")
+
+    @defer.inlineCallbacks
+    def test_unix(self) -> Any:
+        path = os.path.abspath(self.mktemp())
+        yield self.listen(f"sslfile:unix:{quote(path)}:{self.cert}")
+        _, result = yield self.round_trip(
+            f"sslfile:unix:path={quote(path)}:hostname=localhost"
+            f":trustRoots={self.pki.ca_path}"
+        )
+        self.assertEqual(result.server_name, "localhost")
+
+    @defer.inlineCallbacks
+    def test_tcp6(self) -> Any:
+        port = yield self.listen(f"sslfile:tcp6:0:interface=\\:\\:1:{self.cert}")
+        client, result = yield self.round_trip(
+            f"sslfile:tcp:host=\\:\\:1:port={port.getHost().port}"
+            f":trustRoots={self.pki.ca_path}"
+        )
+        self.assertEqual(client.transport.getPeer().host, "::1")
+        self.assertTrue(result.verified)
+
+    @defer.inlineCallbacks
+    def test_sni_selects_certificate(self) -> Any:
+        other = self.pki.server("other.test")
+        port = yield self.listen(
+            f"sslfile:tcp:0:interface=127.0.0.1:certKey={self.leaf.chain_path},"
+            f"{other.combined_path}:privateKey={self.leaf.key_path},{other.key_path}"
+        )
+        client, _ = yield self.round_trip(
+            f"sslfile:tcp:127.0.0.1:{port.getHost().port}:hostname=other.test"
+            f":trustRoots={self.pki.ca_path}"
+        )
+        self.assertEqual(client.transport.getPeerCertificate(), other.certificate)
+
+    @defer.inlineCallbacks
+    def test_client_certificate_required(self) -> Any:
+        port = yield self.listen(
+            f"sslfile:tcp:0:interface=127.0.0.1:{self.cert}"
+            f":clientCertificate=require:trustRoots={self.pki.ca_path}"
+        )
+        me = self.pki.client("me")
+        base = (
+            f"sslfile:tcp:localhost:{port.getHost().port}:trustRoots={self.pki.ca_path}"
+        )
+        yield self.round_trip(
+            f"{base}:certKey={me.chain_path}:privateKey={me.key_path}"
+        )
+        endpoint = clientFromString(reactor, base)
+        client = yield endpoint.connect(Factory.forProtocol(_Collector))
+        client.transport.write(b"no certificate")
+        yield client.lost
+        self.assertTrue(client.reason.check(TLSError), client.reason)
+
+    @defer.inlineCallbacks
+    def test_verification(self) -> Any:
+        """
+        Verification is on by default (an unknown CA fails the handshake)
+        and verify=no turns it off.
+        """
+        port = yield self.listen(f"sslfile:tcp:0:interface=127.0.0.1:{self.cert}")
+        elsewhere = self.make_pki()
+        base = (
+            f"sslfile:tcp:localhost:{port.getHost().port}"
+            f":trustRoots={elsewhere.ca_path}"
+        )
+        client = yield clientFromString(reactor, base).connect(
+            Factory.forProtocol(_Collector)
+        )
+        with self.assertRaises(CertificateError):
+            yield client.transport.whenHandshakeDone()
+        yield client.lost
+        _, result = yield self.round_trip(f"{base}:verify=no")
+        self.assertFalse(result.verified)
+
+    @defer.inlineCallbacks
+    def test_handshake_timeout(self) -> Any:
+        """A silent client is dropped after handshakeTimeout."""
+        port = yield self.listen(
+            f"sslfile:tcp:0:interface=127.0.0.1:{self.cert}:handshakeTimeout=0.3"
+        )
+        silent = yield TCP4ClientEndpoint(
+            reactor, "127.0.0.1", port.getHost().port
+        ).connect(Factory.forProtocol(_Collector))
+        started = reactor.seconds()
+        yield silent.lost
+        self.assertLess(reactor.seconds() - started, 5)
+        self.assertEqual(silent.data, b"")
+
+
+# ---------------------------------------------------------------------------
+# systemd socket activation (a separate process, as systemd would start it)
+# ---------------------------------------------------------------------------
+
+#: What systemd (227 or later) does before exec: the socket on fd 3, and
+#: LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (this very process, which exec
+#: keeps) in the environment.
+_SYSTEMD_LAUNCHER = (
+    "import os, sys\n"
+    "fd = int(sys.argv[1])\n"
+    "os.dup2(fd, 3)\n"
+    "os.environ['LISTEN_FDS'] = '1'\n"
+    "os.environ['LISTEN_PID'] = str(os.getpid())\n"
+    "os.environ['LISTEN_FDNAMES'] = 'echo'\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+
+
+class SystemdTests(_PKITestMixin, TestCase):
+    """``sslfile:systemd:...``: several processes could share this socket."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_socket_activation(self) -> Any:
+        pki = self.make_pki()
+        leaf = pki.server("localhost")
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        server = EchoServer(
+            os.path.abspath(self.mktemp()),
+            (
+                "--endpoint",
+                "sslfile:systemd:domain=INET:index=0",
+                "--cert",
+                leaf.chain_path,  # type: ignore[list-item]
+                "--key",
+                leaf.key_path,  # type: ignore[list-item]
+            ),
+            launcher=(sys.executable, "-c", _SYSTEMD_LAUNCHER, str(listener.fileno())),
+            pass_fds=(listener.fileno(),),
+        )
+        self.addCleanup(server.kill)
+        server.start()
+        self.assertEqual(server.addresses, [("127.0.0.1", port)])
+        # The process adopted our socket: connecting to it reaches twistd.
+        endpoint = clientFromString(
+            reactor, f"sslfile:tcp:localhost:{port}:trustRoots={pki.ca_path}"
+        )
+        client = yield endpoint.connect(Factory.forProtocol(_Collector))
+        yield client.transport.whenHandshakeDone()
+        client.transport.write(b"activated")
+        echoed = yield client.receive(9)
+        self.assertEqual(echoed, b"activated")
+        client.transport.loseConnection()
+        yield client.lost
+        self.assertIn(" in=9 out=9 ", server.connection_line())

@@ -1,0 +1,425 @@
+"""``python -m twisted_sslfile HOST:PORT``: a TLS client for poking servers.
+
+Modelled on ``openssl s_client``: it connects, prints what the handshake
+negotiated and what the certificate chain looks like, then relays standard
+input to the server and the server's data to standard output.  End of input
+sends close_notify (a TLS half-close) and the client exits once the server
+has closed too, so ``echo hello | python -m twisted_sslfile localhost:8443``
+is a complete round trip.
+
+Choices, and why:
+
+* **It connects through the endpoint machinery** (:mod:`twisted_sslfile.
+  endpoints`): ``HOST:PORT`` becomes ``sslfile:tcp:host=HOST:port=PORT``
+  and any client endpoint description (``unix:path=/run/app.sock``,
+  ``sslfile:tcp:...:alpn=h2``) is accepted as well, so this tool exercises
+  exactly what an application's configuration would.
+* **The report goes to standard error**, standard output carries only the
+  server's bytes: ``python -m twisted_sslfile host:443 < request > reply``
+  gives a clean reply file.
+* **Verification is on by default.**  ``--insecure`` turns it off for the
+  connection but the chain is still checked afterwards against the trust
+  roots, and the report says what a verifying client would have decided.
+* **Exit status**: 0 after a clean close, 1 when the connection, handshake
+  or verification failed or the server cut the stream without close_notify,
+  2 for a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+__all__ = ["build_description", "main", "parse_target"]
+
+_HOST_PORT = re.compile(
+    r"^(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+))(?::(?P<port>\d+))?$"
+)
+DEFAULT_PORT = 443
+#: Seconds for the TCP connection (the handshake has its own timeout).
+DEFAULT_CONNECT_TIMEOUT = 30
+
+
+def parse_target(target: str) -> tuple[str, int] | None:
+    """``(host, port)`` for ``HOST:PORT``, ``[V6]:PORT`` or ``HOST``; None
+    when ``target`` is an endpoint description instead."""
+    match = _HOST_PORT.match(target)
+    if match is None:
+        return None
+    host = match.group("v6") or match.group("host")
+    port = int(match.group("port") or DEFAULT_PORT)
+    if not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range")
+    return host, port
+
+
+def _tls_options(args: argparse.Namespace) -> dict[str, str]:
+    options: dict[str, str] = {}
+    if args.cafile:
+        options["trustRoots"] = args.cafile
+    if args.insecure:
+        options["verify"] = "no"
+    if args.servername:
+        options["hostname"] = args.servername
+    for name, value in (
+        ("alpn", args.alpn),
+        ("npn", args.npn),
+        ("minVersion", args.min_version),
+        ("maxVersion", args.max_version),
+        ("ciphers", args.ciphers),
+        ("groups", args.groups),
+        ("certKey", args.cert),
+        ("privateKey", args.key),
+        ("handshakeTimeout", args.handshake_timeout),
+    ):
+        if value is not None:
+            options[name] = value
+    return options
+
+
+def build_description(target: str, connect_timeout: float) -> str:
+    """The client endpoint description for ``target`` (no TLS options)."""
+    from twisted_sslfile.endpoints import PREFIX, parse_description, quote
+
+    host_port = parse_target(target)
+    if host_port is not None:
+        host, port = host_port
+        return (
+            f"{PREFIX}:tcp:host={quote(host)}:port={port}:timeout={connect_timeout:g}"
+        )
+    args, _ = parse_description(target)
+    if args and args[0].lower() == PREFIX:
+        return target
+    return f"{PREFIX}:{target}"
+
+
+class _Report:
+    """Lines about the connection, on standard error."""
+
+    def __init__(self, out: TextIO, quiet: bool) -> None:
+        self.out = out
+        self.quiet = quiet
+
+    def __call__(self, line: str = "", *, always: bool = False) -> None:
+        if always or not self.quiet:
+            print(line, file=self.out, flush=True)
+
+
+@implementer(IHalfCloseableProtocol)
+class _Relay(Protocol):
+    """The application side of the connection: server bytes to stdout."""
+
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+
+    def dataReceived(self, data: bytes) -> None:
+        self.client.output.write(data)
+        self.client.output.flush()
+
+    def readConnectionLost(self) -> None:
+        # The server's close_notify: it sends no more; close our side too,
+        # as s_client does, rather than wait for input nobody will read.
+        self.client.server_closed = True
+        self.transport.loseConnection()
+
+    def writeConnectionLost(self) -> None:
+        """Our close_notify is out; keep reading until the server closes."""
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.client.lost(reason)
+
+
+class _Client:
+    """One run of the command: connect, report, relay, exit."""
+
+    def __init__(self, args: argparse.Namespace, reactor: Any) -> None:
+        self.args = args
+        self.reactor = reactor
+        self.report = _Report(sys.stderr, args.quiet)
+        self.output = sys.stdout.buffer
+        self.status = 1
+        self.tls: Any = None
+        self.handshake_ok = False
+        self.server_closed = False
+        self.endpoint: Any = None
+
+    # -- start ------------------------------------------------------------------
+
+    def start(self, endpoint: Any) -> None:
+        self.endpoint = endpoint
+        factory = Factory.forProtocol(lambda: _Relay(self))
+        factory.noisy = False
+        d = endpoint.connect(factory)
+        d.addCallbacks(self.connected, self.connect_failed)
+
+    def connect_failed(self, failure: Failure) -> None:
+        self.report(f"connect failed: {failure.getErrorMessage()}", always=True)
+        self.finish(1)
+
+    def connected(self, relay: _Relay) -> None:
+        self.tls = relay.transport
+        try:
+            peer = relay.transport.getPeer()
+            self.report(f"Connected to {_address(peer)}")
+        except Exception:  # an exotic transport without getPeer
+            self.report("Connected")
+        self.tls.whenHandshakeDone().addCallbacks(self.handshake_done, self.failed)
+        self._start_stdin()
+
+    # -- handshake --------------------------------------------------------------
+
+    def handshake_done(self, result: Any) -> None:
+        from twisted_sslfile.echo import format_version
+
+        self.handshake_ok = True
+        report = self.report
+        report(f"Protocol version: {format_version(result.version)}")
+        report(f"Cipher suite: {_name(result.cipher_suite)}")
+        report(f"Key exchange group: {_name(result.group)}")
+        report(f"ALPN protocol: {_proto(result.alpn_protocol)}")
+        report(f"NPN protocol: {_proto(result.next_protocol)}")
+        report(f"Server name: {describe_server_name(self.endpoint.server_name)}")
+        report(f"Session resumed: {'yes' if result.resumed else 'no'}")
+        chain = self.tls.getPeerCertificateChain()
+        report(f"Certificate chain ({len(chain)} as sent by the server):")
+        from twisted_sslfile import x509
+
+        for index, cert in enumerate(chain):
+            report(f"  {index} subject: {x509.describe_certificate(cert)}")
+            report(f"    issuer: {cert.issuer.rfc4514_string()}")
+            report(f"    SHA-256: {x509.fingerprint_sha256(cert)}")
+        report(f"Verification: {self.verification(result, chain)}")
+        report("---")
+
+    def verification(self, result: Any, chain: Sequence[Any]) -> str:
+        context = self.endpoint.context
+        if context.verify:
+            name = self.endpoint.server_name
+            return f"OK (chain and name {name} verified)"
+        # --insecure: say what a verifying client would have decided.
+        from twisted_sslfile import x509
+        from twisted_sslfile.errors import TLSError
+
+        name = self.endpoint.server_name
+        if not chain:
+            return "SKIPPED (--insecure); the server sent no certificate"
+        try:
+            roots = x509.load_trust_roots(self.args.cafile)
+            if name is None:
+                return "SKIPPED (--insecure, and no server name to check)"
+            x509.verify_server_certificates(
+                chain, trust_roots=roots, server_name=name, time=context.clock()
+            )
+        except (TLSError, ValueError) as e:
+            return f"SKIPPED (--insecure); a verifying client would refuse: {e}"
+        return "SKIPPED (--insecure); the chain would have verified"
+
+    def failed(self, failure: Failure) -> None:
+        """The handshake did not complete; connectionLost reports and exits."""
+        from twisted_sslfile.errors import CertificateError
+
+        if failure.check(CertificateError):
+            self.report(f"Verification: FAILED: {failure.value}", always=True)
+
+    # -- relay ------------------------------------------------------------------
+
+    def _start_stdin(self) -> None:
+        if self.args.no_stdin:
+            self.reactor.callLater(0, self.stdin_closed)
+            return
+        # A thread, not twisted.internet.stdio: epoll refuses regular files,
+        # and `< request.txt` is a normal way to use this tool.
+        thread = threading.Thread(target=self._read_stdin, daemon=True)
+        thread.start()
+
+    def _read_stdin(self) -> None:
+        stream = sys.stdin.buffer
+        while True:
+            try:
+                data = stream.read1(65536)
+            except (OSError, ValueError):
+                data = b""
+            if not data:
+                self.reactor.callFromThread(self.stdin_closed)
+                return
+            self.reactor.callFromThread(self.send, data)
+
+    def send(self, data: bytes) -> None:
+        if self.tls is not None and not self.tls.disconnected:
+            self.tls.write(data)
+
+    def stdin_closed(self) -> None:
+        if self.tls is not None and not self.tls.disconnected:
+            self.tls.loseWriteConnection()
+
+    # -- end --------------------------------------------------------------------
+
+    def lost(self, reason: Failure) -> None:
+        self.save_session()
+        if reason.check(ConnectionDone) and self.handshake_ok:
+            self.report("Closed cleanly (close_notify both ways)")
+            self.finish(0)
+            return
+        from twisted_sslfile.errors import CertificateError
+
+        if self.handshake_ok:
+            self.report(f"Connection ended: {_why(reason)}", always=True)
+        elif reason.check(CertificateError):
+            alert = reason.value.alert.name
+            self.report(
+                f"Handshake failed: certificate rejected (alert {alert} sent)",
+                always=True,
+            )
+        else:
+            self.report(f"Handshake failed: {_why(reason)}", always=True)
+        self.finish(1)
+
+    def save_session(self) -> None:
+        path = self.args.sess_out
+        if path is None or self.tls is None:
+            return
+        # TLS 1.3 tickets arrive after the handshake: ask at the end.
+        session = self.tls.session
+        if session is None:
+            self.report(f"No session to save in {path}: the server sent none")
+            return
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(session.to_bytes())
+        self.report(f"Session saved in {path}")
+
+    def finish(self, status: int) -> None:
+        self.status = status
+        if self.reactor.running:
+            self.reactor.stop()
+
+
+def describe_server_name(name: str | None) -> str:
+    """The name and whether it went out as SNI (RFC 6066 §3: never an IP)."""
+    if name is None:
+        return "(none)"
+    from twisted_sslfile.x509 import normalize_server_name
+
+    try:
+        kind, _ = normalize_server_name(name)
+    except ValueError:
+        kind = "dns"
+    if kind == "ip":
+        return f"{name} (an IP address: checked, not sent as SNI)"
+    return f"{name} (sent as SNI)"
+
+
+def _name(value: Any) -> str:
+    return "(none)" if value is None else getattr(value, "name", str(value))
+
+
+def _proto(value: bytes | None) -> str:
+    return "(none)" if value is None else value.decode("ascii", "backslashreplace")
+
+
+def _address(address: Any) -> str:
+    from twisted_sslfile.echo import describe_peer
+
+    return describe_peer(address)
+
+
+def _why(reason: Failure) -> str:
+    from twisted_sslfile.protocol import TLSTruncationError
+
+    if reason.check(TLSTruncationError):
+        return f"{reason.value} - the data may be incomplete"
+    return f"{reason.getErrorMessage()} ({reason.type.__name__})"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m twisted_sslfile",
+        description=(
+            "Connect to a TLS server, print the handshake and the certificate "
+            "chain on stderr, then relay stdin to the server and its data to "
+            "stdout. End of input sends close_notify."
+        ),
+    )
+    parser.add_argument(
+        "target",
+        help=(
+            "HOST:PORT, [IPv6]:PORT, HOST (port 443), or a client endpoint "
+            "description such as unix:path=/run/app.sock or sslfile:tcp:..."
+        ),
+    )
+    add = parser.add_argument
+    add("--cafile", metavar="FILE", help="trust roots: PEM file or directory")
+    add(
+        "--insecure",
+        action="store_true",
+        help="do not verify the server (the result is still reported)",
+    )
+    add("--servername", metavar="NAME", help="SNI and verification name")
+    add("--alpn", metavar="LIST", help="ALPN protocols, comma-separated")
+    add("--npn", metavar="LIST", help="NPN protocols, comma-separated (TLS 1.2)")
+    add("--min-version", metavar="V", help="TLSv1.2 or TLSv1.3")
+    add("--max-version", metavar="V", help="TLSv1.2 or TLSv1.3")
+    add("--ciphers", metavar="LIST", help="cipher suites, comma-separated")
+    add("--groups", metavar="LIST", help="key exchange groups, comma-separated")
+    add("--cert", metavar="FILE", help="client certificate chain (PEM)")
+    add("--key", metavar="FILE", help="client private key (default: in --cert)")
+    add("--sess-out", metavar="FILE", help="save the session for resumption")
+    add("--sess-in", metavar="FILE", help="offer a saved session (resumption)")
+    add(
+        "--connect-timeout",
+        metavar="S",
+        type=float,
+        default=DEFAULT_CONNECT_TIMEOUT,
+        help=f"seconds for the TCP connection (default {DEFAULT_CONNECT_TIMEOUT})",
+    )
+    add("--handshake-timeout", metavar="S", help="seconds for the handshake")
+    add(
+        "--no-stdin",
+        action="store_true",
+        help="send nothing: handshake, report, close (like s_client </dev/null)",
+    )
+    add("-q", "--quiet", action="store_true", help="report failures only")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m twisted_sslfile`` and ``sslfile-client``."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    from twisted.internet import reactor
+
+    from twisted_sslfile.endpoints import EndpointDescriptionError, client_from_string
+
+    try:
+        description = build_description(args.target, args.connect_timeout)
+        endpoint = client_from_string(reactor, description, defaults=_tls_options(args))
+    except (EndpointDescriptionError, ValueError) as e:
+        parser.error(str(e))
+    if args.sess_in is not None:
+        from twisted_sslfile.engine.sessions import Session
+        from twisted_sslfile.errors import TLSError
+
+        try:
+            with open(args.sess_in, "rb") as f:
+                endpoint.session = Session.from_bytes(f.read())
+        except (OSError, TLSError, ValueError) as e:
+            parser.error(f"--sess-in {args.sess_in}: {e}")
+    client = _Client(args, reactor)
+    reactor.callWhenRunning(client.start, endpoint)
+    reactor.run()
+    return client.status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

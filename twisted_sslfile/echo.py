@@ -1,0 +1,470 @@
+"""``twistd -n sslfile-echo``: a TLS echo server to poke at.
+
+It exists so that "does TLS work here?" has a two-command answer: start
+this, point ``openssl s_client``, a browser-less ``curl``, Python's ``ssl``
+or ``python -m twisted_sslfile`` at it, and read one log line per connection
+saying what was negotiated and how the connection ended.  The choices below
+follow from that:
+
+* **No certificate needed.**  Without ``--cert`` a self-signed certificate
+  for ``localhost``, ``127.0.0.1`` and ``::1`` is generated, saved under
+  ``--cert-dir`` (default: the current directory) and reused on the next
+  start, so a client told to trust it keeps working across restarts.  Its
+  path and SHA-256 fingerprint are logged, in the format
+  ``openssl x509 -fingerprint -sha256`` prints, to compare by eye.
+* **Any endpoint.**  ``--endpoint`` takes ``sslfile:`` descriptions, so the
+  server can listen on TCP, a UNIX socket or a systemd-activated socket,
+  several at once; options given on the command line (``--cert``,
+  ``--alpn``...) are defaults that a description's own options override.
+* **Everything is checked before the reactor starts**, so a typo stops
+  twistd with a usage error rather than leaving a server that fails every
+  handshake.
+* **Shutdown is clean**: listening stops, then every open connection gets a
+  close_notify; the wait for the peers' answers is bounded by the TLS
+  layer's close timeout.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from twisted.application import service
+from twisted.internet import defer
+from twisted.internet.error import ConnectionDone
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.logger import Logger
+from twisted.python import usage
+from twisted.python.failure import Failure
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "EchoFactory",
+    "EchoProtocol",
+    "EchoService",
+    "Options",
+    "describe_end",
+    "format_version",
+    "makeService",
+]
+
+#: What ``--endpoint`` defaults to: loopback only, so that starting the
+#: example never exposes a server on the network by surprise.
+DEFAULT_ENDPOINT = "sslfile:tcp:8443:interface=127.0.0.1"
+
+#: Names in the generated certificate: what a client on this machine uses.
+GENERATED_NAMES = ("localhost", "127.0.0.1", "::1")
+GENERATED_CERT_FILE = "sslfile-echo-cert.pem"
+GENERATED_KEY_FILE = "sslfile-echo-key.pem"
+#: A saved certificate closer than this to expiry is replaced.
+_RENEW_BEFORE = datetime.timedelta(days=7)
+
+log = Logger(namespace="sslfile-echo")
+
+
+def format_version(version: int | None) -> str:
+    """``TLSv1.3``: the spelling openssl and Python's ``ssl`` print."""
+    if version is None:
+        return "-"
+    major, minor = divmod(int(version), 256)
+    if major == 3 and minor >= 1:
+        return f"TLSv1.{minor - 1}"
+    return f"0x{int(version):04x}"
+
+
+def _name(value: Any) -> str:
+    if value is None:
+        return "-"
+    name = getattr(value, "name", None)
+    return name if isinstance(name, str) else str(value)
+
+
+def _protocol_name(value: bytes | None) -> str:
+    if value is None:
+        return "-"
+    return value.decode("ascii", "backslashreplace")
+
+
+def describe_peer(address: Any) -> str:
+    """``127.0.0.1:51234``, ``[::1]:51234``, or a UNIX socket's description."""
+    host = getattr(address, "host", None)
+    port = getattr(address, "port", None)
+    if host is not None and port is not None:
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    if type(address).__name__ == "UNIXAddress":
+        # A connecting UNIX socket is usually unnamed (no path to show).
+        name = address.name
+        if isinstance(name, bytes):
+            name = name.decode("utf-8", "backslashreplace")
+        return f"unix:{name}" if name else "unix"
+    return str(address)
+
+
+def describe_end(reason: Failure, closed_by_server: bool) -> str:
+    """Why a connection ended, in words an operator can act on."""
+    from twisted_sslfile.errors import RemoteAlertError, TLSError
+    from twisted_sslfile.protocol import HandshakeTimeoutError, TLSTruncationError
+
+    if reason.check(HandshakeTimeoutError):
+        return "handshake timed out"
+    if reason.check(TLSTruncationError):
+        return f"truncated: {reason.value}"
+    if reason.check(RemoteAlertError):
+        return f"peer sent fatal alert {reason.value.alert.name}"
+    if reason.check(TLSError):
+        error = reason.value
+        return f"TLS error, sent alert {error.alert.name}: {error.message}"
+    if reason.check(ConnectionDone):
+        if closed_by_server:
+            return "server shutdown, close_notify sent"
+        return "peer closed with close_notify"
+    return f"{reason.type.__name__}: {reason.getErrorMessage()}"
+
+
+class EchoProtocol(Protocol):
+    """Send back every byte; log the connection's story when it ends."""
+
+    factory: EchoFactory
+
+    def __init__(self) -> None:
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.started = 0.0
+        self.peer = "-"
+        self.closed_by_server = False
+        self.done: defer.Deferred[None] = defer.Deferred()
+
+    def connectionMade(self) -> None:
+        self.started = time.monotonic()
+        self.peer = describe_peer(self.transport.getPeer())
+        self.factory.connections.add(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        self.transport.write(data)
+        self.bytes_out += len(data)
+
+    def close(self) -> None:
+        """Server shutdown: close_notify, then the transport closes."""
+        self.closed_by_server = True
+        self.transport.loseConnection()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.factory.connections.discard(self)
+        duration = time.monotonic() - self.started
+        result = getattr(self.transport, "handshakeResult", None)
+        end = describe_end(reason, self.closed_by_server)
+        fields = {
+            "peer": self.peer,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+            "duration": duration,
+            "end": end,
+        }
+        if result is None:
+            log.info(
+                "{peer} handshake failed; in={bytes_in} out={bytes_out} "
+                "time={duration:.3f}s end: {end}",
+                **fields,
+            )
+        else:
+            log.info(
+                "{peer} sni={sni} {version} {suite} group={group} alpn={alpn} "
+                "npn={npn} resumed={resumed} in={bytes_in} out={bytes_out} "
+                "time={duration:.3f}s end: {end}",
+                sni=result.server_name or "-",
+                version=format_version(result.version),
+                suite=_name(result.cipher_suite),
+                group=_name(result.group),
+                alpn=_protocol_name(result.alpn_protocol),
+                npn=_protocol_name(result.next_protocol),
+                resumed="yes" if result.resumed else "no",
+                **fields,
+            )
+        self.done.callback(None)
+
+
+class EchoFactory(Factory):
+    """Makes :class:`EchoProtocol` and keeps the live ones for shutdown."""
+
+    protocol = EchoProtocol
+    #: The per-connection line says everything; "Starting factory" does not.
+    noisy = False
+
+    def __init__(self) -> None:
+        self.connections: set[EchoProtocol] = set()
+
+    def close_all(self) -> defer.Deferred[Any]:
+        """close_notify to every open connection; fires when all are gone."""
+        waiting = []
+        for connection in list(self.connections):
+            waiting.append(connection.done)
+            connection.close()
+        return defer.DeferredList(waiting)
+
+
+class EchoService(service.Service):
+    """Listen on every endpoint with one :class:`EchoFactory`."""
+
+    def __init__(self, endpoints: Sequence[tuple[str, Any]]) -> None:
+        self.endpoints = list(endpoints)
+        self.factory = EchoFactory()
+        self.ports: list[Any] = []
+        self._starting = False
+
+    def startService(self) -> None:
+        super().startService()
+        self._starting = True
+        try:
+            for description, endpoint in self.endpoints:
+                failures: list[Failure] = []
+                d = endpoint.listen(self.factory)
+                d.addCallback(self._listening, description)
+                d.addErrback(self._not_listening, description, failures)
+                if failures:
+                    # Raised while twistd starts, so it exits with the reason
+                    # (port in use, bad socket) instead of serving nothing.
+                    failures[0].raiseException()
+        finally:
+            self._starting = False
+
+    def _not_listening(
+        self, failure: Failure, description: str, failures: list[Failure]
+    ) -> None:
+        if self._starting:
+            failures.append(failure)
+            return
+        # An endpoint that listens asynchronously failed after startup.
+        log.failure("cannot listen on {description}", failure, description=description)
+        from twisted.internet import reactor
+
+        reactor.stop()
+
+    def _listening(self, port: Any, description: str) -> None:
+        self.ports.append(port)
+        log.info(
+            "listening on {address} ({description})",
+            address=describe_peer(port.getHost()),
+            description=description,
+        )
+
+    def stopService(self) -> defer.Deferred[Any]:
+        super().stopService()
+        stopping = [defer.maybeDeferred(port.stopListening) for port in self.ports]
+        self.ports = []
+        stopping.append(self.factory.close_all())
+        return defer.DeferredList(stopping)
+
+
+# ---------------------------------------------------------------------------
+# Options
+# ---------------------------------------------------------------------------
+
+
+class Options(usage.Options):
+    """Command line of ``twistd sslfile-echo``."""
+
+    synopsis = "[options]"
+    longdesc = (
+        "A TLS echo server on twisted_sslfile. Without --cert it generates a "
+        "self-signed certificate for localhost (saved under --cert-dir and "
+        "reused) and logs its path and SHA-256 fingerprint. Options given "
+        "here are defaults for every --endpoint; an endpoint's own TLS "
+        "options (certKey=, alpn=, ...) override them."
+    )
+
+    optParameters: ClassVar[list[list[Any]]] = [
+        [
+            "cert-dir",
+            None,
+            ".",
+            "Where the generated self-signed certificate is saved (and found "
+            "again on the next start).",
+        ],
+        [
+            "client-ca",
+            None,
+            None,
+            "CA certificate file (or directory) that client certificates must "
+            "chain to.",
+        ],
+        [
+            "client-cert",
+            None,
+            None,
+            "Client certificate policy: none, request or require (default: "
+            "require with --client-ca, else none).",
+        ],
+        ["npn", None, None, "NPN protocols to offer, comma-separated (TLS 1.2)."],
+        ["alpn", None, None, "ALPN protocols to accept, comma-separated."],
+        ["min-version", None, None, "Lowest TLS version: TLSv1.2 or TLSv1.3."],
+        ["max-version", None, None, "Highest TLS version: TLSv1.2 or TLSv1.3."],
+        [
+            "ticket-keys",
+            None,
+            None,
+            "Session ticket key file, shared by the processes that must resume "
+            "each other's sessions.",
+        ],
+        [
+            "handshake-timeout",
+            None,
+            None,
+            "Seconds a handshake may take, or 'none'.",
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["endpoint"] = []
+        self["cert"] = []
+        self["key"] = []
+
+    def opt_endpoint(self, description: str) -> None:
+        """Where to listen, an sslfile: description (repeatable; default
+        sslfile:tcp:8443:interface=127.0.0.1)."""
+        self["endpoint"].append(description)
+
+    def opt_cert(self, path: str) -> None:
+        """Certificate chain PEM file, may hold the key (repeatable: SNI)."""
+        self["cert"].append(path)
+
+    def opt_key(self, path: str) -> None:
+        """Private key file of the --cert at the same position (repeatable)."""
+        self["key"].append(path)
+
+    def tls_defaults(self) -> dict[str, str]:
+        """The command line as ``sslfile:`` TLS options."""
+        defaults: dict[str, str] = {}
+        if self["cert"]:
+            defaults["certKey"] = ",".join(self["cert"])
+        if self["key"]:
+            defaults["privateKey"] = ",".join(self["key"])
+        if self["client-ca"]:
+            defaults["trustRoots"] = self["client-ca"]
+        policy = self["client-cert"]
+        if policy is None and self["client-ca"]:
+            policy = "require"
+        if policy is not None:
+            defaults["clientCertificate"] = policy
+        for option, name in (
+            ("npn", "npn"),
+            ("alpn", "alpn"),
+            ("min-version", "minVersion"),
+            ("max-version", "maxVersion"),
+            ("ticket-keys", "ticketKeys"),
+            ("handshake-timeout", "handshakeTimeout"),
+        ):
+            if self[option] is not None:
+                defaults[name] = self[option]
+        return defaults
+
+    def postOptions(self) -> None:
+        from twisted_sslfile.endpoints import (
+            PREFIX,
+            EndpointDescriptionError,
+            parse_description,
+            server_from_string,
+        )
+
+        if not self["endpoint"]:
+            self["endpoint"] = [DEFAULT_ENDPOINT]
+        if self["key"] and len(self["key"]) != len(self["cert"]):
+            raise usage.UsageError(
+                f"{len(self['key'])} --key for {len(self['cert'])} --cert: give "
+                f"one --key per --cert, in the same order (or none when each "
+                f"--cert file holds its key)"
+            )
+        for description in self["endpoint"]:
+            args, _ = parse_description(description)
+            if not args or args[0].lower() != PREFIX:
+                raise usage.UsageError(
+                    f"--endpoint {description!r} is not TLS; wrap it: "
+                    f"{PREFIX}:{description}"
+                )
+        self.generated: dict[str, str] | None = None
+        defaults = self.tls_defaults()
+        if "certKey" not in defaults and any(
+            "certKey" not in parse_description(d)[1] for d in self["endpoint"]
+        ):
+            try:
+                self.generated = ensure_self_signed(self["cert-dir"])
+            except (OSError, ValueError) as e:
+                raise usage.UsageError(
+                    f"cannot make a certificate in --cert-dir {self['cert-dir']!r}: {e}"
+                ) from e
+            defaults["certKey"] = self.generated["cert"]
+            defaults["privateKey"] = self.generated["key"]
+        self.defaults = defaults
+        # Parse every description now (with no reactor: nothing listens yet)
+        # so that a mistake is a usage error before twistd starts anything.
+        for description in self["endpoint"]:
+            try:
+                server_from_string(None, description, defaults=defaults)
+            except EndpointDescriptionError as e:
+                raise usage.UsageError(f"--endpoint {description}: {e}") from e
+
+
+def ensure_self_signed(directory: str) -> dict[str, str]:
+    """The saved self-signed certificate, made (again) when missing or stale.
+
+    Returns its paths, fingerprint and whether it was just generated.  The
+    key file is written with mode 0600 (by :func:`~twisted_sslfile.x509.
+    write_pem`), before the certificate, so a crash never leaves a
+    certificate whose key is lost.
+    """
+    from twisted_sslfile import x509
+
+    directory = os.path.abspath(directory)
+    cert_path = os.path.join(directory, GENERATED_CERT_FILE)
+    key_path = os.path.join(directory, GENERATED_KEY_FILE)
+    now = datetime.datetime.now(datetime.UTC)
+    try:
+        chain, _key = x509.load_cert_and_key(cert_path, key_path)
+        leaf = chain[0]
+        reusable = (
+            leaf.not_valid_after_utc - _RENEW_BEFORE > now
+            and leaf.not_valid_before_utc <= now
+            and "localhost" in x509.certificate_dns_names(leaf)
+        )
+    except ValueError:
+        reusable = False
+    if reusable:
+        state = "reused"
+    else:
+        os.makedirs(directory, exist_ok=True)
+        leaf, key = x509.generate_self_signed(list(GENERATED_NAMES))
+        x509.write_pem(key_path, key)
+        x509.write_pem(cert_path, leaf)
+        state = "generated"
+    return {
+        "cert": cert_path,
+        "key": key_path,
+        "fingerprint": x509.fingerprint_sha256(leaf),
+        "state": state,
+        "names": ", ".join(GENERATED_NAMES),
+    }
+
+
+def makeService(options: Options) -> service.IService:
+    """Build the service twistd runs (the reactor is installed by now)."""
+    from twisted.internet import reactor
+
+    from twisted_sslfile.endpoints import server_from_string
+
+    generated = options.generated
+    if generated is not None:
+        log.info(
+            "{state} a self-signed certificate for {names}: {cert} (key {key}); "
+            "SHA-256 fingerprint {fingerprint}; trust it with e.g. "
+            "openssl s_client -CAfile {cert}",
+            **generated,
+        )
+    endpoints = [
+        (d, server_from_string(reactor, d, defaults=options.defaults))
+        for d in options["endpoint"]
+    ]
+    return EchoService(endpoints)

@@ -148,11 +148,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     listener = socket.create_server((args.host, args.port))
-    print(f"listening on {args.host}:{args.port}; try")
-    print(f"  openssl s_client -connect {args.host}:{args.port} -CAfile {cert_path}")
+    port = listener.getsockname()[1]  # the one the system chose for --port 0
+    print(f"listening on {args.host}:{port}; try")
+    print(f"  openssl s_client -connect {args.host}:{port} -CAfile {cert_path}")
     print(
-        f"  python examples/echo_client.py --port {args.port} --cafile {cert_path} "
-        "hello",
+        f"  python examples/echo_client.py --port {port} --cafile {cert_path} hello",
         flush=True,
     )
     try:

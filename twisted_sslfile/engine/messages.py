@@ -665,6 +665,17 @@ def _decode_extensions(
     return values, other, order
 
 
+def _present_extensions(msg: Any, table: dict[int, _Ext]) -> set[int]:
+    """The extension types ``msg`` carries (what serialize() would write)."""
+    present = {
+        ext_type
+        for ext_type, ext in table.items()
+        if getattr(msg, ext.attr) not in (None, False)
+    }
+    present.update(ext_type for ext_type, _ in msg.other_extensions)
+    return present
+
+
 def _write_extensions(
     w: Writer,
     msg: Any,
@@ -782,6 +793,11 @@ class ClientHello:
             extension_order=order,
             **values,
         )
+
+    def extension_types(self) -> set[int]:
+        """The extensions this hello carries: a server may answer only these
+        (RFC 8446 §4.2, RFC 5246 §7.4.1.4)."""
+        return _present_extensions(self, _CLIENT_HELLO_EXTENSIONS)
 
     def serialize(self) -> bytes:
         w = Writer()

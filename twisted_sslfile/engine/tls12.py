@@ -6,7 +6,7 @@ extended master secret (RFC 7627) and secure renegotiation (RFC 5746).
 
 The shape follows :mod:`tls13`: a ``State`` enum, a table per role mapping
 each state to the handshake messages it accepts and their handler, and all
-I/O through the narrow :class:`~twisted_sslfile.engine.tls13.HandshakeIO`.
+I/O through the narrow :class:`~twisted_sslfile.engine.handshake.HandshakeIO`.
 What TLS 1.2 adds:
 
 * **ChangeCipherSpec is a real message.**  The Connection hands every CCS
@@ -33,7 +33,7 @@ import dataclasses
 import enum
 import hmac
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cryptography import x509 as cx509
 
@@ -51,16 +51,17 @@ from twisted_sslfile.constants import (
 )
 from twisted_sslfile.engine import keyschedule, messages, suites
 from twisted_sslfile.engine.events import HandshakeCompleted, SessionTicket
+from twisted_sslfile.engine.handshake import (
+    Handler,
+    HandshakeIO,
+    HandshakeMachine,
+    first_common,
+    has_rsassa_pss_key,
+    is_ip_address,
+    select_alpn,
+)
 from twisted_sslfile.engine.record import Record, TLS12Protection
 from twisted_sslfile.engine.sessions import ServerSessionState, Session
-from twisted_sslfile.engine.tls13 import (
-    HandshakeIO,
-    _first_common,
-    _has_rsassa_pss_key,
-    _is_ip_address,
-    _offered_extensions,
-    _select_alpn,
-)
 from twisted_sslfile.errors import (
     CertificateError,
     DecodeError,
@@ -89,17 +90,6 @@ _TLS12_GROUPS = frozenset(
 )
 
 
-class HandshakeIO12(HandshakeIO, Protocol):
-    """HandshakeIO plus what TLS 1.2 needs on top."""
-
-    def write_alert(self, level: AlertLevel, description: AlertDescription) -> None:
-        """Queue an alert behind the handshake messages already written.
-
-        TLS 1.2 refuses a renegotiation with a *warning* no_renegotiation
-        (RFC 5246 §7.2.2) and goes on; fatal alerts stay the Connection's.
-        """
-
-
 class State(enum.Enum):
     """Handshake states of RFC 5246 §7.3 (full and abbreviated), per role."""
 
@@ -119,9 +109,6 @@ class State(enum.Enum):
     SERVER_WAIT_NEXT_PROTOCOL = "server wait NextProtocol"
     SERVER_WAIT_FINISHED = "server wait client Finished"
     CONNECTED = "connected"
-
-
-Handler = Callable[[Any, bytes, bytes], None]
 
 
 @dataclasses.dataclass(eq=False)
@@ -173,14 +160,14 @@ class _Negotiation:
         return self.suite_info.hash
 
 
-class _TLS12Handshake:
+class _TLS12Handshake(HandshakeMachine):
     """What client and server share: keys, Finished, CCS, queries."""
 
     state: State
     _handlers: ClassVar[dict[State, dict[int, Handler]]]
     _is_client: ClassVar[bool]
 
-    def __init__(self, io: HandshakeIO12, context: Context) -> None:
+    def __init__(self, io: HandshakeIO, context: Context) -> None:
         self._io = io
         self._context = context
         self.state: State
@@ -284,20 +271,6 @@ class _TLS12Handshake:
 
     # -- dispatch --------------------------------------------------------
 
-    def handle(self, msg_type: int, raw: bytes, body: bytes) -> None:
-        """Process one complete handshake message received from the peer."""
-        handler = self._handlers[self.state].get(msg_type)
-        if handler is None:
-            name = (
-                HandshakeType(msg_type).name
-                if msg_type in HandshakeType._value2member_map_
-                else f"type {msg_type}"
-            )
-            raise UnexpectedMessageError(
-                f"handshake message {name} not expected in state {self.state.value!r}"
-            )
-        handler(self, raw, body)
-
     def handle_change_cipher_spec(self, record: Record) -> None:
         """RFC 5246 §7.1: switch to the pending read keys, where expected.
 
@@ -315,8 +288,11 @@ class _TLS12Handshake:
         self.state = after
 
     def _state_after_ccs(self) -> State | None:
-        """The state a ChangeCipherSpec leads to; None where it is unexpected."""
-        raise NotImplementedError
+        """The state a ChangeCipherSpec leads to; None where it is unexpected.
+
+        Each role overrides this with its own CCS states.
+        """
+        return None
 
     def handle_warning_alert(self, description: int) -> None:
         """A TLS 1.2 warning from the peer (the Connection reports it too).
@@ -453,7 +429,7 @@ class _TLS12Handshake:
             verify(chain)
             n.peer_verified = True
         n.peer_public_key = public_key
-        n.peer_rsassa_pss = _has_rsassa_pss_key(leaf)
+        n.peer_rsassa_pss = has_rsassa_pss_key(leaf)
         n.peer_certificates = chain
         return True
 
@@ -532,7 +508,7 @@ class TLS12Client(_TLS12Handshake):
 
     def __init__(
         self,
-        io: HandshakeIO12,
+        io: HandshakeIO,
         context: Context,
         *,
         server_name: str | None,
@@ -577,7 +553,7 @@ class TLS12Client(_TLS12Handshake):
         hello = self._build_renegotiation_hello(current.client_verify_data)
         n.client_hello = hello
         n.client_random = hello.random
-        self._offered = _offered_extensions(hello)
+        self._offered = hello.extension_types()
         self._offered_session = None
         self._send(hello)
         self.state = State.CLIENT_WAIT_SH
@@ -592,7 +568,7 @@ class TLS12Client(_TLS12Handshake):
         not offered again: the application protocol is the connection's.
         """
         context = self._context
-        send_sni = self.server_name is not None and not _is_ip_address(self.server_name)
+        send_sni = self.server_name is not None and not is_ip_address(self.server_name)
         return messages.ClientHello(
             legacy_version=TLS12,
             random=context.random(32),
@@ -879,7 +855,7 @@ class TLS12Client(_TLS12Handshake):
         ours = list(self._context.npn_protocols)
         if not ours:
             return
-        n.next_protocol = _first_common(ours, n.npn_protocols) or ours[0]
+        n.next_protocol = first_common(ours, n.npn_protocols) or ours[0]
         self._send(messages.NextProtocol(n.next_protocol))
 
     # -- the server's last flight ------------------------------------------------
@@ -994,7 +970,7 @@ class TLS12Server(_TLS12Handshake):
     _is_client = False
 
     def __init__(
-        self, io: HandshakeIO12, context: Context, *, downgrade_sentinel: bool = False
+        self, io: HandshakeIO, context: Context, *, downgrade_sentinel: bool = False
     ) -> None:
         super().__init__(io, context)
         self.state = State.SERVER_WAIT_CH
@@ -1133,7 +1109,7 @@ class TLS12Server(_TLS12Handshake):
         n.peer_verified = state.verified
         n.session_id = hello.legacy_session_id
         self._resumed_state = state
-        n.alpn_protocol = _select_alpn(context.alpn_protocols, hello.alpn_protocols)
+        n.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
         self._offer_npn(hello)
         # RFC 5077 §3.1: renew the ticket on every ticket resumption.
         n.ticket_expected = by_ticket and tickets is not None
@@ -1183,7 +1159,7 @@ class TLS12Server(_TLS12Handshake):
         suite, credential, scheme = self._select_suite(hello)
         group = self._select_group(hello)
         if not renegotiation:
-            n.alpn_protocol = _select_alpn(context.alpn_protocols, hello.alpn_protocols)
+            n.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
             self._offer_npn(hello)
             # RFC 5077 §3.2 / RFC 7627 §5.3: only sessions with EMS are kept.
             resumable = n.extended_master_secret
@@ -1334,7 +1310,7 @@ class TLS12Server(_TLS12Handshake):
                 else (ours[0] if ours else None)
             )
         else:
-            group = _first_common(ours, hello.supported_groups)
+            group = first_common(ours, hello.supported_groups)
         if group is None:
             raise HandshakeFailureError("no TLS 1.2 key-exchange group in common")
         return NamedGroup(group)

@@ -17,13 +17,10 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hmac
-import ipaddress
-from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, ClassVar, Protocol, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from cryptography import x509 as cx509
 from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import PublicKeyAlgorithmOID
 
 from twisted_sslfile import x509 as tls_x509
 from twisted_sslfile.constants import (
@@ -41,10 +38,18 @@ from twisted_sslfile.constants import (
 )
 from twisted_sslfile.engine import keyschedule, messages, suites
 from twisted_sslfile.engine.events import (
-    Event,
     HandshakeCompleted,
     KeyUpdated,
     SessionTicket,
+)
+from twisted_sslfile.engine.handshake import (
+    Handler,
+    HandshakeIO,
+    HandshakeMachine,
+    first_common,
+    has_rsassa_pss_key,
+    is_ip_address,
+    select_alpn,
 )
 from twisted_sslfile.engine.record import Record, TLS13Protection
 from twisted_sslfile.engine.sessions import ServerSessionState, Session
@@ -56,7 +61,6 @@ from twisted_sslfile.errors import (
     IllegalParameterError,
     LimitExceededError,
     MissingExtensionError,
-    NoApplicationProtocolError,
     ProtocolVersionError,
     TLSError,
     UnexpectedMessageError,
@@ -100,40 +104,6 @@ _TLS13_HANDSHAKE_SCHEMES = frozenset(
 )
 
 
-class HandshakeIO(Protocol):
-    """What a handshake state machine needs from its connection."""
-
-    def write_handshake(self, raw: bytes) -> None:
-        """Queue an encoded handshake message under the current write keys."""
-
-    def write_change_cipher_spec(self) -> None:
-        """Queue the unprotected middlebox-compatibility CCS (RFC 8446 §D.4)."""
-
-    def set_read_protection(self, protection: TLS13Protection) -> None:
-        """Decrypt the peer's next records with these keys."""
-
-    def set_write_protection(self, protection: TLS13Protection) -> None:
-        """Encrypt our next records with these keys."""
-
-    def set_write_limit(self, limit: int) -> None:
-        """Cap the plaintext of each record we send (RFC 8449)."""
-
-    def set_read_limit(self, limit: int) -> None:
-        """Refuse protected records with more content than this (RFC 8449)."""
-
-    def set_legacy_record_version(self, version: int) -> None:
-        """Set the version field of our record headers (RFC 8446 §5.1)."""
-
-    def handshake_completed(self, event: HandshakeCompleted) -> None:
-        """The handshake finished: report it and release queued data."""
-
-    def emit(self, event: Event) -> None:
-        """Report an event from the current ``receive_data`` call."""
-
-    def skip_early_data(self, max_bytes: int) -> None:
-        """Drop 0-RTT records we refused (RFC 8446 §4.2.10), up to a bound."""
-
-
 class State(enum.Enum):
     """Handshake states of RFC 8446 appendix A, one set per role."""
 
@@ -152,9 +122,6 @@ class State(enum.Enum):
     CONNECTED = "connected"
 
 
-Handler = Callable[[bytes, bytes], None]
-
-
 def _protection(info: suites.CipherSuiteInfo, secret: bytes) -> TLS13Protection:
     key, iv = keyschedule.traffic_key_iv(
         info.hash, secret, info.key_length, info.iv_length
@@ -162,23 +129,15 @@ def _protection(info: suites.CipherSuiteInfo, secret: bytes) -> TLS13Protection:
     return TLS13Protection(info.suite, key, iv)
 
 
-def _is_ip_address(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _signature_content(context_string: bytes, transcript_hash: bytes) -> bytes:
     return _SIGNATURE_PAD + context_string + transcript_hash
 
 
-class _TLS13Handshake:
+class _TLS13Handshake(HandshakeMachine):
     """What client and server share: transcript, keys, post-handshake messages."""
 
     state: State
-    _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]]
+    _handlers: ClassVar[dict[State, dict[int, Handler]]]
 
     def __init__(self, io: HandshakeIO, context: Context) -> None:
         self._io = io
@@ -236,21 +195,7 @@ class _TLS13Handshake:
             self._suite_info.hash, self._exporter_secret, label, context, length
         )
 
-    # -- dispatch --------------------------------------------------------
-
-    def handle(self, msg_type: int, raw: bytes, body: bytes) -> None:
-        """Process one complete handshake message received from the peer."""
-        handler = self._handlers[self.state].get(msg_type)  # type: ignore[call-overload]
-        if handler is None:
-            name = (
-                HandshakeType(msg_type).name
-                if msg_type in HandshakeType._value2member_map_
-                else f"type {msg_type}"
-            )
-            raise UnexpectedMessageError(
-                f"handshake message {name} not expected in state {self.state.value!r}"
-            )
-        handler(self, raw, body)  # type: ignore[call-arg]
+    # -- dispatch (HandshakeMachine.handle does the table lookup) ---------
 
     def handle_change_cipher_spec(self, record: Record) -> None:
         """RFC 8446 §5: drop the unprotected compatibility CCS, if it is in
@@ -343,7 +288,7 @@ class _TLS13Handshake:
             verify(chain)
             self.peer_verified = True
         self._peer_public_key = leaf.public_key()
-        self._peer_rsassa_pss = _has_rsassa_pss_key(leaf)
+        self._peer_rsassa_pss = has_rsassa_pss_key(leaf)
         self.peer_certificates = chain
         return True
 
@@ -482,7 +427,7 @@ class TLS13Client(_TLS13Handshake):
             self._psk_offered = session
             hello = self._with_psk(hello, session)
         self._client_hello = hello
-        self._offered_extensions = _offered_extensions(hello)
+        self._offered_extensions = hello.extension_types()
         # RFC 8446 §5.1: the first ClientHello may carry 0x0301 for old servers.
         self._io.set_legacy_record_version(ProtocolVersion.TLS_1_0)
         self._send(hello)
@@ -504,7 +449,7 @@ class TLS13Client(_TLS13Handshake):
         tls12_session = (
             session if session is not None and session.version != TLS13 else None
         )
-        send_sni = self.server_name is not None and not _is_ip_address(self.server_name)
+        send_sni = self.server_name is not None and not is_ip_address(self.server_name)
         handshake_schemes = [
             int(s)
             for s in context.signature_schemes
@@ -804,7 +749,7 @@ class TLS13Client(_TLS13Handshake):
                 self._psk_offered = None
                 retry = dataclasses.replace(retry, pre_shared_key=None)
         self._client_hello = retry
-        self._offered_extensions = _offered_extensions(retry)
+        self._offered_extensions = retry.extension_types()
         self._send_compatibility_ccs()
         self._send(retry)
 
@@ -960,7 +905,7 @@ class TLS13Client(_TLS13Handshake):
         self._session = session
         self._io.emit(SessionTicket(session))
 
-    _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]] = {
+    _handlers: ClassVar[dict[State, dict[int, Handler]]] = {
         State.CLIENT_START: {},
         State.CLIENT_WAIT_SH: {HandshakeType.server_hello: _handle_server_hello},
         State.CLIENT_WAIT_EE: {
@@ -1018,7 +963,7 @@ class TLS13Server(_TLS13Handshake):
             raise IllegalParameterError(
                 "TLS 1.3 ClientHello must offer only null compression"
             )
-        suite = _first_common(
+        suite = first_common(
             (s for s in context.cipher_suites if s in TLS13_CIPHER_SUITES),
             hello.cipher_suites,
         )
@@ -1056,7 +1001,7 @@ class TLS13Server(_TLS13Handshake):
                     raise IllegalParameterError(
                         "second ClientHello still has no usable share"
                     )
-                retry_group = _first_common(context.groups, hello.supported_groups)
+                retry_group = first_common(context.groups, hello.supported_groups)
                 if retry_group is None:
                     raise HandshakeFailureError("no key-exchange group in common")
                 self._send_hello_retry_request(raw, hello, suite, retry_group)
@@ -1077,7 +1022,7 @@ class TLS13Server(_TLS13Handshake):
                     "the client accepts no signature scheme our certificate's key "
                     "can make"
                 )
-        self.alpn_protocol = _select_alpn(context.alpn_protocols, hello.alpn_protocols)
+        self.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
         if hello.record_size_limit is not None:
             if hello.record_size_limit < _MIN_RECORD_SIZE_LIMIT:
                 raise IllegalParameterError("record_size_limit below 64 (RFC 8449 §4)")
@@ -1407,7 +1352,7 @@ class TLS13Server(_TLS13Handshake):
         self._send_tickets()
         self._io.handshake_completed(self._completed_event())
 
-    _handlers: ClassVar[dict[State, dict[HandshakeType, Handler]]] = {
+    _handlers: ClassVar[dict[State, dict[int, Handler]]] = {
         State.SERVER_START: {},
         State.SERVER_WAIT_CH2: {HandshakeType.client_hello: _handle_client_hello},
         State.SERVER_WAIT_CERT: {HandshakeType.certificate: _handle_client_certificate},
@@ -1471,12 +1416,6 @@ def _same_server_name(issued_for: str | None, asked_for: str | None) -> bool:
     return issued_for.rstrip(".").lower() == asked_for.rstrip(".").lower()
 
 
-def _first_common(preferred: Iterable[_T], offered: Iterable[object]) -> _T | None:
-    """The first of our ``preferred`` values that the peer ``offered``."""
-    offered_set = set(offered)
-    return next((value for value in preferred if value in offered_set), None)
-
-
 def _check_key_shares(hello: messages.ClientHello) -> dict[int, bytes]:
     """Key shares by group, checked against RFC 8446 §4.2.8."""
     assert hello.key_share is not None and hello.supported_groups is not None
@@ -1489,55 +1428,3 @@ def _check_key_shares(hello: messages.ClientHello) -> dict[int, bytes]:
             raise IllegalParameterError("key share for a group not in supported_groups")
         shares[entry.group] = entry.key_exchange
     return shares
-
-
-def _has_rsassa_pss_key(certificate: cx509.Certificate) -> bool:
-    """Whether the key is an id-RSASSA-PSS key (rsa_pss_pss_*, RFC 8446 §4.2.3).
-
-    cryptography loads such keys as plain RSA keys, so only the certificate
-    tells the two kinds apart.
-    """
-    return certificate.public_key_algorithm_oid == PublicKeyAlgorithmOID.RSASSA_PSS
-
-
-def _select_alpn(ours: Sequence[bytes], theirs: list[bytes] | None) -> bytes | None:
-    """RFC 7301 §3.2: the server's preference wins; no overlap is fatal."""
-    if theirs is None or not ours:
-        return None
-    chosen = _first_common(ours, theirs)
-    if chosen is None:
-        raise NoApplicationProtocolError(
-            f"client offers ALPN {theirs!r}, none of which this server speaks"
-        )
-    return chosen
-
-
-def _offered_extensions(hello: messages.ClientHello) -> set[int]:
-    """Extensions our ClientHello carried: a server may answer only these."""
-    offered = {ExtensionType.supported_groups, ExtensionType.signature_algorithms}
-    if hello.supported_versions is not None:
-        offered |= {ExtensionType.supported_versions, ExtensionType.key_share}
-    if hello.signature_algorithms_cert is not None:
-        offered.add(ExtensionType.signature_algorithms_cert)
-    if hello.server_name is not None:
-        offered.add(ExtensionType.server_name)
-    if hello.alpn_protocols:
-        offered.add(ExtensionType.application_layer_protocol_negotiation)
-    if hello.record_size_limit is not None:
-        offered.add(ExtensionType.record_size_limit)
-    if hello.cookie is not None:
-        offered.add(ExtensionType.cookie)
-    if hello.extended_master_secret:
-        offered.add(ExtensionType.extended_master_secret)
-    if hello.renegotiation_info is not None:
-        offered.add(ExtensionType.renegotiation_info)
-    if hello.ec_point_formats is not None:
-        offered.add(ExtensionType.ec_point_formats)
-    if hello.next_protocol_negotiation:
-        offered.add(ExtensionType.next_protocol_negotiation)
-    if hello.session_ticket is not None:
-        offered.add(ExtensionType.session_ticket)
-    if hello.pre_shared_key is not None:
-        offered.add(ExtensionType.pre_shared_key)
-    # RFC 8446 §4.2.7: a server may always tell us its supported_groups.
-    return {int(e) for e in offered}

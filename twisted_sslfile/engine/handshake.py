@@ -1,0 +1,138 @@
+"""What the TLS 1.3 and TLS 1.2 state machines share.
+
+* :class:`HandshakeIO`: the narrow interface through which a state machine
+  talks to its :class:`~twisted_sslfile.engine.connection.Connection`. A
+  state machine never touches records or buffers itself.
+* :class:`HandshakeMachine`: the dispatch. Each version's roles declare a
+  table mapping every state to the handshake messages it accepts and the
+  method that handles each; a message the table does not list for the
+  current state is an ``unexpected_message`` (RFC 8446 §4, RFC 5246 §7.4).
+  Handlers are the only code that changes ``state``.
+* The negotiation helpers both versions apply the same way.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+from cryptography import x509
+from cryptography.x509.oid import PublicKeyAlgorithmOID
+
+from twisted_sslfile.constants import AlertDescription, AlertLevel, HandshakeType
+from twisted_sslfile.errors import NoApplicationProtocolError, UnexpectedMessageError
+
+if TYPE_CHECKING:
+    from twisted_sslfile.engine.events import Event, HandshakeCompleted
+    from twisted_sslfile.engine.messages import ServerHello
+    from twisted_sslfile.engine.record import RecordProtection
+
+_T = TypeVar("_T")
+
+#: A handler: the machine, the raw message (for the transcript), its body.
+Handler = Callable[[Any, bytes, bytes], None]
+
+
+class HandshakeIO(Protocol):
+    """What a handshake state machine needs from its connection."""
+
+    def write_handshake(self, raw: bytes) -> None:
+        """Queue an encoded handshake message under the current write keys."""
+
+    def write_change_cipher_spec(self) -> None:
+        """Queue a ChangeCipherSpec record (TLS 1.2, or TLS 1.3's dummy)."""
+
+    def write_alert(self, level: AlertLevel, description: AlertDescription) -> None:
+        """Queue a non-fatal alert behind what is already written.
+
+        TLS 1.2 refuses a renegotiation with a *warning* no_renegotiation
+        (RFC 5246 §7.2.2); fatal alerts are the Connection's business.
+        """
+
+    def set_read_protection(self, protection: RecordProtection) -> None:
+        """Decrypt the peer's next records with these keys."""
+
+    def set_write_protection(self, protection: RecordProtection) -> None:
+        """Encrypt our next records with these keys."""
+
+    def set_write_limit(self, limit: int) -> None:
+        """Cap the plaintext of each record we send (RFC 8449)."""
+
+    def set_read_limit(self, limit: int) -> None:
+        """Refuse protected records with more content than this (RFC 8449)."""
+
+    def set_legacy_record_version(self, version: int) -> None:
+        """Set the version field of our record headers (RFC 8446 §5.1)."""
+
+    def handshake_completed(self, event: HandshakeCompleted) -> None:
+        """The handshake finished: report it and release queued data."""
+
+    def emit(self, event: Event) -> None:
+        """Report an event from the current ``receive_data`` call."""
+
+    def skip_early_data(self, max_bytes: int) -> None:
+        """Drop 0-RTT records we refused (RFC 8446 §4.2.10), up to a bound."""
+
+    def start_tls12_client(
+        self, raw: bytes, server_hello: ServerHello, **handover: Any
+    ) -> None:
+        """The server chose TLS 1.2: a TLS 1.2 client takes over."""
+
+
+class HandshakeMachine:
+    """Table-driven dispatch of handshake messages, shared by all roles."""
+
+    state: enum.Enum
+    _handlers: ClassVar[dict[Any, dict[int, Handler]]]
+
+    def handle(self, msg_type: int, raw: bytes, body: bytes) -> None:
+        """Process one complete handshake message received from the peer."""
+        handler = self._handlers[self.state].get(msg_type)
+        if handler is None:
+            name = (
+                HandshakeType(msg_type).name
+                if msg_type in HandshakeType._value2member_map_
+                else f"type {msg_type}"
+            )
+            raise UnexpectedMessageError(
+                f"handshake message {name} not expected in state {self.state.value!r}"
+            )
+        handler(self, raw, body)
+
+
+def first_common(preferred: Iterable[_T], offered: Iterable[object]) -> _T | None:
+    """The first of our ``preferred`` values that the peer ``offered``."""
+    offered_set = set(offered)
+    return next((value for value in preferred if value in offered_set), None)
+
+
+def select_alpn(ours: Sequence[bytes], theirs: list[bytes] | None) -> bytes | None:
+    """RFC 7301 §3.2: the server's preference wins; no overlap is fatal."""
+    if theirs is None or not ours:
+        return None
+    chosen = first_common(ours, theirs)
+    if chosen is None:
+        raise NoApplicationProtocolError(
+            f"client offers ALPN {theirs!r}, none of which this server speaks"
+        )
+    return chosen
+
+
+def is_ip_address(name: str) -> bool:
+    """RFC 6066 §3: an IP address is verified but never sent as SNI."""
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def has_rsassa_pss_key(certificate: x509.Certificate) -> bool:
+    """Whether the key is an id-RSASSA-PSS key (rsa_pss_pss_*, RFC 8446 §4.2.3).
+
+    cryptography loads such keys as plain RSA keys, so only the certificate
+    tells the two kinds apart.
+    """
+    return certificate.public_key_algorithm_oid == PublicKeyAlgorithmOID.RSASSA_PSS

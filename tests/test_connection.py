@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
+import weakref
 from collections.abc import Sequence
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -694,3 +696,35 @@ class VersionMatrixTests(HandshakeTestsMixin, SynchronousTestCase):
                         error.alert, AlertDescription.protocol_version, label
                     )
                     self.assertIsInstance(client.error, RemoteAlertError, label)
+
+
+class LifetimeTests(HandshakeTestsMixin, SynchronousTestCase):
+    def test_no_reference_cycles(self) -> None:
+        """A Connection is freed (keys and all) as soon as it is dropped,
+        even with the garbage collector off: SSLFile relies on it."""
+        gc.disable()
+        self.addCleanup(gc.enable)
+        for max_version in (ProtocolVersion.TLS_1_2, ProtocolVersion.TLS_1_3):
+            client_context, server_context = self.contexts(
+                client={"max_version": max_version}
+            )
+            client, server, _, _ = self.connect(client_context, server_context)
+            client.send(b"x")
+            pump(client, server)
+            refs = [weakref.ref(client), weakref.ref(server)]
+            del client, server
+            self.assertEqual([ref() for ref in refs], [None, None], max_version)
+
+    def test_events_before_a_failure_are_kept(self) -> None:
+        """Data that arrived intact before a bad record is not lost."""
+        client, server, _, _ = self.connect(*self.contexts())
+        client.send(b"intact")
+        good = client.data_to_send()
+        client.send(b"to be broken")
+        bad = bytearray(client.data_to_send())
+        bad[-1] ^= 1
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(good + bytes(bad))
+        self.assertEqual(caught.exception.alert, AlertDescription.bad_record_mac)
+        self.assertEqual(caught.exception.events, [ApplicationData(b"intact")])
+        self.assertEqual(server.rejected_bytes, bytes(bad))

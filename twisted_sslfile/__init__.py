@@ -50,6 +50,9 @@ _EXPORTS: dict[str, str] = {
     "start_tls": "twisted_sslfile.protocol",
     "TLSTruncationError": "twisted_sslfile.protocol",
     "HandshakeTimeoutError": "twisted_sslfile.protocol",
+    "SSLFile": "twisted_sslfile.sslfile",
+    "SSLHandshakeError": "twisted_sslfile.sslfile",
+    "ReactorThreadError": "twisted_sslfile.sslfile",
 }
 
 # Spelled out (not derived from _EXPORTS) so that linters and type checkers
@@ -73,8 +76,11 @@ __all__ = [
     "NoApplicationProtocolError",
     "ProtocolVersion",
     "ProtocolVersionError",
+    "ReactorThreadError",
     "RecordOverflowError",
     "RemoteAlertError",
+    "SSLFile",
+    "SSLHandshakeError",
     "Session",
     "TLSError",
     "TLSFactory",
@@ -118,6 +124,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         TLSTruncationError,
         start_tls,
     )
+    from twisted_sslfile.sslfile import ReactorThreadError, SSLFile, SSLHandshakeError
 
 
 def __getattr__(name: str) -> Any:

@@ -28,6 +28,10 @@ class TLSError(Exception):
         self.alert: AlertDescription = (
             alert if alert is not None else self.default_alert
         )
+        #: Events the failing ``receive_data`` call produced before the
+        #: failure (application data that arrived intact, say): nothing the
+        #: peer sent correctly is lost because a later record was bad.
+        self.events: list[object] = []
 
     def __str__(self) -> str:
         return f"{self.message} ({self.alert.name})"

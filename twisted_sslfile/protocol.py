@@ -335,6 +335,9 @@ class TLSProtocol(Protocol):
         try:
             events = self._conn.receive_data(data)
         except TLSError as exc:
+            # What arrived intact before the failure still reaches the
+            # application, ahead of connectionLost.
+            self._handle_events(exc.events)
             self._fail(exc)
             return
         self._handle_events(events)

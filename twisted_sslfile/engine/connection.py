@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Union
 
@@ -190,10 +191,14 @@ class Connection:
         self._reassembler = HandshakeReassembler(context.max_handshake_message_size)
         # A server learns the version from the first ClientHello; until then
         # a selector stands in for the handshake (see _ServerHelloSelector).
+        # The state machines reach back through a weak proxy, so that a
+        # Connection has no reference cycle and is freed (keys and all) as
+        # soon as its owner drops it, even with the garbage collector off.
+        io = weakref.proxy(self)
         self._handshake: Handshake = (
-            self.client_handshake_class(self, context, server_name, session)
+            self.client_handshake_class(io, context, server_name, session)
             if is_client
-            else _ServerHelloSelector(self, context)
+            else _ServerHelloSelector(io, context)
         )
         self._read_protected = False
         self._events: list[Event] = []
@@ -226,12 +231,20 @@ class Connection:
             self._guarded(handshake.start)
 
     def receive_data(self, data: bytes) -> list[Event]:
-        """Process bytes from the peer; return the events they produced."""
+        """Process bytes from the peer; return the events they produced.
+
+        On a fatal error the :class:`~twisted_sslfile.errors.TLSError` raised
+        carries, in ``events``, what this call produced before the failure.
+        """
         if self._error is not None:
             raise ConnectionClosedError("connection already failed") from self._error
         self._started = True
         self._events = []
-        self._guarded(lambda: self._receive(data))
+        try:
+            self._guarded(lambda: self._receive(data))
+        except TLSError as exc:
+            exc.events, self._events = self._events, []
+            raise
         events, self._events = self._events, []
         return events
 
@@ -312,6 +325,18 @@ class Connection:
     @property
     def handshake_result(self) -> HandshakeCompleted | None:
         return self._result
+
+    @property
+    def rejected_bytes(self) -> bytes | None:
+        """The raw bytes the record layer refused (not TLS, or undecryptable),
+        from the refused record on; None while nothing was refused. Lets an
+        adapter recognise, say, plain HTTP sent to a TLS port."""
+        return self._records.rejected_bytes
+
+    @property
+    def read_sequence(self) -> int:
+        """Sequence number of the next record to read under the current keys."""
+        return self._records.read_sequence
 
     @property
     def error(self) -> TLSError | None:
@@ -423,7 +448,7 @@ class Connection:
         # place the two meet.
         from twisted_sslfile.engine.tls12 import TLS12Client
 
-        client = TLS12Client(self, self._context, **handover)  # type: ignore[arg-type]
+        client = TLS12Client(weakref.proxy(self), self._context, **handover)  # type: ignore[arg-type]
         self.replace_handshake(client)
         client.receive_server_hello(raw, server_hello)
 

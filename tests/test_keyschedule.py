@@ -860,12 +860,11 @@ class TLS12Tests(SynchronousTestCase):
 
     def test_against_tlslite(self) -> None:
         """A second, unrelated TLS 1.2 implementation agrees."""
-        try:
-            from tlslite import mathtls
-            from tlslite.constants import CipherSuite as TLSLiteSuites
-            from tlslite.handshakehashes import HandshakeHashes
-        except ImportError:  # pragma: no cover - tlslite-ng is a test extra
-            self.skipTest("tlslite-ng is not installed")
+        # tlslite-ng is in the test extra.
+        from tlslite import mathtls
+        from tlslite.constants import CipherSuite as TLSLiteSuites
+        from tlslite.handshakehashes import HandshakeHashes
+
         for suite, hash_, name in (
             (
                 TLSLiteSuites.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,

@@ -354,8 +354,7 @@ class WebTests(InteropTestCase):
         from twisted.internet.utils import getProcessOutputAndValue
 
         curl = shutil.which("curl")
-        if curl is None:
-            self.skipTest("curl is not installed")
+        self.assertIsNotNone(curl, "curl is needed (.ci/run installs it)")
         port, body = self.serve_site()
         ca = self.mktemp()
         with open(ca, "wb") as f:

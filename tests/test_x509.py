@@ -290,10 +290,8 @@ class TrustRootTests(SynchronousTestCase):
         self.assertEqual(roots.source, self.pki.ca_path)
 
     def test_real_system_bundle(self) -> None:
-        try:
-            roots = tx509.system_trust_roots()
-        except ConfigurationError as e:  # pragma: no cover - depends on the host
-            raise self.skipTest(str(e)) from None
+        # Debian's ca-certificates provides the bundle (.ci/run installs it).
+        roots = tx509.system_trust_roots()
         self.assertGreater(len(roots.certificates), 10)
 
 
@@ -995,8 +993,9 @@ class OpenSSLInteropTests(SynchronousTestCase):
 
     def test_openssl_verify(self) -> None:
         openssl = shutil.which("openssl")
-        if openssl is None:
-            raise self.skipTest("no openssl command")
+        self.assertIsNotNone(
+            openssl, "the openssl command is needed (.ci/run installs it)"
+        )
         for key_type in KEY_TYPES:
             for purpose, leaf in (
                 ("sslserver", self.pki.server("localhost", key_type=key_type)),

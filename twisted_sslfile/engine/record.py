@@ -28,6 +28,7 @@ for adapters that want to recognise, say, plain HTTP on a TLS port.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -146,7 +147,7 @@ class Record:
     protected: bool = False
 
 
-class RecordProtection:
+class RecordProtection(abc.ABC):
     """The AEAD state of one direction under one key.
 
     A new key always comes with a new protection object, so the sequence
@@ -165,6 +166,7 @@ class RecordProtection:
     sequence: int
     tls13: bool
 
+    @abc.abstractmethod
     def seal(
         self,
         content_type: int,
@@ -178,8 +180,8 @@ class RecordProtection:
         §4 counts the type byte and padding).  The caller has already cut
         ``plaintext`` to at most ``limit`` bytes.
         """
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def open(
         self,
         content_type: int,
@@ -193,7 +195,6 @@ class RecordProtection:
         ``header[3:5]`` bytes that follow it.  ``max_plaintext`` is the
         content limit we advertised; more is a record_overflow.
         """
-        raise NotImplementedError
 
     def _exhausted(self) -> TLSError:
         # RFC 8446 §5.3: "If a TLS implementation would need to wrap a
@@ -607,9 +608,14 @@ class RecordLayer:
                 self._check_header(buf, off, RECORD_HEADER_SIZE)
             length = (buf[off + 3] << 8) | buf[off + 4]
             protection = self._read
-            max_fragment = (
-                protection.max_fragment if protection is not None else MAX_PLAINTEXT
-            )
+            if protection is not None:
+                max_fragment = protection.max_fragment
+            elif content_type == _APPLICATION_DATA and self._skip_budget is not None:
+                # 0-RTT records skipped after a HelloRetryRequest are still
+                # TLSCiphertext (RFC 8446 §4.2.10, §5.2).
+                max_fragment = MAX_CIPHERTEXT_TLS13
+            else:
+                max_fragment = MAX_PLAINTEXT
             if length > max_fragment:
                 # RFC 8446 §5.1/§5.2, RFC 5246 §6.2: refuse before buffering.
                 raise RecordOverflowError(
@@ -701,7 +707,9 @@ class RecordLayer:
             self._off = 0
 
     def _skip(self, length: int, what: str) -> None:
-        budget = (self._skip_budget or 0) - max(length, 0)
+        # Every skipped record costs at least one byte: records too short to
+        # hold any early data would otherwise be skipped forever for free.
+        budget = (self._skip_budget or 0) - max(length, 1)
         if budget < 0:
             self._skip_budget = None
             # RFC 8446 §4.2.10: more than max_early_data_size.

@@ -29,6 +29,7 @@ What TLS 1.2 adds:
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
 import hmac
@@ -160,7 +161,7 @@ class _Negotiation:
         return self.suite_info.hash
 
 
-class _TLS12Handshake(HandshakeMachine):
+class _TLS12Handshake(HandshakeMachine, abc.ABC):
     """What client and server share: keys, Finished, CCS, queries."""
 
     state: State
@@ -287,12 +288,9 @@ class _TLS12Handshake(HandshakeMachine):
         self._n.pending_read = None
         self.state = after
 
+    @abc.abstractmethod
     def _state_after_ccs(self) -> State | None:
-        """The state a ChangeCipherSpec leads to; None where it is unexpected.
-
-        Each role overrides this with its own CCS states.
-        """
-        return None
+        """The state a ChangeCipherSpec leads to; None where it is unexpected."""
 
     def handle_warning_alert(self, description: int) -> None:
         """A TLS 1.2 warning from the peer (the Connection reports it too).
@@ -305,8 +303,9 @@ class _TLS12Handshake(HandshakeMachine):
             return
         self._renegotiation_refused()
 
+    @abc.abstractmethod
     def _renegotiation_refused(self) -> None:
-        raise NotImplementedError
+        """The peer declined our renegotiation: go back to CONNECTED."""
 
     # -- helpers -----------------------------------------------------------
 

@@ -728,3 +728,36 @@ class LifetimeTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(caught.exception.alert, AlertDescription.bad_record_mac)
         self.assertEqual(caught.exception.events, [ApplicationData(b"intact")])
         self.assertEqual(server.rejected_bytes, bytes(bad))
+
+
+class IdleRecordTests(HandshakeTestsMixin, SynchronousTestCase):
+    """Records that carry nothing are allowed, but not without end."""
+
+    def test_empty_application_data_is_not_reported(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        record = client._records._write.seal(ContentType.application_data, b"")
+        client.send(b"then data")
+        events = server.receive_data(record + client.data_to_send())
+        self.assertEqual(events, [ApplicationData(b"then data")])
+
+    def test_endless_empty_records_are_refused(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        write = client._records._write
+        records = b"".join(
+            write.seal(ContentType.application_data, b"") for _ in range(33)
+        )
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(records)
+        self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
+
+    def test_data_resets_the_count(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        write = client._records._write
+        chunks = []
+        for index in range(4):
+            chunks += [write.seal(ContentType.application_data, b"") for _ in range(30)]
+            chunks.append(write.seal(ContentType.application_data, b"%d" % index))
+        events = server.receive_data(b"".join(chunks))
+        self.assertEqual(
+            b"".join(e.data for e in of_type(events, ApplicationData)), b"0123"
+        )

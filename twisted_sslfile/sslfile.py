@@ -729,10 +729,7 @@ class SSLFile:
 
     def _leftover(self, length: int | None) -> bytes:
         """After shutdown: decrypted data, then the raw bytes after close_notify."""
-        unused = self._conn.unused_data if self._conn.received_close_notify else b""
-        if unused:
-            self._inbuf += unused
-            self._conn.unused_data = b""
+        self._inbuf += self._conn.take_unused_data()
         n = len(self._inbuf) if length is None else length
         data = bytes(self._inbuf[:n])
         del self._inbuf[:n]

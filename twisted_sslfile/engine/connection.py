@@ -57,6 +57,9 @@ if TYPE_CHECKING:
     from twisted_sslfile.engine.sessions import Session
     from twisted_sslfile.engine.tls12 import TLS12Client, TLS12Server
 
+#: Empty application-data records or warning alerts accepted in a row.
+_MAX_IDLE_RECORDS = 32
+
 TLS_1_2 = ProtocolVersion.TLS_1_2
 TLS_1_3 = ProtocolVersion.TLS_1_3
 
@@ -215,9 +218,14 @@ class Connection:
         self._error: TLSError | None = None
         self.sent_close_notify = False
         self.received_close_notify = False
-        #: Bytes that followed the peer's close_notify: they belong to whatever
-        #: the stream carries next (RFC 8446 §6.1 says TLS ignores them).
-        self.unused_data = b""
+        # Bytes that followed the peer's close_notify: they belong to whatever
+        # the stream carries next (RFC 8446 §6.1 says TLS ignores them). The
+        # adapter decides how much of that stream to accept; it takes them
+        # with take_unused_data().
+        self._unused = bytearray()
+        # Records that carried nothing (empty application data, warning
+        # alerts), in a row: allowed, but not without end (see _idle_record).
+        self._idle_records = 0
 
     # -- the engine contract -------------------------------------------------
 
@@ -325,6 +333,21 @@ class Connection:
     @property
     def handshake_result(self) -> HandshakeCompleted | None:
         return self._result
+
+    @property
+    def unused_data(self) -> bytes:
+        """Bytes received after the peer's close_notify, not yet taken."""
+        return bytes(self._unused)
+
+    def take_unused_data(self) -> bytes:
+        """Return and forget the bytes received after the peer's close_notify.
+
+        They are the start of whatever the stream carries next (a plaintext
+        phase after a clean TLS close), in order.
+        """
+        data = bytes(self._unused)
+        self._unused.clear()
+        return data
 
     @property
     def rejected_bytes(self) -> bytes | None:
@@ -513,7 +536,7 @@ class Connection:
 
     def _receive(self, data: bytes) -> None:
         if self.received_close_notify:
-            self.unused_data += bytes(data)
+            self._unused += data
             return
         self._records.feed(data)
         while not self.received_close_notify:
@@ -522,7 +545,7 @@ class Connection:
                 break
             self._handle_record(record)
         if self.received_close_notify:
-            self.unused_data += self._records.take_unprocessed()
+            self._unused += self._records.take_unprocessed()
 
     def _handle_record(self, record: Record) -> None:
         content_type = record.content_type
@@ -539,13 +562,34 @@ class Connection:
         if content_type == ContentType.application_data:
             if self._result is None:
                 raise UnexpectedMessageError("application data before the handshake")
+            if not record.payload:
+                # RFC 8446 §5.1 allows empty application data (traffic
+                # analysis padding); there is nothing to report.
+                self._idle_record()
+                return
+            self._idle_records = 0
             self._events.append(ApplicationData(bytes(record.payload)))
         elif content_type == ContentType.alert:
             self._handle_alert(record.payload)
         else:
+            self._idle_records = 0
             self._handle_change_cipher_spec(record)
 
+    def _idle_record(self) -> None:
+        """Count a record that carried nothing.
+
+        Each one costs a record's work and yields no progress, so a peer may
+        send only so many in a row (OpenSSL draws the same line).
+        """
+        self._idle_records += 1
+        if self._idle_records > _MAX_IDLE_RECORDS:
+            raise UnexpectedMessageError(
+                f"more than {_MAX_IDLE_RECORDS} empty records or warning alerts "
+                "in a row"
+            )
+
     def _handle_handshake_record(self, payload: bytes | memoryview) -> None:
+        self._idle_records = 0
         self._reassembler.feed(payload)
         while (message := self._reassembler.pop()) is not None:
             msg_type, raw, body = message
@@ -577,6 +621,7 @@ class Connection:
         if description == AlertDescription.user_canceled:
             # RFC 8446 §6.1: user_canceled is followed by close_notify; it is
             # the only alert besides close_notify that is not an error.
+            self._idle_record()
             self._events.append(
                 AlertReceived(AlertLevel.warning, AlertDescription.user_canceled)
             )
@@ -586,6 +631,7 @@ class Connection:
             # reported and the connection goes on. Before the version is
             # settled a warning is tolerated too: some TLS 1.2 servers warn
             # unrecognized_name before their ServerHello.
+            self._idle_record()
             self._events.append(AlertReceived(AlertLevel.warning, description))
             # e.g. no_renegotiation: the peer declined our renegotiation.
             self._handshake.handle_warning_alert(description)

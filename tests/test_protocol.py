@@ -571,8 +571,10 @@ class IOSimTests(TLSTestMixin, SynchronousTestCase):
         **kwargs: Any,
     ) -> tuple[TLSProtocol, TLSProtocol, iosim.IOPump]:
         client_context = kwargs.pop("client_context", self.pki["client"])
+        server_context = kwargs.pop("server_context", self.pki["server"])
+        session = kwargs.pop("session", None)
         server_tls = TLSFactory(
-            server_factory, self.pki["server"], False, clock=self.clock, **kwargs
+            server_factory, server_context, False, clock=self.clock, **kwargs
         )
         client_tls = TLSFactory(
             client_factory,
@@ -580,6 +582,7 @@ class IOSimTests(TLSTestMixin, SynchronousTestCase):
             True,
             "example.com",
             clock=self.clock,
+            session=session,
             **kwargs,
         )
         client, server, pump = iosim.connectedServerAndClient(
@@ -611,6 +614,51 @@ class IOSimTests(TLSTestMixin, SynchronousTestCase):
         self.assertEqual(server.wrappedProtocol.handshakes, 1)
         self.assertIsNone(client.negotiatedProtocol)
         self.assertIs(client.wrappedProtocol.transport, client)
+
+    def test_tls12_with_npn(self) -> None:
+        """
+        TLS 1.2 through the adapter; without ALPN, negotiatedProtocol is the
+        NPN result on both sides (the client's choice from the server's list).
+        """
+        server_context = self.pki["server"].replace(
+            npn_protocols=[b"spdy/3", b"http/1.1"]
+        )
+        client_context = self.pki["client"].replace(
+            max_version=ProtocolVersion.TLS_1_2, npn_protocols=[b"http/1.1"]
+        )
+        client, server, pump = self.connect(
+            Factory.forProtocol(Recorder),
+            Factory.forProtocol(Echo),
+            client_context=client_context,
+            server_context=server_context,
+        )
+        self.assertEqual(client.handshakeResult.version, ProtocolVersion.TLS_1_2)
+        self.assertEqual(client.negotiatedProtocol, b"http/1.1")
+        self.assertEqual(server.negotiatedProtocol, b"http/1.1")
+        client.write(b"over TLS 1.2")
+        pump.flush()
+        self.assertEqual(bytes(client.wrappedProtocol.data), b"over TLS 1.2")
+
+    def test_session_resumption(self) -> None:
+        """
+        TLSProtocol.session (a TLS 1.3 ticket, read once data has flowed)
+        handed to TLSFactory(session=...) resumes on the next connection.
+        """
+        client, _server, pump = self.connect(
+            Factory.forProtocol(Recorder), Factory.forProtocol(Echo)
+        )
+        client.write(b"first")
+        pump.flush()
+        session = client.session
+        self.assertIsNotNone(session)
+        self.assertFalse(client.handshakeResult.resumed)
+        again, _, pump = self.connect(
+            Factory.forProtocol(Recorder), Factory.forProtocol(Echo), session=session
+        )
+        self.assertTrue(again.handshakeResult.resumed)
+        again.write(b"second")
+        pump.flush()
+        self.assertEqual(bytes(again.wrappedProtocol.data), b"second")
 
     def test_alpn_from_acceptable_protocols(self) -> None:
         """

@@ -1504,7 +1504,9 @@ class HandshakeReassembler:
         self._max = max_message_size
         self._buffer = bytearray()
         self._expected = 0  # total size of the message in _buffer, once known
-        self._ready: deque[tuple[int, bytes, bytes]] = deque()
+        # Made on first use (see feed): an empty deque is 760 bytes, and an
+        # idle connection's reassembler is usually empty.
+        self._ready: deque[tuple[int, bytes, bytes]] | None = None
 
     @property
     def has_partial(self) -> bool:
@@ -1539,6 +1541,8 @@ class HandshakeReassembler:
         view = memoryview(data)
         buf = self._buffer
         ready = self._ready
+        if ready is None:
+            ready = self._ready = deque()
         while view:
             if not buf:
                 # Fast path: whole messages straight out of the record.

@@ -32,7 +32,7 @@ import abc
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from twisted_sslfile.constants import (
     MAX_CIPHERTEXT_TLS12,
@@ -43,6 +43,7 @@ from twisted_sslfile.constants import (
     ContentType,
     ProtocolVersion,
 )
+from twisted_sslfile.engine.suites import CIPHER_SUITES
 from twisted_sslfile.errors import (
     BadRecordMacError,
     DecodeError,
@@ -93,22 +94,6 @@ _TYPE_BYTE = tuple(bytes((i,)) for i in range(256))
 # suite -> (AEAD class, key length).  The crypto helper's suites.py will own
 # the full table; the record layer only needs these two facts and must not
 # wait for it.
-_TLS13_AEADS: dict[int, tuple[type[AESGCM] | type[ChaCha20Poly1305], int]] = {
-    CipherSuite.TLS_AES_128_GCM_SHA256: (AESGCM, 16),
-    CipherSuite.TLS_AES_256_GCM_SHA384: (AESGCM, 32),
-    CipherSuite.TLS_CHACHA20_POLY1305_SHA256: (ChaCha20Poly1305, 32),
-}
-_TLS12_AEADS: dict[int, tuple[type[AESGCM] | type[ChaCha20Poly1305], int]] = {
-    CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256: (AESGCM, 16),
-    CipherSuite.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256: (AESGCM, 16),
-    CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384: (AESGCM, 32),
-    CipherSuite.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384: (AESGCM, 32),
-    CipherSuite.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256: (ChaCha20Poly1305, 32),
-    CipherSuite.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256: (
-        ChaCha20Poly1305,
-        32,
-    ),
-}
 
 
 def plaintext_limit(record_size_limit: int, *, tls13: bool) -> int:
@@ -222,7 +207,10 @@ class TLS13Protection(RecordProtection):
         padding_block: int = 0,
     ) -> None:
         try:
-            aead_class, key_length = _TLS13_AEADS[suite]
+            info = CIPHER_SUITES[suite]  # type: ignore[index]
+            if not info.tls13:
+                raise KeyError(suite)
+            aead_class, key_length = info.aead, info.key_length
         except KeyError:
             raise ValueError(f"{suite!r} is not a TLS 1.3 cipher suite") from None
         if len(key) != key_length or len(iv) != 12:
@@ -336,7 +324,10 @@ class TLS12Protection(RecordProtection):
 
     def __init__(self, suite: CipherSuite | int, key: bytes, fixed_iv: bytes) -> None:
         try:
-            aead_class, key_length = _TLS12_AEADS[suite]
+            info = CIPHER_SUITES[suite]  # type: ignore[index]
+            if info.tls13:
+                raise KeyError(suite)
+            aead_class, key_length = info.aead, info.key_length
         except KeyError:
             raise ValueError(f"{suite!r} is not a TLS 1.2 AEAD cipher suite") from None
         gcm = aead_class is AESGCM

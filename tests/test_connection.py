@@ -13,6 +13,7 @@ import gc
 import weakref
 from collections.abc import Sequence
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.certs import CertificateFactory
@@ -761,3 +762,16 @@ class IdleRecordTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(
             b"".join(e.data for e in of_type(events, ApplicationData)), b"0123"
         )
+
+
+class WeakKeyTests(HandshakeTestsMixin, SynchronousTestCase):
+    def test_short_rsa_key_is_refused(self) -> None:
+        """A verified chain may not rest on an RSA key under 2048 bits."""
+        weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        leaf = self.pki.leaf("example.com", key=weak)
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        _, server, error = self.fail_handshake(client_context, server_context)
+        self.assertEqual(error.alert, AlertDescription.insufficient_security)
+        self.assertIn("1024-bit RSA key", str(error))
+        self.assertEqual(server.error.alert, AlertDescription.insufficient_security)

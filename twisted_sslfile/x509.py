@@ -1414,16 +1414,38 @@ def verify_chain(
     except ConfigurationError as e:
         raise InternalError(f"cannot verify the peer's certificate: {e}") from e
     if is_server_cert:
-        return verify_server_certificates(
+        path = verify_server_certificates(
             certs,
             trust_roots=roots,
             server_name=server_name,
             time=context.clock(),
             max_length=max_length,
         )
-    return verify_client_certificates(
-        certs, trust_roots=roots, time=context.clock(), max_length=max_length
-    )
+    else:
+        path = verify_client_certificates(
+            certs, trust_roots=roots, time=context.clock(), max_length=max_length
+        )
+    # The trust anchor is the operator's choice; what the peer brought is not.
+    _check_key_strength(path[:-1] or path)
+    return path
+
+
+#: RSA keys below this many bits are refused in a verified chain: NIST
+#: SP 800-131A and the CA/Browser Forum baseline requirements retired them,
+#: and cryptography's verifier does not check key sizes itself.
+MIN_RSA_KEY_BITS = 2048
+
+
+def _check_key_strength(certs: Sequence[x509.Certificate]) -> None:
+    for cert in certs:
+        key = cert.public_key()
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_KEY_BITS:
+            raise CertificateError(
+                f"certificate {describe_certificate(cert)} has a {key.key_size}-bit "
+                f"RSA key; at least {MIN_RSA_KEY_BITS} bits are required",
+                AlertDescription.insufficient_security,
+                certificate=cert,
+            )
 
 
 def verify_server_chain(

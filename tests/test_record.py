@@ -854,7 +854,7 @@ class BufferTests(SynchronousTestCase):
         self.assertEqual(bytes(receiver.next_record().payload), b"encrypted")
 
 
-class EarlyDataSkipTests(SynchronousTestCase):
+class EarlyDataSkippingTests(SynchronousTestCase):
     """RFC 8446 §4.2.10: a server skips rejected 0-RTT data."""
 
     def test_skip_undecryptable(self) -> None:

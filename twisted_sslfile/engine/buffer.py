@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from types import TracebackType
 
-from twisted_sslfile.errors import DecodeError, InternalError
+from ..errors import DecodeError, InternalError
 
 __all__ = ["Reader", "Writer"]
 

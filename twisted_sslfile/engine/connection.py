@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar, Union
 
-from twisted_sslfile.constants import (
+from ..constants import (
     AlertDescription,
     AlertLevel,
     CipherSuite,
@@ -28,21 +28,7 @@ from twisted_sslfile.constants import (
     NamedGroup,
     ProtocolVersion,
 )
-from twisted_sslfile.engine.events import (
-    AlertReceived,
-    ApplicationData,
-    CloseNotify,
-    Event,
-    HandshakeCompleted,
-)
-from twisted_sslfile.engine.messages import (
-    ClientHello,
-    HandshakeReassembler,
-    ServerHello,
-)
-from twisted_sslfile.engine.record import Record, RecordLayer, RecordProtection
-from twisted_sslfile.engine.tls13 import TLS13Client, TLS13Server
-from twisted_sslfile.errors import (
+from ..errors import (
     ConnectionClosedError,
     DecodeError,
     InternalError,
@@ -51,11 +37,25 @@ from twisted_sslfile.errors import (
     TLSError,
     UnexpectedMessageError,
 )
+from .events import (
+    AlertReceived,
+    ApplicationData,
+    CloseNotify,
+    Event,
+    HandshakeCompleted,
+)
+from .messages import (
+    ClientHello,
+    HandshakeReassembler,
+    ServerHello,
+)
+from .record import Record, RecordLayer, RecordProtection
+from .tls13 import TLS13Client, TLS13Server
 
 if TYPE_CHECKING:
-    from twisted_sslfile.context import Context
-    from twisted_sslfile.engine.sessions import Session
-    from twisted_sslfile.engine.tls12 import TLS12Client, TLS12Server
+    from ..context import Context
+    from .sessions import Session
+    from .tls12 import TLS12Client, TLS12Server
 
 #: Empty application-data records or warning alerts accepted in a row.
 _MAX_IDLE_RECORDS = 32
@@ -117,7 +117,7 @@ class _ServerHelloSelector:
         if max(usable) == TLS_1_3:
             server: Handshake = self._io.server_handshake_class(self._io, context)
         else:
-            from twisted_sslfile.engine.tls12 import TLS12Server
+            from .tls12 import TLS12Server
 
             server = TLS12Server(
                 self._io, context, downgrade_sentinel=context.max_version >= TLS_1_3
@@ -469,7 +469,7 @@ class Connection:
         """The server chose TLS 1.2: hand the client side over to tls12."""
         # Imported here: tls12 builds on tls13's helpers, and this is the one
         # place the two meet.
-        from twisted_sslfile.engine.tls12 import TLS12Client
+        from .tls12 import TLS12Client
 
         client = TLS12Client(weakref.proxy(self), self._context, **handover)  # type: ignore[arg-type]
         self.replace_handshake(client)

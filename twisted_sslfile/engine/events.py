@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from twisted_sslfile.constants import (
+from ..constants import (
     AlertDescription,
     AlertLevel,
     CipherSuite,

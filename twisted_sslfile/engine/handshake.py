@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 from cryptography import x509
 from cryptography.x509.oid import PublicKeyAlgorithmOID
 
-from twisted_sslfile.constants import AlertDescription, AlertLevel, HandshakeType
-from twisted_sslfile.errors import NoApplicationProtocolError, UnexpectedMessageError
+from ..constants import AlertDescription, AlertLevel, HandshakeType
+from ..errors import NoApplicationProtocolError, UnexpectedMessageError
 
 if TYPE_CHECKING:
-    from twisted_sslfile.engine.events import Event, HandshakeCompleted
-    from twisted_sslfile.engine.messages import ServerHello
-    from twisted_sslfile.engine.record import RecordProtection
+    from .events import Event, HandshakeCompleted
+    from .messages import ServerHello
+    from .record import RecordProtection
 
 _T = TypeVar("_T")
 

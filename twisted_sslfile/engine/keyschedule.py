@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from twisted_sslfile.constants import HandshakeType
-from twisted_sslfile.errors import DecryptError, InternalError
+from ..constants import HandshakeType
+from ..errors import DecryptError, InternalError
 
 __all__ = [
     "KeySchedule13",

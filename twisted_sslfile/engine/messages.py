@@ -40,21 +40,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeAlias
 
-from twisted_sslfile.constants import (
+from ..constants import (
     AlertDescription,
     ExtensionType,
     HandshakeType,
     NameType,
 )
-from twisted_sslfile.constants import ExtensionType as E
-from twisted_sslfile.engine.buffer import Reader, Writer
-from twisted_sslfile.errors import (
+from ..constants import ExtensionType as E
+from ..errors import (
     DecodeError,
     IllegalParameterError,
     InternalError,
     LimitExceededError,
     MissingExtensionError,
 )
+from .buffer import Reader, Writer
 
 __all__ = [
     "DOWNGRADE_TLS11",

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from twisted_sslfile.constants import (
+from ..constants import (
     MAX_CIPHERTEXT_TLS12,
     MAX_CIPHERTEXT_TLS13,
     MAX_PLAINTEXT,
@@ -43,8 +43,7 @@ from twisted_sslfile.constants import (
     ContentType,
     ProtocolVersion,
 )
-from twisted_sslfile.engine.suites import CIPHER_SUITES
-from twisted_sslfile.errors import (
+from ..errors import (
     BadRecordMacError,
     DecodeError,
     IllegalParameterError,
@@ -53,6 +52,7 @@ from twisted_sslfile.errors import (
     TLSError,
     UnexpectedMessageError,
 )
+from .suites import CIPHER_SUITES
 
 __all__ = [
     "Record",

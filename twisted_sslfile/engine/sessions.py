@@ -46,11 +46,11 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from twisted_sslfile.constants import TLS13_CIPHER_SUITES, CipherSuite, ProtocolVersion
-from twisted_sslfile.engine.buffer import Reader, Writer
-from twisted_sslfile.engine.suites import CIPHER_SUITES
-from twisted_sslfile.errors import InternalError, TLSError
-from twisted_sslfile.x509 import ConfigurationError
+from ..constants import TLS13_CIPHER_SUITES, CipherSuite, ProtocolVersion
+from ..errors import InternalError, TLSError
+from ..x509 import ConfigurationError
+from .buffer import Reader, Writer
+from .suites import CIPHER_SUITES
 
 __all__ = [
     "CLOCK_SKEW_TOLERANCE",

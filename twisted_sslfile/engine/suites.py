@@ -41,13 +41,13 @@ from cryptography.hazmat.primitives.asymmetric import (
 )
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from twisted_sslfile.constants import (
+from ..constants import (
     CipherSuite,
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
 )
-from twisted_sslfile.errors import DecryptError, IllegalParameterError, InternalError
+from ..errors import DecryptError, IllegalParameterError, InternalError
 
 __all__ = [
     "CIPHER_SUITES",

@@ -38,8 +38,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from cryptography import x509 as cx509
 
-from twisted_sslfile import x509 as tls_x509
-from twisted_sslfile.constants import (
+from .. import x509 as tls_x509
+from ..constants import (
     TLS13_CIPHER_SUITES,
     AlertDescription,
     AlertLevel,
@@ -50,20 +50,7 @@ from twisted_sslfile.constants import (
     ProtocolVersion,
     SignatureScheme,
 )
-from twisted_sslfile.engine import keyschedule, messages, suites
-from twisted_sslfile.engine.events import HandshakeCompleted, SessionTicket
-from twisted_sslfile.engine.handshake import (
-    Handler,
-    HandshakeIO,
-    HandshakeMachine,
-    first_common,
-    has_rsassa_pss_key,
-    is_ip_address,
-    select_alpn,
-)
-from twisted_sslfile.engine.record import Record, TLS12Protection
-from twisted_sslfile.engine.sessions import ServerSessionState, Session
-from twisted_sslfile.errors import (
+from ..errors import (
     CertificateError,
     DecodeError,
     HandshakeFailureError,
@@ -74,9 +61,22 @@ from twisted_sslfile.errors import (
     UnexpectedMessageError,
     UnsupportedExtensionError,
 )
+from . import keyschedule, messages, suites
+from .events import HandshakeCompleted, SessionTicket
+from .handshake import (
+    Handler,
+    HandshakeIO,
+    HandshakeMachine,
+    first_common,
+    has_rsassa_pss_key,
+    is_ip_address,
+    select_alpn,
+)
+from .record import Record, TLS12Protection
+from .sessions import ServerSessionState, Session
 
 if TYPE_CHECKING:
-    from twisted_sslfile.context import Context, Credential
+    from ..context import Context, Credential
 
 TLS12 = ProtocolVersion.TLS_1_2
 _SCSV = CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 
-from twisted_sslfile import x509 as tls_x509
-from twisted_sslfile.constants import (
+from .. import x509 as tls_x509
+from ..constants import (
     TLS13_CIPHER_SUITES,
     AlertDescription,
     CipherSuite,
@@ -36,24 +36,7 @@ from twisted_sslfile.constants import (
     PskKeyExchangeMode,
     SignatureScheme,
 )
-from twisted_sslfile.engine import keyschedule, messages, suites
-from twisted_sslfile.engine.events import (
-    HandshakeCompleted,
-    KeyUpdated,
-    SessionTicket,
-)
-from twisted_sslfile.engine.handshake import (
-    Handler,
-    HandshakeIO,
-    HandshakeMachine,
-    first_common,
-    has_rsassa_pss_key,
-    is_ip_address,
-    select_alpn,
-)
-from twisted_sslfile.engine.record import Record, TLS13Protection
-from twisted_sslfile.engine.sessions import ServerSessionState, Session
-from twisted_sslfile.errors import (
+from ..errors import (
     CertificateError,
     DecodeError,
     DecryptError,
@@ -66,9 +49,26 @@ from twisted_sslfile.errors import (
     UnexpectedMessageError,
     UnsupportedExtensionError,
 )
+from . import keyschedule, messages, suites
+from .events import (
+    HandshakeCompleted,
+    KeyUpdated,
+    SessionTicket,
+)
+from .handshake import (
+    Handler,
+    HandshakeIO,
+    HandshakeMachine,
+    first_common,
+    has_rsassa_pss_key,
+    is_ip_address,
+    select_alpn,
+)
+from .record import Record, TLS13Protection
+from .sessions import ServerSessionState, Session
 
 if TYPE_CHECKING:
-    from twisted_sslfile.context import Context, Credential
+    from ..context import Context, Credential
 
 _T = TypeVar("_T")
 TLS13 = ProtocolVersion.TLS_1_3

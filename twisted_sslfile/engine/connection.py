@@ -17,7 +17,7 @@ import contextlib
 import enum
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, ClassVar, Union
+from typing import TYPE_CHECKING, ClassVar
 
 from ..constants import (
     AlertDescription,
@@ -50,12 +50,12 @@ from .messages import (
     ServerHello,
 )
 from .record import Record, RecordLayer, RecordProtection
+from .tls12 import TLS12Client, TLS12Server
 from .tls13 import TLS13Client, TLS13Server
 
 if TYPE_CHECKING:
     from ..context import Context
     from .sessions import Session
-    from .tls12 import TLS12Client, TLS12Server
 
 #: Empty application-data records or warning alerts accepted in a row.
 _MAX_IDLE_RECORDS = 32
@@ -117,8 +117,6 @@ class _ServerHelloSelector:
         if max(usable) == TLS_1_3:
             server: Handshake = self._io.server_handshake_class(self._io, context)
         else:
-            from .tls12 import TLS12Server
-
             server = TLS12Server(
                 self._io, context, downgrade_sentinel=context.max_version >= TLS_1_3
             )
@@ -144,9 +142,7 @@ class _ServerHelloSelector:
 
 
 #: What Connection drives: a version-specific state machine, or the selector.
-Handshake = Union[
-    TLS13Client, TLS13Server, _ServerHelloSelector, "TLS12Client", "TLS12Server"
-]
+Handshake = TLS13Client | TLS13Server | TLS12Client | TLS12Server | _ServerHelloSelector
 
 
 class Connection:
@@ -467,10 +463,6 @@ class Connection:
         **handover: object,
     ) -> None:
         """The server chose TLS 1.2: hand the client side over to tls12."""
-        # Imported here: tls12 builds on tls13's helpers, and this is the one
-        # place the two meet.
-        from .tls12 import TLS12Client
-
         client = TLS12Client(weakref.proxy(self), self._context, **handover)  # type: ignore[arg-type]
         self.replace_handshake(client)
         client.receive_server_hello(raw, server_hello)

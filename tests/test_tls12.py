@@ -37,7 +37,7 @@ from twisted_sslfile.constants import (
     SignatureScheme,
 )
 from twisted_sslfile.context import Context
-from twisted_sslfile.engine import messages, tls12
+from twisted_sslfile.engine import messages
 from twisted_sslfile.engine.connection import Connection, ConnectionState
 from twisted_sslfile.engine.events import (
     AlertReceived,
@@ -610,6 +610,10 @@ class _NoEMSServer(TLS12Server):
         )
 
 
+class _NoEMSServerConnection(Connection):
+    tls12_server_class = _NoEMSServer
+
+
 class ExtendedMasterSecretTests(TLS12TestsMixin, SynchronousTestCase):
     def test_on_by_default(self) -> None:
         client, server, _, _ = self.connect(*self.contexts())
@@ -632,8 +636,11 @@ class ExtendedMasterSecretTests(TLS12TestsMixin, SynchronousTestCase):
         self.assertTalks(client, server)
 
     def test_server_without_ems(self) -> None:
-        self.patch(tls12, "TLS12Server", _NoEMSServer)  # type: ignore[attr-defined]
-        client, server, _, _ = self.connect(*self.contexts())
+        client_context, server_context = self.contexts()
+        client = Connection(client_context, is_client=True, server_name="example.com")
+        server = _NoEMSServerConnection(server_context, is_client=False)
+        client.start()
+        pump(client, server)
         self.assertIsInstance(server._handshake, _NoEMSServer)
         self.assertFalse(client._handshake.extended_master_secret)
         self.assertIsNone(client.session)

@@ -117,7 +117,7 @@ class _ServerHelloSelector:
         if max(usable) == TLS_1_3:
             server: Handshake = self._io.server_handshake_class(self._io, context)
         else:
-            server = TLS12Server(
+            server = self._io.tls12_server_class(
                 self._io, context, downgrade_sentinel=context.max_version >= TLS_1_3
             )
         self._io.replace_handshake(server)
@@ -149,7 +149,9 @@ class Connection:
     """A TLS connection driven by bytes in and bytes out.
 
     The handshake classes are class attributes so that a test can put a
-    scripted state machine in their place (the RFC 8448 replay does).
+    scripted state machine in their place (the RFC 8448 replay does). The
+    client class builds the ClientHello for every version and hands over to
+    ``tls12_client_class`` when the server picks TLS 1.2.
 
     :param context: shared policy and credentials.
     :param is_client: the role; a client sends ClientHello from :meth:`start`.
@@ -162,6 +164,8 @@ class Connection:
 
     client_handshake_class: ClassVar[type[TLS13Client]] = TLS13Client
     server_handshake_class: ClassVar[type[TLS13Server]] = TLS13Server
+    tls12_client_class: ClassVar[type[TLS12Client]] = TLS12Client
+    tls12_server_class: ClassVar[type[TLS12Server]] = TLS12Server
 
     def __init__(
         self,
@@ -463,7 +467,7 @@ class Connection:
         **handover: object,
     ) -> None:
         """The server chose TLS 1.2: hand the client side over to tls12."""
-        client = TLS12Client(weakref.proxy(self), self._context, **handover)  # type: ignore[arg-type]
+        client = self.tls12_client_class(weakref.proxy(self), self._context, **handover)  # type: ignore[arg-type]
         self.replace_handshake(client)
         client.receive_server_hello(raw, server_hello)
 

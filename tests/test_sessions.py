@@ -14,14 +14,16 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twisted_sslfile.constants import CipherSuite, ProtocolVersion
 from twisted_sslfile.context import DEFAULT_TICKETS_PER_HANDSHAKE, Context
-from twisted_sslfile.engine import sessions
+from twisted_sslfile.engine import ticketkeys
 from twisted_sslfile.engine.sessions import (
     CLOCK_SKEW_TOLERANCE,
     MAX_SESSION_LIFETIME,
-    TICKET_OVERHEAD,
     ServerSessionState,
     Session,
     SessionCache,
+)
+from twisted_sslfile.engine.ticketkeys import (
+    TICKET_OVERHEAD,
     TicketKey,
     TicketKeyFileError,
     TicketKeys,
@@ -867,9 +869,9 @@ class KeyFileTests(SynchronousTestCase):
             self.path, clock=clock, random=self.random, reload_interval=0
         )
         reads = []
-        original = sessions._read_limited
+        original = ticketkeys._read_limited
         self.patch(
-            sessions,
+            ticketkeys,
             "_read_limited",
             lambda path: reads.append(path) or original(path),
         )

@@ -44,7 +44,7 @@ _EXPORTS: dict[str, str] = {
     "Credential": "twisted_sslfile.context",
     "Connection": "twisted_sslfile.engine.connection",
     "Session": "twisted_sslfile.engine.sessions",
-    "TicketKeys": "twisted_sslfile.engine.sessions",
+    "TicketKeys": "twisted_sslfile.engine.ticketkeys",
     "TLSProtocol": "twisted_sslfile.protocol",
     "TLSFactory": "twisted_sslfile.protocol",
     "start_tls": "twisted_sslfile.protocol",
@@ -97,7 +97,8 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     from twisted_sslfile.constants import ClientCertificatePolicy, ProtocolVersion
     from twisted_sslfile.context import Context, Credential
     from twisted_sslfile.engine.connection import Connection
-    from twisted_sslfile.engine.sessions import Session, TicketKeys
+    from twisted_sslfile.engine.sessions import Session
+    from twisted_sslfile.engine.ticketkeys import TicketKeys
     from twisted_sslfile.errors import (
         BadRecordMacError,
         CertificateError,

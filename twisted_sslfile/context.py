@@ -12,7 +12,7 @@ a time.  Two consequences shape this module:
   mutator, :meth:`Context.load_cert_chain`, replaces the credential tuple
   atomically, so a connection that already read it is unaffected.
   :meth:`Context.replace` makes a modified copy.  The session-resumption
-  state a Context carries (:class:`~twisted_sslfile.engine.sessions.
+  state a Context carries (:class:`~twisted_sslfile.engine.ticketkeys.
   TicketKeys`, :class:`~twisted_sslfile.engine.sessions.SessionCache`) is
   shared by its connections and guards itself; the Context only holds it.
 
@@ -44,12 +44,11 @@ from twisted_sslfile.constants import (
     SignatureScheme,
 )
 from twisted_sslfile.engine.sessions import (
-    DEFAULT_ROTATION_INTERVAL,
     DEFAULT_SESSION_LIFETIME,
     MAX_SESSION_LIFETIME,
     SessionCache,
-    TicketKeys,
 )
+from twisted_sslfile.engine.ticketkeys import DEFAULT_ROTATION_INTERVAL, TicketKeys
 from twisted_sslfile.x509 import (
     ConfigurationError,
     PasswordType,
@@ -555,13 +554,13 @@ class Context:
     Session resumption (servers; a client passes a ``Session`` to its
     connection instead):
 
-    * ``session_tickets``: the :class:`~twisted_sslfile.engine.sessions.
+    * ``session_tickets``: the :class:`~twisted_sslfile.engine.ticketkeys.
       TicketKeys` that seal TLS 1.3 tickets and RFC 5077 TLS 1.2 tickets.
       ``None``/``True`` (default): keys of this Context's own, made from
       ``random`` on first use and rotated hourly in memory - tickets then
       resume only in this process.  ``False``: no tickets.
     * ``ticket_key_file``: a key file (see :func:`~twisted_sslfile.engine.
-      sessions.read_key_file`) shared by the processes or machines that must
+      ticketkeys.read_key_file`) shared by the processes or machines that must
       resume each other's sessions; read now, re-read when it changes.
     * ``session_cache``: the TLS 1.2 session-ID cache; ``None``/``True``
       (default): one of this Context's own; ``False``: no session IDs.

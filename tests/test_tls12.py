@@ -10,7 +10,6 @@ Interop with other implementations is in ``test_interop_tls12``.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import itertools
@@ -24,7 +23,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.certs import CertificateFactory
-from tests.test_connection import of_type, pump
+from tests.test_connection import HandshakeTestsMixin, of_type, pump
 from twisted_sslfile.constants import (
     AlertDescription,
     AlertLevel,
@@ -81,11 +80,12 @@ def data_of(events: list[Event]) -> bytes:
     return b"".join(e.data for e in of_type(events, ApplicationData))
 
 
-class TLS12TestsMixin:
-    """A fresh PKI per test and TLS 1.2 connection pairs."""
+class TLS12TestsMixin(HandshakeTestsMixin):
+    """A fresh PKI per test and TLS 1.2 connection pairs (``connect`` and
+    ``fail_handshake`` come from the TLS 1.3 tests' mixin)."""
 
     def setUp(self) -> None:
-        self.pki = CertificateFactory(self.mktemp())  # type: ignore[attr-defined]
+        super().setUp()
         self._leaves: dict[str, Any] = {}
 
     def leaf(self, key_type: str) -> Any:
@@ -111,34 +111,6 @@ class TLS12TestsMixin:
             trust_roots=self.pki.trust_roots, **client_options
         )
         return client_context, server_context
-
-    def connect(
-        self, client_context: Context, server_context: Context
-    ) -> tuple[Connection, Connection, list[Event], list[Event]]:
-        client = Connection(client_context, is_client=True, server_name="example.com")
-        server = Connection(server_context, is_client=False)
-        client.start()
-        client_events, server_events = pump(client, server)
-        return client, server, client_events, server_events
-
-    def fail_handshake(
-        self, client_context: Context, server_context: Context
-    ) -> tuple[Connection, Connection, TLSError]:
-        client = Connection(client_context, is_client=True, server_name="example.com")
-        server = Connection(server_context, is_client=False)
-        client.start()
-        try:
-            pump(client, server)
-        except TLSError as exc:
-            error = exc
-        else:
-            raise AssertionError("handshake succeeded")
-        for sender, receiver in ((client, server), (server, client)):
-            data = sender.data_to_send()
-            if data and receiver.error is None:
-                with contextlib.suppress(TLSError):
-                    receiver.receive_data(data)
-        return client, server, error
 
     def assertTalks(self, client: Connection, server: Connection) -> None:
         """Data flows both ways and both export the same keying material."""

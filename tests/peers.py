@@ -30,6 +30,10 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
+from tests.driver import Driver
+from twisted_sslfile.context import Context
+from twisted_sslfile.engine.connection import Connection
+
 #: Upper bound of any single wait on a peer, in seconds.
 TIMEOUT = 20.0
 
@@ -794,3 +798,32 @@ def accept(listener: socket.socket) -> socket.socket:
         listener.close()
     sock.settimeout(TIMEOUT)
     return sock
+
+
+class EngineServerMixin:
+    """Our engine as a server accepting several connections in a row
+    (:func:`accept_one` serves one); for trial test cases."""
+
+    def listen(self, backlog: int = 8) -> tuple[socket.socket, int]:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)  # type: ignore[attr-defined]
+        listener.bind((LOOPBACK, 0))
+        listener.listen(backlog)
+        listener.settimeout(TIMEOUT)
+        return listener, listener.getsockname()[1]
+
+    def accept(
+        self,
+        listener: socket.socket,
+        context: Context,
+        describe_peer: Callable[[], str] | None = None,
+    ) -> Driver:
+        try:
+            sock, _ = listener.accept()
+        except TimeoutError:
+            raise PeerError("no client connected in time") from None
+        self.addCleanup(sock.close)  # type: ignore[attr-defined]
+        sock.settimeout(TIMEOUT)
+        return Driver(
+            Connection(context, is_client=False), sock, describe_peer=describe_peer
+        )

@@ -213,7 +213,7 @@ def pyopenssl_server(ctx: SSL.Context, talk: peers.Talk) -> peers.ListeningPeer:
 # --- the test case base ----------------------------------------------------------
 
 
-class ResumptionTestCase(SynchronousTestCase):
+class ResumptionTestCase(peers.EngineServerMixin, SynchronousTestCase):
     """A PKI per test, and our engine as client or server over real sockets."""
 
     def setUp(self) -> None:
@@ -225,32 +225,6 @@ class ResumptionTestCase(SynchronousTestCase):
     def server_context(self, **options: object) -> Context:
         options.setdefault("credentials", [self.server_cert.credential()])
         return Context(**options)  # type: ignore[arg-type]
-
-    def listen(self, backlog: int = 8) -> tuple[socket.socket, int]:
-        """A listener for several connections in a row (peers.accept_one
-        serves one)."""
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.addCleanup(listener.close)
-        listener.bind((peers.LOOPBACK, 0))
-        listener.listen(backlog)
-        listener.settimeout(peers.TIMEOUT)
-        return listener, listener.getsockname()[1]
-
-    def accept(
-        self,
-        listener: socket.socket,
-        context: Context,
-        describe_peer: Callable[[], str] | None = None,
-    ) -> Driver:
-        try:
-            sock, _ = listener.accept()
-        except TimeoutError:
-            raise peers.PeerError("no client connected in time") from None
-        self.addCleanup(sock.close)
-        sock.settimeout(peers.TIMEOUT)
-        return Driver(
-            Connection(context, is_client=False), sock, describe_peer=describe_peer
-        )
 
     def serve_once(
         self,

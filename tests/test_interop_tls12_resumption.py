@@ -306,34 +306,8 @@ def tlslite_server(
 # ---------------------------------------------------------------------------
 
 
-class ResumptionTestCase(InteropTestCase):
+class ResumptionTestCase(peers.EngineServerMixin, InteropTestCase):
     """Our engine as server (several connections on one listener) or client."""
-
-    def listen(self) -> tuple[socket.socket, int]:
-        """A listener for several connections in a row (peers.accept_one
-        serves one)."""
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.addCleanup(listener.close)
-        listener.bind((peers.LOOPBACK, 0))
-        listener.listen(8)
-        listener.settimeout(peers.TIMEOUT)
-        return listener, listener.getsockname()[1]
-
-    def accept(
-        self,
-        listener: socket.socket,
-        context: Context,
-        describe_peer: Callable[[], str] | None = None,
-    ) -> Driver:
-        try:
-            sock, _ = listener.accept()
-        except TimeoutError:
-            raise peers.PeerError("no client connected in time") from None
-        self.addCleanup(sock.close)
-        sock.settimeout(peers.TIMEOUT)
-        return Driver(
-            Connection(context, is_client=False), sock, describe_peer=describe_peer
-        )
 
     def serve_once(
         self, listener: socket.socket, context: Context

@@ -55,7 +55,6 @@ from ..errors import (
     DecodeError,
     HandshakeFailureError,
     IllegalParameterError,
-    LimitExceededError,
     ProtocolVersionError,
     TLSError,
     UnexpectedMessageError,
@@ -397,37 +396,22 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
         self._n.transcript.update(raw)
 
     def _receive_certificate(
-        self, body: bytes, verify: Callable[[tuple[bytes, ...]], object]
+        self,
+        body: bytes,
+        verify: Callable[[tuple[bytes, ...]], list[cx509.Certificate]],
     ) -> bool:
         """Parse and check the peer's Certificate12. False when it is empty."""
         certificate = messages.Certificate12.parse(body)
         if not certificate.certificates:
             return False
-        limit = self._context.max_certificate_chain_length
-        if len(certificate.certificates) > limit:
-            raise LimitExceededError(
-                f"peer sent {len(certificate.certificates)} certificates; the "
-                f"limit is {limit}",
-                alert=CertificateError.default_alert,
-            )
         chain = tuple(certificate.certificates)
-        try:
-            leaf = cx509.load_der_x509_certificate(chain[0])
-            public_key = leaf.public_key()
-        except ValueError as exc:
-            raise CertificateError(
-                f"peer's certificate cannot be parsed: {exc}"
-            ) from exc
-        except Exception as exc:  # an unsupported key algorithm
-            raise CertificateError(
-                f"peer's certificate key is not supported: {exc}",
-                alert=AlertDescription.unsupported_certificate,
-            ) from exc
+        # x509 counts the chain against max_certificate_chain_length, parses
+        # it (every malformation is a bad_certificate) and, unless the
+        # context skips verification, verifies it: leaf first either way.
+        leaf = verify(chain)[0]
         n = self._n
-        if self._context.verify:
-            verify(chain)
-            n.peer_verified = True
-        n.peer_public_key = public_key
+        n.peer_verified = self._context.verify
+        n.peer_public_key = leaf.public_key()
         n.peer_rsassa_pss = has_rsassa_pss_key(leaf)
         n.peer_certificates = chain
         return True
@@ -742,8 +726,8 @@ class TLS12Client(_TLS12Handshake):
 
     # -- the server's first flight ----------------------------------------------
 
-    def _verify_server_chain(self, chain: tuple[bytes, ...]) -> None:
-        tls_x509.verify_server_chain(self._context, chain, self.server_name)
+    def _verify_server_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
+        return tls_x509.verify_server_chain(self._context, chain, self.server_name)
 
     def _handle_certificate(self, raw: bytes, body: bytes) -> None:
         if not self._receive_certificate(body, self._verify_server_chain):
@@ -1316,8 +1300,8 @@ class TLS12Server(_TLS12Handshake):
 
     # -- the client's flight ---------------------------------------------------
 
-    def _verify_client_chain(self, chain: tuple[bytes, ...]) -> None:
-        tls_x509.verify_client_chain(self._context, chain)
+    def _verify_client_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
+        return tls_x509.verify_client_chain(self._context, chain)
 
     def _handle_client_certificate(self, raw: bytes, body: bytes) -> None:
         n = self._n

@@ -42,7 +42,6 @@ from ..errors import (
     DecryptError,
     HandshakeFailureError,
     IllegalParameterError,
-    LimitExceededError,
     MissingExtensionError,
     ProtocolVersionError,
     TLSError,
@@ -68,6 +67,8 @@ from .record import Record, TLS13Protection
 from .sessions import ServerSessionState, Session
 
 if TYPE_CHECKING:
+    from cryptography import x509 as cx509
+
     from ..context import Context, Credential
 
 _T = TypeVar("_T")
@@ -256,7 +257,7 @@ class _TLS13Handshake(HandshakeMachine):
         body: bytes,
         *,
         expected_context: bytes,
-        verify: Callable[[tuple[bytes, ...]], object],
+        verify: Callable[[tuple[bytes, ...]], list[cx509.Certificate]],
     ) -> bool:
         """Parse and verify the peer's Certificate. Returns False when empty."""
         certificate = messages.Certificate.parse(body)
@@ -273,20 +274,12 @@ class _TLS13Handshake(HandshakeMachine):
                 )
         if not certificate.entries:
             return False
-        limit = self._context.max_certificate_chain_length
-        if len(certificate.entries) > limit:
-            raise LimitExceededError(
-                f"peer sent {len(certificate.entries)} certificates; the limit is "
-                f"{limit}",
-                alert=CertificateError.default_alert,
-            )
         chain = tuple(entry.cert_data for entry in certificate.entries)
-        # Parsed by x509, which knows every way a DER certificate can be
-        # malformed; each is a bad_certificate.
-        leaf = tls_x509.parse_chain(chain[:1], max_length=1)[0]
-        if self._context.verify:
-            verify(chain)
-            self.peer_verified = True
+        # x509 counts the chain against max_certificate_chain_length, parses
+        # it (every malformation is a bad_certificate) and, unless the
+        # context skips verification, verifies it: leaf first either way.
+        leaf = verify(chain)[0]
+        self.peer_verified = self._context.verify
         self._peer_public_key = leaf.public_key()
         self._peer_rsassa_pss = has_rsassa_pss_key(leaf)
         self.peer_certificates = chain
@@ -815,8 +808,8 @@ class TLS13Client(_TLS13Handshake):
         self._transcript.update(raw)
         self.state = State.CLIENT_WAIT_CV
 
-    def _verify_server_chain(self, chain: tuple[bytes, ...]) -> None:
-        tls_x509.verify_server_chain(self._context, chain, self.server_name)
+    def _verify_server_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
+        return tls_x509.verify_server_chain(self._context, chain, self.server_name)
 
     def _handle_certificate_verify(self, raw: bytes, body: bytes) -> None:
         assert self._client_hello is not None
@@ -940,8 +933,8 @@ class TLS13Server(_TLS13Handshake):
         self._client_psk_modes: set[int] = set()
         self._psk: _AcceptedPsk | None = None
 
-    def _verify_client_chain(self, chain: tuple[bytes, ...]) -> None:
-        tls_x509.verify_client_chain(self._context, chain)
+    def _verify_client_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
+        return tls_x509.verify_client_chain(self._context, chain)
 
     # -- ClientHello ---------------------------------------------------------
 

@@ -1294,22 +1294,46 @@ def verify_server_certificates(
         else x509.DNSName(value)  # type: ignore[arg-type]
     )
     verifier = _policy(roots, now, max_length).build_server_verifier(subject)
+    return _run_verifier(
+        lambda leaf, rest: verifier.verify(leaf, rest),
+        certs,
+        roots,
+        now,
+        max_length,
+        role="server certificate",
+        purpose="TLS server authentication (serverAuth)",
+        check_name=lambda leaf: _check_name(leaf, server_name),
+    )
+
+
+def _run_verifier(
+    verify: Callable[
+        [x509.Certificate, list[x509.Certificate]], Sequence[x509.Certificate]
+    ],
+    certs: list[x509.Certificate],
+    roots: TrustRoots,
+    now: datetime.datetime,
+    max_length: int,
+    *,
+    role: str,
+    purpose: str,
+    check_name: Callable[[x509.Certificate], None] | None = None,
+) -> list[x509.Certificate]:
+    """The checks both roles share, in the order that gives the most exact
+    message: the leaf's validity, its name (servers), path building, the
+    leaf's key usage. Returns the path, leaf .. root."""
     try:
         leaf = certs[0]
-        _check_validity(leaf, now, "server certificate")
-        _check_name(leaf, server_name)
+        _check_validity(leaf, now, role)
+        if check_name is not None:
+            check_name(leaf)
         try:
-            path = verifier.verify(leaf, certs[1:])
+            path = verify(leaf, certs[1:])
         except VerificationError as e:
             raise _diagnose(
-                e,
-                certs,
-                roots,
-                now,
-                purpose="TLS server authentication (serverAuth)",
-                max_length=max_length,
+                e, certs, roots, now, purpose=purpose, max_length=max_length
             ) from e
-        _check_leaf_key_usage(leaf, "server certificate")
+        _check_leaf_key_usage(leaf, role)
     except _MALFORMED as e:
         raise _malformed(certs, e) from e
     return list(path)
@@ -1347,24 +1371,15 @@ def verify_client_certificates(
         )
         .build_client_verifier()
     )
-    try:
-        leaf = certs[0]
-        _check_validity(leaf, now, "client certificate")
-        try:
-            verified = verifier.verify(leaf, certs[1:])
-        except VerificationError as e:
-            raise _diagnose(
-                e,
-                certs,
-                roots,
-                now,
-                purpose="TLS client authentication (clientAuth)",
-                max_length=max_length,
-            ) from e
-        _check_leaf_key_usage(leaf, "client certificate")
-    except _MALFORMED as e:
-        raise _malformed(certs, e) from e
-    return list(verified.chain)
+    return _run_verifier(
+        lambda leaf, rest: verifier.verify(leaf, rest).chain,
+        certs,
+        roots,
+        now,
+        max_length,
+        role="client certificate",
+        purpose="TLS client authentication (clientAuth)",
+    )
 
 
 def verify_chain(

@@ -239,6 +239,21 @@ class _TLS13Handshake(HandshakeMachine):
             raise DecryptError("Finished verify_data does not match the handshake")
         self._transcript.update(raw)
 
+    def _derive_handshake_secrets(
+        self, psk: bytes | None, shared_secret: bytes | None
+    ) -> None:
+        """Early and handshake secrets, then both handshake traffic secrets
+        over ClientHello..ServerHello (RFC 8446 §7.1)."""
+        schedule = self._schedule = keyschedule.KeySchedule13(self._hash(), psk=psk)
+        schedule.derive_handshake_secret(shared_secret)
+        transcript_hash = self._transcript.digest()
+        self._client_hs_secret = schedule.client_handshake_traffic_secret(
+            transcript_hash
+        )
+        self._server_hs_secret = schedule.server_handshake_traffic_secret(
+            transcript_hash
+        )
+
     def _derive_application_secrets(self) -> tuple[bytes, bytes]:
         """Master secret and the first application secrets (RFC 8446 §7.1).
 
@@ -604,16 +619,8 @@ class TLS13Client(_TLS13Handshake):
             self.group = NamedGroup(hello.key_share.group)
         info = self._choose_suite(hello.cipher_suite)
         self._transcript.update(raw)
-        schedule = self._schedule = keyschedule.KeySchedule13(
-            info.hash, psk=psk.resumption_psk if psk else None
-        )
-        schedule.derive_handshake_secret(shared_secret)
-        transcript_hash = self._transcript.digest()
-        self._client_hs_secret = schedule.client_handshake_traffic_secret(
-            transcript_hash
-        )
-        self._server_hs_secret = schedule.server_handshake_traffic_secret(
-            transcript_hash
+        self._derive_handshake_secrets(
+            psk.resumption_psk if psk else None, shared_secret
         )
         self._io.set_read_protection(_protection(info, self._server_hs_secret))
         self._send_compatibility_ccs()
@@ -1166,16 +1173,8 @@ class TLS13Server(_TLS13Handshake):
         )
         self._send_compatibility_ccs(hello)
         self._psk = psk
-        schedule = self._schedule = keyschedule.KeySchedule13(
-            info.hash, psk=psk.state.secret if psk is not None else None
-        )
-        schedule.derive_handshake_secret(shared_secret)
-        transcript_hash = self._transcript.digest()
-        self._client_hs_secret = schedule.client_handshake_traffic_secret(
-            transcript_hash
-        )
-        self._server_hs_secret = schedule.server_handshake_traffic_secret(
-            transcript_hash
+        self._derive_handshake_secrets(
+            psk.state.secret if psk is not None else None, shared_secret
         )
         self._io.set_write_protection(_protection(info, self._server_hs_secret))
 

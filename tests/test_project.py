@@ -199,6 +199,36 @@ class PackagingTests(SynchronousTestCase):
         }
         self.assertEqual(error_classes - set(exports), set())
 
+    def test_distributions_carry_licence_types_and_docs(self) -> None:
+        """
+        The wheel declares the MIT licence and ships it, ships ``py.typed``
+        (PEP 561) and the plugin modules; the sdist also carries the docs,
+        the examples and the tests, so that a release can be checked alone.
+        """
+        import tarfile
+        import tempfile
+        import zipfile
+
+        with tempfile.TemporaryDirectory() as out:
+            built = _run("build", "--wheel", "--sdist", "--outdir", out, str(ROOT))
+            self.assertEqual(built.returncode, 0, _report(built))
+            (wheel,) = Path(out).glob("*.whl")
+            (sdist,) = Path(out).glob("*.tar.gz")
+            with zipfile.ZipFile(wheel) as archive:
+                names = set(archive.namelist())
+                (metadata_name,) = (n for n in names if n.endswith("/METADATA"))
+                metadata = archive.read(metadata_name).decode()
+            with tarfile.open(sdist) as archive:
+                sdist_names = {name.split("/", 1)[-1] for name in archive.getnames()}
+        self.assertIn("twisted_sslfile/py.typed", names)
+        self.assertIn("twisted/plugins/sslfile_echo.py", names)
+        self.assertTrue(any(n.endswith("/licenses/LICENSE") for n in names), names)
+        self.assertIn("License: MIT", metadata.splitlines())
+        self.assertIn("Typing :: Typed", metadata)
+        for wanted in ("LICENSE", "docs/index.rst", "examples/echo_server.py"):
+            self.assertIn(wanted, sdist_names)
+        self.assertIn("tests/test_project.py", sdist_names)
+
     def test_ci_runs_the_readme_test_command(self) -> None:
         """
         .ci/run is executable and runs the same trial command as the README.

@@ -717,7 +717,13 @@ class TLS12Client(_TLS12Handshake):
         n.session = session
         n.master_secret = session.master_secret
         n.peer_certificates = tuple(session.peer_certificates)
-        n.peer_verified = session.verified
+        # Verified under this client's policy: true for every session a
+        # verifying client offers (TLS13Client._may_offer), never for one
+        # that does not verify.  A renewed ticket keeps the session's policy.
+        context = self._context
+        n.peer_verified = context.verify and session.verified_under(
+            tls_x509.verification_policy(context, self.server_name)
+        )
         self._derive_keys()
         self.state = (
             State.CLIENT_WAIT_TICKET if n.ticket_expected else State.CLIENT_WAIT_CCS
@@ -888,6 +894,11 @@ class TLS12Client(_TLS12Handshake):
             if not n.extended_master_secret or not (n.session_id or n.ticket):
                 return
             assert n.suite_info is not None
+            policy = (
+                tls_x509.verification_policy(context, self.server_name)
+                if n.peer_verified
+                else b""
+            )
             n.session = Session(
                 version=TLS12,
                 cipher_suite=n.suite_info.suite,
@@ -898,7 +909,8 @@ class TLS12Client(_TLS12Handshake):
                 alpn_protocol=n.alpn_protocol,
                 next_protocol=n.next_protocol,
                 peer_certificates=n.peer_certificates,
-                verified=n.peer_verified,
+                verified=bool(policy),
+                verification_policy=policy,
                 ticket=n.ticket or b"",
                 session_id=n.session_id,
                 master_secret=n.master_secret,

@@ -117,7 +117,8 @@ class _Negotiation:
 
     Kept apart from the handshake object so that a renegotiation builds a
     fresh one while the connection still reports -- and exports keys from --
-    the last completed one.
+    the last completed one.  The secrets (master secret, Finished values,
+    ticket) stay out of ``repr()``.
     """
 
     transcript: keyschedule.Transcript
@@ -127,7 +128,7 @@ class _Negotiation:
     suite_info: suites.CipherSuiteInfo | None = None
     group: NamedGroup | None = None
     key_share: suites.KeyShare | None = None
-    master_secret: bytes = b""
+    master_secret: bytes = dataclasses.field(default=b"", repr=False)
     extended_master_secret: bool = False
     session_id: bytes = b""
     resumed: bool = False
@@ -143,14 +144,14 @@ class _Negotiation:
     peer_rsassa_pss: bool = False
     #: The server announced (client) / will send (server) a NewSessionTicket.
     ticket_expected: bool = False
-    ticket: bytes | None = None
+    ticket: bytes | None = dataclasses.field(default=None, repr=False)
     ticket_lifetime_hint: int = 0
     certificate_request: messages.CertificateRequest12 | None = None
     requested_schemes: list[int] = dataclasses.field(default_factory=list)
     pending_read: TLS12Protection | None = None
     pending_write: TLS12Protection | None = None
-    client_verify_data: bytes = b""
-    server_verify_data: bytes = b""
+    client_verify_data: bytes = dataclasses.field(default=b"", repr=False)
+    server_verify_data: bytes = dataclasses.field(default=b"", repr=False)
     #: The peer signalled RFC 5746 support in this handshake.
     secure_renegotiation: bool = False
 

@@ -13,6 +13,7 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.certs import CertificateFactory
 from tests.test_echo import (
     LOOPBACK_ENDPOINT,
     TIMEOUT,
@@ -196,7 +197,50 @@ class ClientTests(EchoServerTestCase):
         )
         report = self.assertSucceeded(second)
         self.assertIn("Session resumed: yes", report)
+        self.assertIn(
+            "Verification: OK (resumed a session whose chain and name localhost "
+            "were verified under these trust roots)",
+            report,
+        )
         self.assertIn(" resumed=yes ", self.server.connection_line(2))
+
+    def test_insecure_session_not_offered_when_verifying(self) -> None:
+        """
+        A session saved by --insecure is not offered by a verifying client
+        (issue 9 item 1): with an unrelated root the full handshake fails
+        verification; with the right root it verifies, and says why the
+        saved session was not used.  Never "Verification: OK" for a chain
+        nobody verified.
+        """
+        path = os.path.join(self.tempdir(), "session")
+        first = self.client(self.target, "--insecure", "--sess-out", path)
+        report = self.assertSucceeded(first)
+        self.assertIn(
+            f"Session saved in {path} (not verified: only an --insecure client "
+            "will offer it)",
+            report,
+        )
+        unrelated = CertificateFactory(self.tempdir(), name="Unrelated").ca_path
+        assert unrelated is not None
+        second = self.client(self.target, "--cafile", unrelated, "--sess-in", path)
+        report = second.stderr.decode()
+        self.assertEqual(second.returncode, 1, report)
+        self.assertEqual(second.stdout, b"")
+        self.assertIn("Verification: FAILED: ", report)
+        self.assertNotIn("Verification: OK", report)
+        self.assertNotIn("Session resumed: yes", report)
+        self.assertIn("handshake failed", self.server.connection_line(2))
+        third = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-in", path
+        )
+        report = self.assertSucceeded(third)
+        self.assertIn(
+            "Session resumed: no (the saved session was not verified for "
+            "localhost under these trust roots, so it was not offered)",
+            report,
+        )
+        self.assertIn("Verification: OK (chain and name localhost verified)", report)
+        self.assertIn(" resumed=no ", self.server.connection_line(3))
 
     def test_connect_failure(self) -> None:
         self.server.stop()

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.certs import CertificateFactory
 from twisted_sslfile.constants import CipherSuite, ProtocolVersion
 from twisted_sslfile.context import DEFAULT_TICKETS_PER_HANDSHAKE, Context
 from twisted_sslfile.engine import ticketkeys
@@ -33,7 +34,12 @@ from twisted_sslfile.engine.ticketkeys import (
     write_key_file,
 )
 from twisted_sslfile.errors import InternalError
-from twisted_sslfile.x509 import ConfigurationError
+from twisted_sslfile.x509 import (
+    ConfigurationError,
+    TrustRoots,
+    load_trust_roots,
+    verification_policy,
+)
 
 TLS12 = ProtocolVersion.TLS_1_2
 TLS13 = ProtocolVersion.TLS_1_3
@@ -43,6 +49,7 @@ T0 = 1_900_000_000.0  # an arbitrary "now" for the fake clocks
 PSK32 = bytes(range(32))
 PSK48 = bytes(range(100, 148))
 MASTER = bytes(range(48))
+POLICY = bytes(range(200, 232))  # a Session.verification_policy
 CERTS = (b"\x30\x03leaf-der", b"\x30\x03intermediate-der")
 
 
@@ -86,6 +93,7 @@ def session13(**changes: object) -> Session:
         "alpn_protocol": b"h2",
         "peer_certificates": CERTS,
         "verified": True,
+        "verification_policy": POLICY,
         "created_at": T0,
         "lifetime": 7200,
         "ticket": b"opaque-ticket-bytes",
@@ -177,7 +185,11 @@ class SessionTests(SynchronousTestCase):
 
     def test_round_trip_minimal(self) -> None:
         session = session13(
-            server_name=None, alpn_protocol=None, peer_certificates=(), verified=False
+            server_name=None,
+            alpn_protocol=None,
+            peer_certificates=(),
+            verified=False,
+            verification_policy=b"",
         )
         loaded = Session.from_bytes(bytearray(session.to_bytes()))
         self.assertEqual(loaded, session)
@@ -309,6 +321,41 @@ class SessionTests(SynchronousTestCase):
         self.assertTrue(anonymous.matches_server_name(None))
         self.assertFalse(anonymous.matches_server_name("example.com"))
 
+    def test_verification_policy_goes_with_verified(self) -> None:
+        """verified=True needs the 32-byte policy it was verified under, and
+        an unverified session carries none (issue 9 item 1)."""
+        self.assertEqual(session13().verification_policy, POLICY)
+        unverified = session12()
+        self.assertFalse(unverified.verified)
+        self.assertEqual(unverified.verification_policy, b"")
+        for change in (
+            {"verified": True, "verification_policy": b""},
+            {"verified": False, "verification_policy": POLICY},
+            {"verified": True, "verification_policy": POLICY[:31]},
+            {"verified": True, "verification_policy": POLICY + b"x"},
+            {"verified": True, "verification_policy": "ab" * 16},
+        ):
+            self.assertRaises(ValueError, session13, **change)
+        self.assertEqual(
+            session12(
+                verified=True, verification_policy=bytearray(POLICY)
+            ).verification_policy,
+            POLICY,
+        )
+
+    def test_verified_under(self) -> None:
+        session = session13()
+        self.assertTrue(session.verified_under(POLICY))
+        self.assertFalse(session.verified_under(bytes(32)))
+        self.assertFalse(session.verified_under(b""))
+        self.assertFalse(session.verified_under(POLICY[:16]))
+        self.assertFalse(session12().verified_under(b""))
+        self.assertFalse(session12().verified_under(POLICY))
+
+    def test_repr_says_whether_verified(self) -> None:
+        self.assertIn(" verified ", repr(session13()))
+        self.assertIn(" not verified ", repr(session12()))
+
 
 class TicketAgeTests(SynchronousTestCase):
     def test_ticket_age(self) -> None:
@@ -364,9 +411,9 @@ class SessionDecodingTests(SynchronousTestCase):
 
     def test_unsupported_format(self) -> None:
         data = bytearray(session13().to_bytes())
-        data[8] = 2
+        data[8] = 3
         exc = self.assertRaises(ValueError, Session.from_bytes, bytes(data))
-        self.assertIn("format 2 is not supported", str(exc))
+        self.assertIn("format 3 is not supported", str(exc))
 
     def test_unknown_flags(self) -> None:
         data = bytearray(session13().to_bytes())
@@ -382,6 +429,47 @@ class SessionDecodingTests(SynchronousTestCase):
         data = bytearray(session13().to_bytes())
         data[14:22] = b"\x7f\xf8" + bytes(6)  # NaN created_at
         self.assertRaises(ValueError, Session.from_bytes, bytes(data))
+
+    #: Written by the release before sessions kept their verification policy
+    #: (format 1): session13(peer_certificates=(b"\x30\x03der",)), verified
+    #: flag set, and session12(verified=True).
+    FORMAT_1 = (
+        "5453534c5345535301030413010e41dc4fecc000000000001c200b6578616d706c652e"
+        "636f6d02683200000008000005300364657200136f70617175652d7469636b65742d62"
+        "7974657320000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d"
+        "1e1f12345678000000000000",
+        "5453534c53455353010303c02c1741dc4fecc000000000000e100b6578616d706c652e"
+        "6f72670006737064792f3300000d00000a30036c6561662d646572000e726663353037"
+        "372d7469636b6574000000000000000000200101010101010101010101010101010101"
+        "01010101010101010101010101010130000102030405060708090a0b0c0d0e0f101112"
+        "131415161718191a1b1c1d1e1f202122232425262728292a2b2c2d2e2f",
+    )
+
+    def test_format_1_loads_unverified(self) -> None:
+        """Files from before the verification policy load, but as unverified
+        sessions whatever their flag says: nothing in them names the roots."""
+        tls13, tls12 = (Session.from_bytes(bytes.fromhex(h)) for h in self.FORMAT_1)
+        for loaded in (tls13, tls12):
+            self.assertFalse(loaded.verified)
+            self.assertEqual(loaded.verification_policy, b"")
+        self.assertEqual(tls13.resumption_psk, PSK32)
+        self.assertEqual(tls13.peer_certificates, (b"\x30\x03der",))
+        self.assertEqual(tls12.master_secret, MASTER)
+        self.assertEqual(tls12.server_name, "example.org")
+        # Saved again, they are format 2 and stay unverified.
+        again = Session.from_bytes(tls13.to_bytes())
+        self.assertEqual(again.to_bytes()[8], 2)
+        self.assertFalse(again.verified)
+
+    def test_verified_flag_without_policy(self) -> None:
+        """Format 2 with the verified flag and no policy, or a policy of the
+        wrong length, is not a session this library writes."""
+        data = session13().to_bytes()
+        no_policy = data[: -len(POLICY) - 1] + b"\x00"
+        exc = self.assertRaises(ValueError, Session.from_bytes, no_policy)
+        self.assertIn("verification_policy", str(exc))
+        short = data[: -len(POLICY) - 1] + b"\x10" + POLICY[:16]
+        self.assertRaises(ValueError, Session.from_bytes, short)
 
     def test_not_bytes(self) -> None:
         self.assertRaises(TypeError, Session.from_bytes, "TSSLSESS")
@@ -438,6 +526,88 @@ class SessionDecodingTests(SynchronousTestCase):
         except ValueError:
             return  # e.g. a name of lone surrogates
         self.assertEqual(Session.from_bytes(session.to_bytes()), session)
+
+
+# ---------------------------------------------------------------------------
+# The verification policy a Session records (issue 9 item 1)
+# ---------------------------------------------------------------------------
+
+
+class VerificationPolicyTests(SynchronousTestCase):
+    """:func:`twisted_sslfile.x509.verification_policy`: equal exactly when a
+    chain verified under one context would be verified under the other."""
+
+    def setUp(self) -> None:
+        self.pki = CertificateFactory(self.mktemp())
+        self.other = CertificateFactory(self.mktemp(), name="Other")
+
+    def policy(
+        self, server_name: str | None = "example.com", **options: object
+    ) -> bytes:
+        options.setdefault("trust_roots", self.pki.trust_roots)
+        return verification_policy(Context(**options), server_name)  # type: ignore[arg-type]
+
+    def test_same_roots_however_given(self) -> None:
+        """A list, a file, the roots twice or in another order: one policy,
+        and a digest of 32 bytes that does not depend on the process."""
+        both = self.pki.trust_roots + self.other.trust_roots
+        reference = self.policy(trust_roots=both)
+        self.assertEqual(len(reference), 32)
+        for roots in (
+            list(reversed(both)),
+            both + both,
+            TrustRoots.from_certificates(both),
+        ):
+            self.assertEqual(self.policy(trust_roots=roots), reference)
+        self.assertEqual(self.policy(trust_roots=self.pki.ca_path), self.policy())
+        self.assertEqual(
+            load_trust_roots(self.pki.ca_path).digest,
+            load_trust_roots(self.pki.trust_roots).digest,
+        )
+
+    def test_what_changes_the_policy(self) -> None:
+        reference = self.policy()
+        others = [
+            self.policy(trust_roots=self.other.trust_roots),
+            self.policy(trust_roots=self.pki.trust_roots + self.other.trust_roots),
+            self.policy(max_certificate_chain_length=9),
+            self.policy("other.example"),
+            self.policy("127.0.0.1"),
+        ]
+        self.assertNotIn(reference, others)
+        self.assertEqual(len(set(others)), len(others))
+
+    def test_name_as_verification_sees_it(self) -> None:
+        reference = self.policy()
+        for name in ("EXAMPLE.com", "example.com.", " example.com "):
+            self.assertEqual(self.policy(name), reference, name)
+        self.assertEqual(self.policy("::1"), self.policy("[0:0::1]"))
+        self.assertEqual(
+            self.policy("bücher.example"), self.policy("xn--bcher-kva.example")
+        )
+
+    def test_no_policy_without_verification(self) -> None:
+        self.assertEqual(self.policy(insecure_skip_verify=True), b"")
+        self.assertEqual(self.policy(None), b"")
+        self.assertEqual(self.policy("a..b"), b"")
+
+    def test_opaque_store(self) -> None:
+        """Roots handed over as a ready Store cannot be looked into: their
+        policy is one of that TrustRoots object alone (and of the Contexts
+        that share it), never of another made from the same Store."""
+        store = load_trust_roots(self.pki.trust_roots).store
+        first, second = load_trust_roots(store), load_trust_roots(store)
+        self.assertEqual(len(first.digest), 32)
+        self.assertNotEqual(first.digest, second.digest)
+        context = Context(trust_roots=first)
+        self.assertEqual(
+            verification_policy(context, "example.com"),
+            verification_policy(context.replace(alpn_protocols=[b"h2"]), "example.com"),
+        )
+        self.assertNotEqual(
+            verification_policy(context, "example.com"),
+            verification_policy(Context(trust_roots=second), "example.com"),
+        )
 
 
 # ---------------------------------------------------------------------------

@@ -190,7 +190,7 @@ class _Client:
         report(f"ALPN protocol: {_proto(result.alpn_protocol)}")
         report(f"NPN protocol: {_proto(result.next_protocol)}")
         report(f"Server name: {describe_server_name(self.endpoint.server_name)}")
-        report(f"Session resumed: {'yes' if result.resumed else 'no'}")
+        report(f"Session resumed: {self.resumption(result)}")
         chain = self.tls.getPeerCertificateChain()
         report(f"Certificate chain ({len(chain)} as sent by the server):")
         from twisted_sslfile import x509
@@ -202,10 +202,37 @@ class _Client:
         report(f"Verification: {self.verification(result, chain)}")
         report("---")
 
+    def resumption(self, result: Any) -> str:
+        """Whether the --sess-in session resumed, and if not, why when known."""
+        if result.resumed:
+            return "yes"
+        session = self.endpoint.session
+        context = self.endpoint.context
+        if session is None or not context.verify:
+            return "no"
+        from twisted_sslfile import x509
+
+        name = self.endpoint.server_name
+        if not session.verified_under(x509.verification_policy(context, name)):
+            # The engine offers no session verified under another policy.
+            return (
+                f"no (the saved session was not verified for {name} under "
+                f"these trust roots, so it was not offered)"
+            )
+        return "no"
+
     def verification(self, result: Any, chain: Sequence[Any]) -> str:
         context = self.endpoint.context
         if context.verify:
             name = self.endpoint.server_name
+            if not result.verified:
+                # The engine never completes such a handshake; never say OK.
+                return "FAILED: the server's chain was not verified"
+            if result.resumed:
+                return (
+                    f"OK (resumed a session whose chain and name {name} were "
+                    f"verified under these trust roots)"
+                )
             return f"OK (chain and name {name} verified)"
         # --insecure: say what a verifying client would have decided.
         from twisted_sslfile import x509
@@ -297,7 +324,12 @@ class _Client:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
             f.write(session.to_bytes())
-        self.report(f"Session saved in {path}")
+        unverified = (
+            ""
+            if session.verified
+            else " (not verified: only an --insecure client will offer it)"
+        )
+        self.report(f"Session saved in {path}{unverified}")
 
     def finish(self, status: int) -> None:
         self.status = status

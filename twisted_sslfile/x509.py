@@ -42,13 +42,15 @@ from __future__ import annotations
 
 import datetime
 import functools
+import hashlib
 import ipaddress
 import os
 import re
 import ssl
+import struct
 import warnings
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
 
 from cryptography import x509
@@ -98,6 +100,7 @@ __all__ = [
     "private_key_to_pem",
     "signature_schemes_for_certificate",
     "system_trust_roots",
+    "verification_policy",
     "verify_chain",
     "verify_client_certificates",
     "verify_client_chain",
@@ -398,11 +401,29 @@ class TrustRoots:
     The ``Store`` is opaque; keeping the certificates lets an error say
     "issued by X, which is not a trust root" rather than only "unknown CA".
     ``certificates`` is empty when the caller handed us a ready ``Store``.
+
+    ``digest`` names the set of roots (order and duplicates aside): SHA-256
+    over their sorted SHA-256 fingerprints, so the same roots give the same
+    digest in any process, whether read from a file, a directory or a list.
+    A ready ``Store`` cannot be looked into; its roots get a random digest
+    instead, which only this object carries.  :func:`verification_policy`
+    builds on it.
     """
 
     store: Store
     certificates: tuple[x509.Certificate, ...]
     source: str
+    digest: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.certificates:
+            fingerprints = sorted(
+                {c.fingerprint(hashes.SHA256()) for c in self.certificates}
+            )
+            digest = hashlib.sha256(b"".join(fingerprints)).digest()
+        else:
+            digest = os.urandom(32)
+        object.__setattr__(self, "digest", digest)
 
     def __repr__(self) -> str:
         return f"<TrustRoots {len(self.certificates)} certificates from {self.source}>"
@@ -1477,3 +1498,53 @@ def verify_client_chain(
 ) -> list[x509.Certificate]:
     """A server's check of the client's chain: :func:`verify_chain` for it."""
     return verify_chain(context, chain_der, server_name=None, is_server_cert=False)
+
+
+#: Bumped whenever a change to :func:`verify_chain` could accept a server
+#: chain that an earlier release refused: sessions verified under the old
+#: rules then stop being offered (see :func:`verification_policy`).
+VERIFICATION_RULES_VERSION = 1
+
+
+def verification_policy(context: Context, server_name: str | None) -> bytes:
+    """32 bytes naming what a verified server chain was checked against.
+
+    A client remembers this in each session it verified
+    (:attr:`~twisted_sslfile.engine.sessions.Session.verification_policy`)
+    and offers a session only when the connection's own value is equal: a
+    resumed handshake skips the certificate check, so it must stand for a
+    check this client would have made itself.  What goes in is everything
+    that decides :func:`verify_server_chain`'s verdict apart from the chain
+    and the clock:
+
+    * the trust roots, by content (:attr:`TrustRoots.digest`);
+    * ``context.max_certificate_chain_length``;
+    * the rules of this library (:data:`VERIFICATION_RULES_VERSION` and
+      :data:`MIN_RSA_KEY_BITS`);
+    * the server name, normalized as verification sees it (case, one
+      trailing dot and IDNA aside, names are compared exactly).
+
+    The time of the check is not part of it: a session is bounded by its
+    lifetime (seven days at most), as in every TLS stack.  Returns ``b""``
+    when the context does not verify (``insecure_skip_verify=True``) or
+    could not (no server name, an invalid one, no trust roots to load).
+    """
+    if not context.verify or server_name is None:
+        return b""
+    try:
+        kind, value = normalize_server_name(server_name)
+        roots = context.trust_anchors
+    except (ValueError, ConfigurationError):
+        return b""
+    policy = hashlib.sha256(b"twisted_sslfile server chain verification\0")
+    policy.update(
+        struct.pack(
+            ">III",
+            VERIFICATION_RULES_VERSION,
+            MIN_RSA_KEY_BITS,
+            context.max_certificate_chain_length,
+        )
+    )
+    policy.update(roots.digest)
+    policy.update(f"{kind}:{value}".encode("ascii"))
+    return policy.digest()

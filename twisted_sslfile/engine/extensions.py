@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..constants import ExtensionType, NameType
@@ -327,18 +327,24 @@ class KeyShareEntry:
 
 @dataclass(slots=True)
 class PskIdentity:
-    """RFC 8446 §4.2.11: ``opaque identity<1..2^16-1>; uint32 ticket age``."""
+    """RFC 8446 §4.2.11: ``opaque identity<1..2^16-1>; uint32 ticket age``.
 
-    identity: bytes
+    The identity (a ticket) is not shown by ``repr()``.
+    """
+
+    identity: bytes = field(repr=False)
     obfuscated_ticket_age: int
 
 
 @dataclass(slots=True)
 class OfferedPsks:
-    """RFC 8446 §4.2.11: the ClientHello ``pre_shared_key`` extension body."""
+    """RFC 8446 §4.2.11: the ClientHello ``pre_shared_key`` extension body.
+
+    The binders (HMACs under the PSK) are not shown by ``repr()``.
+    """
 
     identities: list[PskIdentity]
-    binders: list[bytes]
+    binders: list[bytes] = field(repr=False)
 
 
 def _parse_key_share_client(data: memoryview) -> list[KeyShareEntry]:

@@ -153,8 +153,9 @@ class ClientHello:
     early_data: bool = False
     post_handshake_auth: bool = False
     extended_master_secret: bool = False
-    renegotiation_info: bytes | None = None
-    session_ticket: bytes | None = None
+    # Not in repr(): a Finished value (RFC 5746 §3.4) and a ticket.
+    renegotiation_info: bytes | None = field(default=None, repr=False)
+    session_ticket: bytes | None = field(default=None, repr=False)
     next_protocol_negotiation: bool = False
     ec_point_formats: bytes | None = None
     other_extensions: list[tuple[int, bytes]] = field(default_factory=list)
@@ -244,7 +245,8 @@ class ServerHello:
     cookie: bytes | None = None
     pre_shared_key: int | None = None
     extended_master_secret: bool = False
-    renegotiation_info: bytes | None = None
+    # Not in repr(): both Finished values (RFC 5746 §3.4).
+    renegotiation_info: bytes | None = field(default=None, repr=False)
     alpn_protocol: bytes | None = None
     next_protocol_negotiation: list[bytes] | None = None
     session_ticket: bool = False
@@ -477,7 +479,7 @@ class Finished:
 
     msg_type: ClassVar[HandshakeType] = HandshakeType.finished
 
-    verify_data: bytes
+    verify_data: bytes = field(repr=False)
 
     @classmethod
     def parse(cls, body: bytes | memoryview) -> Finished:
@@ -498,8 +500,9 @@ class NewSessionTicket:
 
     ticket_lifetime: int
     ticket_age_add: int
-    ticket_nonce: bytes
-    ticket: bytes
+    # Not in repr(): the ticket, and the nonce its PSK is derived with.
+    ticket_nonce: bytes = field(repr=False)
+    ticket: bytes = field(repr=False)
     max_early_data_size: int | None = None
     other_extensions: list[tuple[int, bytes]] = field(default_factory=list)
     extension_order: list[int] = field(default_factory=list)
@@ -738,7 +741,7 @@ class NewSessionTicket12:
     msg_type: ClassVar[HandshakeType] = HandshakeType.new_session_ticket
 
     lifetime_hint: int
-    ticket: bytes
+    ticket: bytes = field(repr=False)
 
     @classmethod
     def parse(cls, body: bytes | memoryview) -> NewSessionTicket12:

@@ -231,7 +231,13 @@ def _get_certificates(reader: Reader) -> tuple[bytes, ...]:
 # ---------------------------------------------------------------------------
 
 _SESSION_MAGIC = b"TSSLSESS"
-_SESSION_FORMAT = 1
+#: Format 2 adds the verification policy (a last field) to format 1.  A
+#: format 1 file is still read, as an unverified session: nothing in it says
+#: under which trust roots its chain was verified.
+_SESSION_FORMAT = 2
+_SESSION_FORMATS = (1, 2)
+#: :attr:`Session.verification_policy`: a SHA-256 digest, or empty.
+_POLICY_LENGTH = 32
 _S_EMS, _S_VERIFIED, _S_SNI, _S_ALPN, _S_NPN = 1, 2, 4, 8, 16
 _S_ALL = _S_EMS | _S_VERIFIED | _S_SNI | _S_ALPN | _S_NPN
 
@@ -247,11 +253,19 @@ class Session:
 
     Common fields: ``version``, ``cipher_suite``, ``server_name`` (the name
     the client asked for), ``alpn_protocol``, ``next_protocol``,
-    ``peer_certificates`` (DER, leaf first) and ``verified`` (whether they
-    were verified - a resumed connection reports the same), ``created_at``
-    (the client's clock when the ticket or session arrived; the TLS 1.3
-    ticket age counts from it, RFC 8446 §4.2.11.1) and ``lifetime`` (seconds,
-    the server's ticket_lifetime or our own policy).
+    ``peer_certificates`` (DER, leaf first), ``verified`` (whether they were
+    verified for ``server_name``), ``verification_policy`` (see below),
+    ``created_at`` (the client's clock when the ticket or session arrived;
+    the TLS 1.3 ticket age counts from it, RFC 8446 §4.2.11.1) and
+    ``lifetime`` (seconds, the server's ticket_lifetime or our own policy).
+
+    ``verification_policy`` is what
+    :func:`twisted_sslfile.x509.verification_policy` gave the connection
+    that verified the chain: 32 bytes naming its trust roots, its rules and
+    the server name; empty exactly when ``verified`` is false.  A verifying
+    client offers only a session verified under its own policy
+    (:meth:`verified_under`), so a resumed connection's ``verified`` means
+    what a full handshake's would.
 
     TLS 1.3 (RFC 8446 §4.6.1): ``ticket``, ``resumption_psk`` (the PSK the
     engine derived from resumption_master_secret and the ticket_nonce),
@@ -273,6 +287,7 @@ class Session:
     next_protocol: bytes | None = None
     peer_certificates: tuple[bytes, ...] = ()
     verified: bool = False
+    verification_policy: bytes = b""
     ticket: bytes = b""
     # TLS 1.3
     resumption_psk: bytes = field(default=b"", repr=False)
@@ -296,6 +311,17 @@ class Session:
         s(self, "next_protocol", _optional_protocol(self.next_protocol, "npn"))
         s(self, "peer_certificates", _certificates(self.peer_certificates))
         _bool(self.verified, "verified")
+        policy = _bytes(self.verification_policy, "verification_policy", 0, 32)
+        if len(policy) not in (0, _POLICY_LENGTH):
+            raise ValueError(
+                f"verification_policy must be empty or {_POLICY_LENGTH} bytes long"
+            )
+        if self.verified != bool(policy):
+            raise ValueError(
+                "a verified session needs the verification_policy it was "
+                "verified under, and an unverified one has none"
+            )
+        s(self, "verification_policy", policy)
         _bool(self.extended_master_secret, "extended_master_secret")
         s(self, "ticket_age_add", _uint(self.ticket_age_add, "ticket_age_add"))
         s(self, "max_early_data", _uint(self.max_early_data, "max_early_data"))
@@ -360,6 +386,22 @@ class Session:
             return mine is None and server_name is None
         return mine.rstrip(".").lower() == server_name.rstrip(".").lower()
 
+    def verified_under(self, policy: bytes) -> bool:
+        """Whether the chain was verified under ``policy``.
+
+        ``policy`` is the connection's own
+        :func:`~twisted_sslfile.x509.verification_policy` (``b""`` when it
+        does not verify: then nothing matches).  A verifying client offers
+        a session only when this is true: resuming skips the certificate
+        check, so the session must stand for the check this client would
+        have made - same trust roots and rules, same server name.
+        """
+        return (
+            self.verified
+            and len(policy) == _POLICY_LENGTH
+            and hmac.compare_digest(self.verification_policy, policy)
+        )
+
     def ticket_age_ms(self, now: float) -> int:
         """Milliseconds since the ticket arrived, clamped to 0..2^32-1."""
         age = math.floor((now - self.created_at) * 1000)
@@ -402,6 +444,7 @@ class Session:
         w.uint32(self.max_early_data)
         w.vector(1, self.session_id)
         w.vector(1, self.master_secret)
+        w.vector(1, self.verification_policy)
         return w.getvalue()
 
     @classmethod
@@ -411,6 +454,10 @@ class Session:
         Raises ValueError, with a message saying what is wrong, for anything
         else: another file, a truncated one, an unsupported format version,
         values no session can have.
+
+        Files of format 1 (written before sessions recorded their
+        verification policy) load as unverified sessions, whatever their
+        ``verified`` flag says: no verifying client offers them.
         """
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(
@@ -424,10 +471,10 @@ class Session:
             r = Reader(data)
             r.bytes(len(_SESSION_MAGIC))
             fmt = r.uint8()
-            if fmt != _SESSION_FORMAT:
+            if fmt not in _SESSION_FORMATS:
                 raise ValueError(
                     f"session format {fmt} is not supported (this version reads "
-                    f"format {_SESSION_FORMAT})"
+                    f"formats {', '.join(map(str, _SESSION_FORMATS))})"
                 )
             version = r.uint16()
             suite = r.uint16()
@@ -446,6 +493,7 @@ class Session:
             early = r.uint32()
             session_id = r.vector(1)
             master = r.vector(1)
+            policy = r.vector(1) if fmt >= 2 else b""
             r.finish()
             return cls(
                 version=version,  # type: ignore[arg-type]
@@ -456,7 +504,9 @@ class Session:
                 alpn_protocol=alpn,
                 next_protocol=npn,
                 peer_certificates=certs,
-                verified=bool(flags & _S_VERIFIED),
+                # Format 1 cannot say what the chain was verified under.
+                verified=bool(flags & _S_VERIFIED) and fmt >= 2,
+                verification_policy=policy,
                 ticket=ticket,
                 resumption_psk=psk,
                 ticket_age_add=age_add,
@@ -489,6 +539,7 @@ class Session:
             parts.append(f"ticket of {len(self.ticket)} bytes")
         if self.session_id:
             parts.append(f"session id of {len(self.session_id)} bytes")
+        parts.append("verified" if self.verified else "not verified")
         parts.append(f"lifetime {self.lifetime} s")
         return f"<Session {' '.join(parts)}>"
 

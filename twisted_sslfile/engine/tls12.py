@@ -117,7 +117,8 @@ class _Negotiation:
 
     Kept apart from the handshake object so that a renegotiation builds a
     fresh one while the connection still reports -- and exports keys from --
-    the last completed one.
+    the last completed one.  The secrets (master secret, Finished values,
+    ticket) stay out of ``repr()``.
     """
 
     transcript: keyschedule.Transcript
@@ -127,7 +128,7 @@ class _Negotiation:
     suite_info: suites.CipherSuiteInfo | None = None
     group: NamedGroup | None = None
     key_share: suites.KeyShare | None = None
-    master_secret: bytes = b""
+    master_secret: bytes = dataclasses.field(default=b"", repr=False)
     extended_master_secret: bool = False
     session_id: bytes = b""
     resumed: bool = False
@@ -143,14 +144,14 @@ class _Negotiation:
     peer_rsassa_pss: bool = False
     #: The server announced (client) / will send (server) a NewSessionTicket.
     ticket_expected: bool = False
-    ticket: bytes | None = None
+    ticket: bytes | None = dataclasses.field(default=None, repr=False)
     ticket_lifetime_hint: int = 0
     certificate_request: messages.CertificateRequest12 | None = None
     requested_schemes: list[int] = dataclasses.field(default_factory=list)
     pending_read: TLS12Protection | None = None
     pending_write: TLS12Protection | None = None
-    client_verify_data: bytes = b""
-    server_verify_data: bytes = b""
+    client_verify_data: bytes = dataclasses.field(default=b"", repr=False)
+    server_verify_data: bytes = dataclasses.field(default=b"", repr=False)
     #: The peer signalled RFC 5746 support in this handshake.
     secure_renegotiation: bool = False
 
@@ -717,7 +718,13 @@ class TLS12Client(_TLS12Handshake):
         n.session = session
         n.master_secret = session.master_secret
         n.peer_certificates = tuple(session.peer_certificates)
-        n.peer_verified = session.verified
+        # Verified under this client's policy: true for every session a
+        # verifying client offers (TLS13Client._may_offer), never for one
+        # that does not verify.  A renewed ticket keeps the session's policy.
+        context = self._context
+        n.peer_verified = context.verify and session.verified_under(
+            tls_x509.verification_policy(context, self.server_name)
+        )
         self._derive_keys()
         self.state = (
             State.CLIENT_WAIT_TICKET if n.ticket_expected else State.CLIENT_WAIT_CCS
@@ -888,6 +895,11 @@ class TLS12Client(_TLS12Handshake):
             if not n.extended_master_secret or not (n.session_id or n.ticket):
                 return
             assert n.suite_info is not None
+            policy = (
+                tls_x509.verification_policy(context, self.server_name)
+                if n.peer_verified
+                else b""
+            )
             n.session = Session(
                 version=TLS12,
                 cipher_suite=n.suite_info.suite,
@@ -898,7 +910,8 @@ class TLS12Client(_TLS12Handshake):
                 alpn_protocol=n.alpn_protocol,
                 next_protocol=n.next_protocol,
                 peer_certificates=n.peer_certificates,
-                verified=n.peer_verified,
+                verified=bool(policy),
+                verification_policy=policy,
                 ticket=n.ticket or b"",
                 session_id=n.session_id,
                 master_secret=n.master_secret,

@@ -406,6 +406,10 @@ class TLS13Client(_TLS13Handshake):
         # The session to offer, once start() has checked it may be offered.
         self._resume: Session | None = session
         self._psk_offered: Session | None = None
+        # This connection's verification policy (computed on first use) and
+        # the one the server's chain was verified under (b"": not verified).
+        self._policy: bytes | None = None
+        self._peer_policy = b""
         self._key_shares: dict[int, suites.KeyShare] = {}
         self._client_hello: messages.ClientHello | None = None
         self._offered_extensions: set[int] = set()
@@ -510,14 +514,27 @@ class TLS13Client(_TLS13Handshake):
         )
 
     def _may_offer(self, session: Session) -> bool:
-        """Whether ``session`` may be offered on this connection."""
+        """Whether ``session`` may be offered on this connection.
+
+        A resumed handshake skips the certificate check, so a verifying
+        client offers only a session whose chain was verified for this
+        server name under this very policy (trust roots and rules); any
+        other session is left out as if there were none.
+        """
         context = self._context
         return (
             session.version in context.versions
             and session.is_resumable(context.clock())
             and session.matches_server_name(self.server_name)
             and session.cipher_suite in context.cipher_suites
+            and (not context.verify or session.verified_under(self._own_policy()))
         )
+
+    def _own_policy(self) -> bytes:
+        """:func:`~twisted_sslfile.x509.verification_policy` for this client."""
+        if self._policy is None:
+            self._policy = tls_x509.verification_policy(self._context, self.server_name)
+        return self._policy
 
     def _with_psk(
         self, hello: messages.ClientHello, session: Session
@@ -649,7 +666,12 @@ class TLS13Client(_TLS13Handshake):
             )
         self.resumed = True
         self.peer_certificates = session.peer_certificates
-        self.peer_verified = session.verified
+        # Verified means verified under this client's policy: true for every
+        # session a verifying client offers, never for one that does not verify.
+        self.peer_verified = self._context.verify and session.verified_under(
+            self._own_policy()
+        )
+        self._peer_policy = session.verification_policy
         return session
 
     def _hand_over_to_tls12(self, raw: bytes, hello: messages.ServerHello) -> None:
@@ -816,7 +838,10 @@ class TLS13Client(_TLS13Handshake):
         self.state = State.CLIENT_WAIT_CV
 
     def _verify_server_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
-        return tls_x509.verify_server_chain(self._context, chain, self.server_name)
+        path = tls_x509.verify_server_chain(self._context, chain, self.server_name)
+        if self._context.verify:
+            self._peer_policy = self._own_policy()
+        return path
 
     def _handle_certificate_verify(self, raw: bytes, body: bytes) -> None:
         assert self._client_hello is not None
@@ -894,7 +919,10 @@ class TLS13Client(_TLS13Handshake):
             server_name=self.server_name,
             alpn_protocol=self.alpn_protocol,
             peer_certificates=self.peer_certificates,
-            verified=self.peer_verified,
+            # Under the policy of the handshake that verified the chain: ours,
+            # or the resumed session's.
+            verified=bool(self._peer_policy),
+            verification_policy=self._peer_policy,
             ticket=ticket.ticket,
             resumption_psk=keyschedule.resumption_psk(
                 self._hash(), self.resumption_master_secret, ticket.ticket_nonce

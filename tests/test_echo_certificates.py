@@ -29,8 +29,10 @@ from twisted_sslfile.echo import EchoService, Options
 class _Endpoint:
     def __init__(self) -> None:
         self.reloads = 0
+        self.handler_when_listening: Any = None
 
     def listen(self, factory: Any) -> defer.Deferred[Any]:
+        self.handler_when_listening = signal.getsignal(signal.SIGHUP)
         return defer.Deferred()  # never listening: nothing to stop
 
     def reload(self) -> bool:
@@ -64,6 +66,9 @@ class SighupTests(SynchronousTestCase):
         )
         service.startService()
         self.addCleanup(signal.signal, signal.SIGHUP, previous)
+        # Installed before listening: a SIGHUP as soon as the port is
+        # announced must not hit the default action (terminate).
+        self.assertEqual(endpoints[0].handler_when_listening, service._sighup)
         os.kill(os.getpid(), signal.SIGHUP)
         # The handler ran (in this thread) but only scheduled the work.
         self.assertEqual([e.reloads for e in endpoints], [0, 0])

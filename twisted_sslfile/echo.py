@@ -264,6 +264,9 @@ class EchoService(service.Service):
 
     def startService(self) -> None:
         super().startService()
+        # Before listening: once "listening" is logged, SIGHUP must reload
+        # (its default action would end the process).
+        self._install_sighup()
         self._starting = True
         try:
             for description, endpoint in self.endpoints:
@@ -277,7 +280,6 @@ class EchoService(service.Service):
                     failures[0].raiseException()
         finally:
             self._starting = False
-        self._install_sighup()
 
     def _not_listening(
         self, failure: Failure, description: str, failures: list[Failure]

@@ -537,6 +537,23 @@ class SelectCredentialTests(SynchronousTestCase):
             ("default.example", "*.example.com", "www.example.com"),
         )
 
+    def test_set_credentials(self) -> None:
+        """
+        A reload swaps the whole set: the next selection sees only the new
+        credentials, and the new first one is the default.
+        """
+        before = self.context.credentials
+        self.context.set_credentials([self.wildcard, self.ed])
+        self.assertEqual(self.context.credentials, (self.wildcard, self.ed))
+        self.assertIs(self.select("other.example", self.all), self.wildcard)
+        self.assertIs(self.select("www.example.com", self.all), self.ed)
+        self.assertIsNot(self.context.credentials, before)
+
+    def test_set_credentials_refuses_other_objects(self) -> None:
+        before = self.context.credentials
+        self.assertRaises(ValueError, self.context.set_credentials, [object()])
+        self.assertIs(self.context.credentials, before)
+
 
 class ImmutabilityTests(SynchronousTestCase):
     def test_cannot_set_or_delete(self) -> None:

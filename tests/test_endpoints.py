@@ -15,6 +15,7 @@ Three layers of proof:
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -23,7 +24,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.internet import defer, reactor
+from twisted.internet.address import IPv4Address, IPv6Address
 from twisted.internet.endpoints import (
+    HostnameEndpoint,
     TCP4ClientEndpoint,
     TCP4ServerEndpoint,
     TCP6ServerEndpoint,
@@ -34,9 +37,15 @@ from twisted.internet.endpoints import (
     serverFromString,
 )
 from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import (
+    IHostnameResolver,
+    IHostResolution,
+    IReactorPluggableNameResolver,
+)
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface import implementer
 
 from tests.certs import CertificateFactory
 from tests.test_echo import EchoServer, checkout_environment
@@ -48,6 +57,7 @@ from twisted_sslfile.constants import (
 )
 from twisted_sslfile.endpoints import (
     TLS_OPTIONS,
+    TWISTED_OPTIONS,
     EndpointDescriptionError,
     TLSClientEndpoint,
     TLSServerEndpoint,
@@ -262,32 +272,45 @@ class ParseTests(_PKITestMixin, SynchronousTestCase):
     def test_client_names(self) -> None:
         """
         The verification name is hostname=, else the host the inner tcp
-        endpoint connects to, however it was written.
+        endpoint connects to, however it was written.  A host name is
+        connected to through HostnameEndpoint (every address, IPv6 too, as
+        Twisted's tls: does), an IP address directly.
         """
         roots = f"trustRoots={self.pki.ca_path}"
         cases = {
             f"sslfile:tcp:host=example.com:port=443:{roots}": "example.com",
             f"sslfile:tcp:example.com:443:{roots}": "example.com",
             f"sslfile:tcp:example.com:port=443:{roots}": "example.com",
+            f"sslfile:tcp:443:host=example.com:{roots}": "example.com",
             f"sslfile:tcp:host=10.0.0.1:port=1:hostname=svc.test:{roots}": "svc.test",
             f"sslfile:tcp:host=\\:\\:1:port=1:{roots}": "::1",
         }
         for description, name in cases.items():
             endpoint = clientFromString(reactor, description)
             self.assertIsInstance(endpoint, TLSClientEndpoint)
-            self.assertIsInstance(endpoint.inner, TCP4ClientEndpoint)
+            inner = endpoint.inner
+            if name == "example.com":
+                self.assertIsInstance(inner, HostnameEndpoint, description)
+                self.assertEqual((inner._hostText, inner._port), ("example.com", 443))
+            else:
+                self.assertIsInstance(inner, TCP4ClientEndpoint, description)
             self.assertEqual(endpoint.server_name, name, description)
             self.assertTrue(endpoint.context.verify)
 
     def test_client_inner_options(self) -> None:
+        """timeout= and bindAddress= reach the HostnameEndpoint."""
         endpoint = clientFromString(
             reactor,
             "sslfile:tcp:host=example.com:port=443:timeout=7"
             ":bindAddress=127.0.0.1:alpn=h2",
         )
+        self.assertIsInstance(endpoint.inner, HostnameEndpoint)
         self.assertEqual(endpoint.inner._timeout, 7)
         self.assertEqual(endpoint.inner._bindAddress, ("127.0.0.1", 0))
         self.assertEqual(endpoint.context.alpn_protocols, (b"h2",))
+        endpoint = clientFromString(reactor, "sslfile:tcp:example.com:443")
+        self.assertEqual(endpoint.inner._timeout, 30)
+        self.assertIsNone(endpoint.inner._bindAddress)
 
     def test_client_unix_and_verify_off(self) -> None:
         """verify=no is the loud switch: insecure_skip_verify."""
@@ -303,6 +326,61 @@ class ParseTests(_PKITestMixin, SynchronousTestCase):
             f"sslfile:tcp:host=localhost:port=1:certKey={client.combined_path}",
         )
         self.assertEqual(len(endpoint.context.credentials), 1)
+
+    def test_server_cert_dir(self) -> None:
+        """
+        certDir: the directory's certificates, watched every reloadInterval
+        seconds; reload() reads them again.
+        """
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        from twisted_sslfile.x509 import write_pem
+
+        other = self.pki.server("other.test")
+        write_pem(os.path.join(directory, "a.pem"), self.leaf.chain, self.leaf.key)
+        endpoint = serverFromString(
+            reactor, f"sslfile:tcp:0:certDir={directory}:reloadInterval=5"
+        )
+        self.assertEqual(
+            [c.dns_names for c in endpoint.context.credentials], [("localhost",)]
+        )
+        self.assertEqual(endpoint.certificates.interval, 5)
+        self.assertIs(endpoint.clock, reactor)
+        write_pem(os.path.join(directory, "b.pem"), other.chain, other.key)
+        self.assertTrue(endpoint.reload())
+        self.assertEqual(
+            [c.dns_names for c in endpoint.context.credentials],
+            [("localhost",), ("other.test",)],
+        )
+        endpoint = serverFromString(
+            reactor, f"sslfile:tcp:0:certDir={directory}:reloadInterval=none"
+        )
+        self.assertIsNone(endpoint.certificates.interval)
+
+    def test_server_cert_key_is_watched(self) -> None:
+        """certKey files are watched too (every 60 s by default)."""
+        endpoint = server_from_string(None, f"tcp:0:{self.cert}")
+        self.assertEqual(endpoint.certificates.interval, 60)
+        self.assertEqual(
+            endpoint.certificates.credentials, endpoint.context.credentials
+        )
+        self.assertFalse(endpoint.reload())
+
+    def test_defaults_certificate_group(self) -> None:
+        """
+        A description's own certificate replaces the defaults' as a whole:
+        a default privateKey is not paired with the description's certKey.
+        """
+        other = self.pki.server("other.test")
+        endpoint = server_from_string(
+            None,
+            f"sslfile:tcp:0:certKey={other.combined_path}",
+            defaults={
+                "certKey": self.leaf.chain_path,  # type: ignore[dict-item]
+                "privateKey": self.leaf.key_path,  # type: ignore[dict-item]
+            },
+        )
+        self.assertEqual(endpoint.context.credentials[0].dns_names, ("other.test",))
 
     def test_defaults_are_overridden(self) -> None:
         """Programmatic defaults (the echo plugin's) lose to the description."""
@@ -542,6 +620,101 @@ class ParseErrorTests(_PKITestMixin, SynchronousTestCase):
             "sslfile:tcp:h:1:ticketKeys=/x", "ticketKeys: not an option of a TLS client"
         )
 
+    # -- certificate directories ----------------------------------------------
+
+    def test_cert_dir_and_cert_key(self) -> None:
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        self.server_error(
+            f"sslfile:tcp:0:certDir={directory}:{self.cert}",
+            "certKey: give certDir or certKey",
+        )
+
+    def test_empty_cert_dir(self) -> None:
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        error = self.server_error(
+            f"sslfile:tcp:0:certDir={directory}", "certDir: no certificate found"
+        )
+        self.assertEqual(error.path, directory)
+
+    def test_missing_cert_dir(self) -> None:
+        self.server_error(
+            "sslfile:tcp:0:certDir=/no/such/dir", "certDir: cannot list", "/no/such/dir"
+        )
+
+    def test_cert_dir_on_client(self) -> None:
+        self.client_error(
+            "sslfile:tcp:h:1:certDir=/x", "certDir: not an option of a TLS client"
+        )
+
+    def test_bad_reload_interval(self) -> None:
+        self.server_error(
+            f"sslfile:tcp:0:{self.cert}:reloadInterval=-1", "reloadInterval: '-1'"
+        )
+
+    # -- Twisted's ssl: and tls: names ------------------------------------------
+
+    def test_twisted_option_hints(self) -> None:
+        """
+        Every option of Twisted's ssl:/tls: endpoints that sslfile: spells
+        differently gets the sslfile: name (or why there is none), on the
+        side where Twisted has it, and never a pointer back to ssl:.
+        """
+        expected = {
+            "certificate": "did you mean certKey?",
+            "caCertsDir": "did you mean trustRoots?",
+            "sslmethod": "did you mean minVersion/maxVersion?",
+            "extraCertChain": "did you mean extraChain?",
+            "path": "did you mean certDir?",
+            "dhParameters": "no sslfile: equivalent",
+            "endpoint": "no sslfile: equivalent",
+        }
+        self.assertEqual(set(expected), set(TWISTED_OPTIONS))
+        for option, hint in expected.items():
+            for error in (
+                self.server_error(f"sslfile:tcp:0:{self.cert}:{option}=x", hint),
+                self.client_error(f"sslfile:tcp:h:1:{option}=x", hint),
+            ):
+                self.assertTrue(str(error).startswith(f"sslfile: {option}: "))
+                self.assertEqual(error.option, option)
+                self.assertNotIn("sslfile:ssl", str(error))
+                self.assertNotIn("sslfile:tls", str(error))
+
+    def test_certificate_is_not_client_certificate(self) -> None:
+        """The closest spelling (clientCertificate) is the wrong answer."""
+        error = self.client_error("sslfile:tcp:h:1:certificate=c.pem")
+        self.assertNotIn("clientCertificate?", str(error))
+
+    def test_twisted_tls_types_as_inner(self) -> None:
+        """sslfile:ssl: / sslfile:tls: would run TLS inside OpenSSL's TLS."""
+        for kind in ("ssl", "tls", "SSL"):
+            self.server_error(
+                f"sslfile:{kind}:443:{self.cert}",
+                f"sslfile: {kind}: is already a TLS endpoint",
+                "sslfile:tcp:",
+            )
+            self.client_error(f"sslfile:{kind}:example.com:443", "write sslfile:tcp:")
+
+    def test_twisted_table_documented(self) -> None:
+        """
+        docs/endpoints.rst maps each of these options to what the code
+        suggests.
+        """
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        with open(os.path.join(root, "docs", "endpoints.rst"), encoding="utf-8") as f:
+            text = f.read()
+        for option, (instead, _) in TWISTED_OPTIONS.items():
+            row = re.search(rf"^   \* - ``{option}``\n((?:     .*\n)+)", text, re.M)
+            self.assertIsNotNone(row, option)
+            assert row is not None
+            cells = row.group(1)
+            if instead is None:
+                self.assertIn("not applicable", cells, option)
+            else:
+                for name in instead.split("/"):
+                    self.assertIn(f"``{name}", cells, option)
+
 
 # ---------------------------------------------------------------------------
 # Real connections
@@ -580,6 +753,71 @@ class _Collector(Protocol):
     def connectionLost(self, reason: Failure) -> None:
         self.reason = reason
         self.lost.callback(None)
+
+
+def _loopback_addresses() -> set[str]:
+    """Addresses this machine can bind on loopback (is ::1 on lo?)."""
+    found = set()
+    for family, address in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+        try:
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.bind((address, 0))
+        except OSError:
+            continue
+        found.add(address)
+    return found
+
+
+@implementer(IHostResolution)
+class _Resolution:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def cancel(self) -> None:
+        pass
+
+
+@implementer(IHostnameResolver)
+class _Hosts:
+    """A resolver answering from a table, addresses in the table's order."""
+
+    def __init__(self, table: dict[str, list[str]], log: list[str]) -> None:
+        self.table = table
+        self.log = log
+
+    def resolveHostName(
+        self,
+        resolutionReceiver: Any,
+        hostName: str,
+        portNumber: int = 0,
+        addressTypes: Any = None,
+        transportSemantics: str = "TCP",
+    ) -> Any:
+        self.log.append(hostName)
+        resolution = _Resolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
+        for address in self.table.get(hostName, []):
+            kind = IPv6Address if ":" in address else IPv4Address
+            if addressTypes is None or kind in addressTypes:
+                resolutionReceiver.addressResolved(kind("TCP", address, portNumber))
+        resolutionReceiver.resolutionComplete()
+        return resolution
+
+
+@implementer(IReactorPluggableNameResolver)
+class _ReactorWithHosts:
+    """The real reactor with its name resolver replaced by a table."""
+
+    def __init__(self, real: Any, table: dict[str, list[str]]) -> None:
+        self._real = real
+        self.resolved: list[str] = []
+        self.nameResolver = _Hosts(table, self.resolved)
+
+    def installNameResolver(self, resolver: Any) -> Any:
+        raise NotImplementedError
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
 
 
 class LoopbackTests(_PKITestMixin, TestCase):
@@ -670,6 +908,96 @@ class LoopbackTests(_PKITestMixin, TestCase):
             f":trustRoots={self.pki.ca_path}"
         )
         self.assertEqual(client.transport.getPeerCertificate(), other.certificate)
+
+    @defer.inlineCallbacks
+    def test_cert_dir_sni_and_reload(self) -> Any:
+        """
+        One certDir endpoint serves each name its own certificate; after a
+        renewal on disk and reload(), a new connection gets the new
+        certificate while a connection made before keeps working.
+        """
+        from tests.test_certstore import put
+
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(os.path.join(directory, "b.example"))
+        a = self.pki.server("a.example")
+        b = self.pki.server("b.example")
+        put(os.path.join(directory, "a.pem"), a.chain, a.key)
+        put(os.path.join(directory, "b.example", "fullchain.pem"), b.chain)
+        put(os.path.join(directory, "b.example", "privkey.pem"), b.key)
+        endpoint = serverFromString(
+            reactor,
+            f"sslfile:tcp:0:interface=127.0.0.1:certDir={directory}"
+            ":reloadInterval=none",
+        )
+        port = yield endpoint.listen(Factory.forProtocol(_Echo))
+        self.addCleanup(port.stopListening)
+        base = (
+            f"sslfile:tcp:127.0.0.1:{port.getHost().port}:trustRoots={self.pki.ca_path}"
+        )
+        for name, leaf in (("a.example", a), ("b.example", b)):
+            client, result = yield self.round_trip(f"{base}:hostname={name}")
+            self.assertEqual(client.transport.getPeerCertificate(), leaf.certificate)
+            self.assertTrue(result.verified)
+
+        before = yield clientFromString(reactor, f"{base}:hostname=a.example").connect(
+            Factory.forProtocol(_Collector)
+        )
+        yield before.transport.whenHandshakeDone()
+        renewed = self.pki.server("a.example")
+        put(os.path.join(directory, "a.pem"), renewed.chain, renewed.key)
+        self.assertTrue(endpoint.reload())
+        client, _ = yield self.round_trip(f"{base}:hostname=a.example")
+        self.assertEqual(client.transport.getPeerCertificate(), renewed.certificate)
+        self.assertNotEqual(
+            renewed.certificate.serial_number, a.certificate.serial_number
+        )
+        before.transport.write(b"still here")
+        echoed = yield before.receive(10)
+        self.assertEqual(echoed, b"still here")
+        self.assertEqual(before.transport.getPeerCertificate(), a.certificate)
+        before.transport.loseConnection()
+        yield before.lost
+
+    @defer.inlineCallbacks
+    def test_host_name_connects_over_ipv6(self) -> Any:
+        """
+        sslfile:tcp:host=localhost connects like tls: (HostnameEndpoint):
+        with a server on ::1 only and localhost resolving to 127.0.0.1
+        first, then ::1 (as a stock /etc/hosts has it), the refused IPv4
+        attempt is followed by the IPv6 one, which succeeds.
+        """
+        self.assertIn("::1", _loopback_addresses())
+        port = yield self.listen(f"sslfile:tcp6:0:interface=\\:\\:1:{self.cert}")
+        number = port.getHost().port
+        # Nobody may accept on 127.0.0.1 at that port: hold it, not listening.
+        blocker = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(blocker.close)
+        blocker.bind(("127.0.0.1", number))
+        hosts = _ReactorWithHosts(reactor, {"localhost": ["127.0.0.1", "::1"]})
+        endpoint = clientFromString(
+            hosts,
+            f"sslfile:tcp:host=localhost:port={number}:trustRoots={self.pki.ca_path}",
+        )
+        self.assertIsInstance(endpoint.inner, HostnameEndpoint)
+        client = yield endpoint.connect(Factory.forProtocol(_Collector))
+        result = yield client.transport.whenHandshakeDone()
+        self.assertEqual(client.transport.getPeer().host, "::1")
+        self.assertEqual(result.server_name, "localhost")
+        self.assertTrue(result.verified)
+        self.assertEqual(hosts.resolved, ["localhost"])
+        client.transport.loseConnection()
+        yield client.lost
+
+    @defer.inlineCallbacks
+    def test_host_name_with_the_system_resolver(self) -> Any:
+        """The real resolver: localhost is found and verified by name."""
+        port = yield self.listen(f"sslfile:tcp:0:interface=127.0.0.1:{self.cert}")
+        client, result = yield self.round_trip(
+            f"sslfile:tcp:localhost:{port.getHost().port}:trustRoots={self.pki.ca_path}"
+        )
+        self.assertEqual(result.server_name, "localhost")
+        self.assertEqual(client.transport.getPeer().host, "127.0.0.1")
 
     @defer.inlineCallbacks
     def test_client_certificate_required(self) -> Any:

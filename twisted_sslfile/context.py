@@ -9,8 +9,10 @@ a time.  Two consequences shape this module:
   fail when the server starts, not on the first handshake.
 * A Context holds no per-connection state and is not changed after
   construction (``__slots__`` plus a guarded ``__setattr__``).  The only
-  mutator, :meth:`Context.load_cert_chain`, replaces the credential tuple
-  atomically, so a connection that already read it is unaffected.
+  mutators, :meth:`Context.load_cert_chain` and
+  :meth:`Context.set_credentials` (certificate reload), replace the
+  credential tuple atomically, so a connection that already read it is
+  unaffected.
   :meth:`Context.replace` makes a modified copy.  The session-resumption
   state a Context carries (:class:`~twisted_sslfile.engine.ticketkeys.
   TicketKeys`, :class:`~twisted_sslfile.engine.sessions.SessionCache`) is
@@ -1057,6 +1059,23 @@ class Context:
         object.__setattr__(self, "credentials", (*self.credentials, credential))
         return credential
 
+    def set_credentials(self, credentials: Iterable[Credential]) -> None:
+        """Replace every credential at once (a certificate reload).
+
+        The new tuple is swapped in one step: a handshake that already
+        picked its credential keeps it, the next one sees only the new set.
+        Each credential's key has already been matched with its certificate
+        by :class:`Credential`, so a half-written pair can never get here.
+        The first credential is the default (no or unknown SNI).
+        """
+        creds = tuple(credentials)
+        for cred in creds:
+            if not isinstance(cred, Credential):
+                raise ValueError(
+                    f"credentials must be Credential objects, not {type(cred).__name__}"
+                )
+        object.__setattr__(self, "credentials", creds)
+
     def select_credential(
         self,
         server_name: str | None,
@@ -1074,13 +1093,15 @@ class Context:
         sign acceptably (the engine then sends handshake_failure) or there
         are none.
         """
-        if not self.credentials:
+        # Read once: set_credentials may swap the tuple between handshakes.
+        credentials = self.credentials
+        if not credentials:
             return None
         tiers: list[Iterable[Credential]] = []
         if server_name:
-            tiers.append(c for c in self.credentials if c.matches_exactly(server_name))
-            tiers.append(c for c in self.credentials if c.matches_wildcard(server_name))
-        tiers.append(self.credentials)
+            tiers.append(c for c in credentials if c.matches_exactly(server_name))
+            tiers.append(c for c in credentials if c.matches_wildcard(server_name))
+        tiers.append(credentials)
         for tier in tiers:
             for credential in tier:
                 if (

@@ -22,12 +22,18 @@ follow from that:
 * **Shutdown is clean**: listening stops, then every open connection gets a
   close_notify; the wait for the peers' answers is bounded by the TLS
   layer's close timeout.
+* **Certificates renew without a restart**: ``--cert`` may name a directory
+  of certificates chosen by SNI (certbot's ``live/``), the files are
+  checked for changes while the server runs, and ``SIGHUP`` reads them
+  again at once (see :mod:`twisted_sslfile.certstore`).
 """
 
 from __future__ import annotations
 
 import datetime
 import os
+import signal
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -207,16 +213,60 @@ class EchoFactory(Factory):
 
 
 class EchoService(service.Service):
-    """Listen on every endpoint with one :class:`EchoFactory`."""
+    """Listen on every endpoint with one :class:`EchoFactory`.
 
-    def __init__(self, endpoints: Sequence[tuple[str, Any]]) -> None:
+    ``SIGHUP`` reloads every endpoint's certificates (:meth:`reload`), as
+    daemons conventionally re-read their configuration on it; ``reactor``
+    (default: the global one) is where the signal handler defers the work.
+    """
+
+    def __init__(
+        self, endpoints: Sequence[tuple[str, Any]], *, reactor: Any = None
+    ) -> None:
         self.endpoints = list(endpoints)
         self.factory = EchoFactory()
         self.ports: list[Any] = []
         self._starting = False
+        self._reactor = reactor
+        self._previous_sighup: Any = None
+
+    def reload(self) -> None:
+        """Read every endpoint's certificate files again (what SIGHUP does).
+
+        Each endpoint logs what changed, or why a file was not taken.
+        """
+        log.info("reloading certificates")
+        for _description, endpoint in self.endpoints:
+            reload = getattr(endpoint, "reload", None)
+            if reload is not None:
+                reload()
+
+    def _sighup(self, signum: int, frame: Any) -> None:
+        # A signal handler may interrupt the reactor mid-handshake: do the
+        # work in the reactor's own turn instead.
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        reactor.callFromThread(self.reload)
+
+    def _install_sighup(self) -> None:
+        # Only the main thread may set signal handlers (and Windows has no
+        # SIGHUP); elsewhere reloading stays periodic.
+        if hasattr(signal, "SIGHUP") and threading.current_thread() is (
+            threading.main_thread()
+        ):
+            self._previous_sighup = signal.signal(signal.SIGHUP, self._sighup)
+
+    def _restore_sighup(self) -> None:
+        if self._previous_sighup is not None:
+            signal.signal(signal.SIGHUP, self._previous_sighup)
+            self._previous_sighup = None
 
     def startService(self) -> None:
         super().startService()
+        # Before listening: once "listening" is logged, SIGHUP must reload
+        # (its default action would end the process).
+        self._install_sighup()
         self._starting = True
         try:
             for description, endpoint in self.endpoints:
@@ -253,6 +303,7 @@ class EchoService(service.Service):
 
     def stopService(self) -> defer.Deferred[Any]:
         super().stopService()
+        self._restore_sighup()
         stopping = [defer.maybeDeferred(port.stopListening) for port in self.ports]
         self.ports = []
         stopping.append(self.factory.close_all())
@@ -315,6 +366,13 @@ class Options(usage.Options):
             None,
             "Seconds a handshake may take, or 'none'.",
         ],
+        [
+            "reload-interval",
+            None,
+            None,
+            "Seconds between checks of the certificate files for renewals "
+            "(default 60), or 'none' (SIGHUP only).",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -329,7 +387,9 @@ class Options(usage.Options):
         self["endpoint"].append(description)
 
     def opt_cert(self, path: str) -> None:
-        """Certificate chain PEM file, may hold the key (repeatable: SNI)."""
+        """Certificate chain PEM file, may hold the key (repeatable: SNI);
+        or a directory of certificates chosen by SNI (certbot's live/, or
+        NAME.pem files holding key and chain)."""
         self["cert"].append(path)
 
     def opt_key(self, path: str) -> None:
@@ -339,7 +399,9 @@ class Options(usage.Options):
     def tls_defaults(self) -> dict[str, str]:
         """The command line as ``sslfile:`` TLS options."""
         defaults: dict[str, str] = {}
-        if self["cert"]:
+        if len(self["cert"]) == 1 and os.path.isdir(self["cert"][0]):
+            defaults["certDir"] = self["cert"][0]
+        elif self["cert"]:
             defaults["certKey"] = ",".join(self["cert"])
         if self["key"]:
             defaults["privateKey"] = ",".join(self["key"])
@@ -357,6 +419,7 @@ class Options(usage.Options):
             ("max-version", "maxVersion"),
             ("ticket-keys", "ticketKeys"),
             ("handshake-timeout", "handshakeTimeout"),
+            ("reload-interval", "reloadInterval"),
         ):
             if self[option] is not None:
                 defaults[name] = self[option]
@@ -378,6 +441,13 @@ class Options(usage.Options):
                 f"one --key per --cert, in the same order (or none when each "
                 f"--cert file holds its key)"
             )
+        directories = [path for path in self["cert"] if os.path.isdir(path)]
+        if directories and (len(self["cert"]) > 1 or self["key"]):
+            raise usage.UsageError(
+                f"--cert {directories[0]} is a directory of certificates: give "
+                f"it alone, without other --cert or --key (each entry in it "
+                f"holds its own key)"
+            )
         for description in self["endpoint"]:
             args, _ = parse_description(description)
             if not args or args[0].lower() != PREFIX:
@@ -387,8 +457,10 @@ class Options(usage.Options):
                 )
         self.generated: dict[str, str] | None = None
         defaults = self.tls_defaults()
-        if "certKey" not in defaults and any(
-            "certKey" not in parse_description(d)[1] for d in self["endpoint"]
+        certificate = ("certKey", "certDir")
+        if not any(name in defaults for name in certificate) and any(
+            not any(name in parse_description(d)[1] for name in certificate)
+            for d in self["endpoint"]
         ):
             try:
                 self.generated = ensure_self_signed(self["cert-dir"])
@@ -467,4 +539,4 @@ def makeService(options: Options) -> service.IService:
         (d, server_from_string(reactor, d, defaults=options.defaults))
         for d in options["endpoint"]
     ]
-    return EchoService(endpoints)
+    return EchoService(endpoints, reactor=reactor)

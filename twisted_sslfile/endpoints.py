@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import ipaddress
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,10 +47,19 @@ from typing import Any
 
 from cryptography import x509
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IStreamClientEndpoint, IStreamServerEndpoint
+from twisted.internet.interfaces import (
+    IReactorTime,
+    IStreamClientEndpoint,
+    IStreamServerEndpoint,
+)
 from zope.interface import implementer
 
 from twisted_sslfile import x509 as _x509
+from twisted_sslfile.certstore import (
+    DEFAULT_RELOAD_INTERVAL,
+    CertificateFiles,
+    CertificateStore,
+)
 from twisted_sslfile.constants import ClientCertificatePolicy
 from twisted_sslfile.context import Context, Credential
 from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT, TLSFactory
@@ -107,6 +118,7 @@ class _Option:
 #: test checks that the two agree.
 TLS_OPTIONS: dict[str, _Option] = {
     "certKey": _Option(True, True, "certificate chain PEM file(s), comma-separated"),
+    "certDir": _Option(True, False, "directory of certificates chosen by SNI"),
     "privateKey": _Option(True, True, "private key file(s), paired with certKey"),
     "extraChain": _Option(True, True, "intermediate certificates for the chain(s)"),
     "trustRoots": _Option(True, True, "CA file(s) or directory, or 'system'"),
@@ -121,6 +133,49 @@ TLS_OPTIONS: dict[str, _Option] = {
     "groups": _Option(True, True, "key exchange group names, comma-separated"),
     "handshakeTimeout": _Option(True, True, "seconds, or 'none'"),
     "ticketKeys": _Option(True, False, "session ticket key file"),
+    "reloadInterval": _Option(True, False, "seconds between certificate checks"),
+}
+
+#: Options of Twisted's ``ssl:`` and ``tls:`` endpoints that ``sslfile:``
+#: spells differently or does without: (what to write instead, or None,
+#: and why).  Options with the same name and meaning (certKey, privateKey,
+#: trustRoots, hostname) and the inner endpoint's own (host, port,
+#: interface, backlog, timeout, bindAddress) are not listed.  The "did you
+#: mean" of an unknown option comes from here first; docs/endpoints.rst
+#: has the same table and a test checks that they agree.
+TWISTED_OPTIONS: dict[str, tuple[str | None, str]] = {
+    "certificate": (
+        "certKey",
+        "tls: calls the client certificate file 'certificate'",
+    ),
+    "caCertsDir": (
+        "trustRoots",
+        "trustRoots takes a directory of CA files, a file, or 'system'",
+    ),
+    "sslmethod": (
+        "minVersion/maxVersion",
+        "versions are a range: sslmethod=TLSv1_2_METHOD is minVersion=TLSv1.2"
+        ":maxVersion=TLSv1.2, and TLS_METHOD/SSLv23_METHOD is the default "
+        "(TLS 1.2 and 1.3)",
+    ),
+    "extraCertChain": (
+        "extraChain",
+        "intermediate certificates appended to the chain",
+    ),
+    "path": (
+        "certDir",
+        "the tls: server's directory of certificates chosen by SNI",
+    ),
+    "dhParameters": (
+        None,
+        "there is no finite-field DHE to configure: key exchange is ECDHE "
+        "only (choose curves with groups=)",
+    ),
+    "endpoint": (
+        None,
+        "the endpoint to wrap is the word after 'sslfile:', as in "
+        "sslfile:unix:path=/run/app.sock:hostname=NAME",
+    ),
 }
 
 _BOOLEANS = {
@@ -219,6 +274,8 @@ class TLSSettings:
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
     #: Paths of the certificate files, in certKey order (for log lines).
     certificate_files: tuple[str, ...] = field(default=())
+    #: A server's certificates as files to watch (certKey or certDir).
+    certificates: CertificateStore | None = None
 
 
 def _error(
@@ -329,6 +386,36 @@ def _load_credentials(
     return credentials
 
 
+def _file_store(
+    cert_files: list[str],
+    key_value: str | None,
+    chain_value: str | None,
+    interval: float | None,
+) -> CertificateStore:
+    """The certKey files (already checked by _load_credentials) to watch."""
+    keys = None if key_value is None else _split_list("privateKey", key_value)
+    chains = None if chain_value is None else _split_list("extraChain", chain_value)
+    entries = []
+    for index, cert_file in enumerate(cert_files):
+        extra = None
+        if chains is not None:
+            extra = chains[0] if len(chains) == 1 else chains[index]
+        entries.append(
+            CertificateFiles(
+                os.path.basename(cert_file),
+                cert_file,
+                None if keys is None else keys[index],
+                extra,
+            )
+        )
+    try:
+        return CertificateStore.from_files(entries, interval=interval)
+    except ValueError as e:
+        # What _load_credentials let through and a stricter read refuses:
+        # a PEM block cut short after the last complete certificate.
+        raise _config_error("certKey", e) from e
+
+
 def _load_trust_roots(value: str) -> _x509.TrustRoots | None:
     if value.strip().lower() == "system":
         try:
@@ -430,8 +517,28 @@ def build_settings(
     cert_value = get("certKey")
     key_value = get("privateKey")
     chain_value = get("extraChain")
+    dir_value = get("certDir")
+    interval: float | None = DEFAULT_RELOAD_INTERVAL
+    if get("reloadInterval") is not None:
+        interval = _timeout("reloadInterval", get("reloadInterval"))  # type: ignore[arg-type]
     cert_files: list[str] = []
-    if cert_value is None:
+    store: CertificateStore | None = None
+    if dir_value is not None:
+        for other in ("certKey", "privateKey", "extraChain"):
+            if get(other) is not None:
+                raise _error(
+                    other,
+                    "give certDir or certKey (with privateKey, extraChain), "
+                    "not both: in certDir each entry holds its own key and chain",
+                )
+        try:
+            store = CertificateStore.from_directory(
+                dir_value.strip(), interval=interval
+            )
+        except ValueError as e:
+            raise _config_error("certDir", e) from e
+        add("certDir", credentials=store.credentials)
+    elif cert_value is None:
         if key_value is not None:
             raise _error("privateKey", "given without certKey")
         if chain_value is not None:
@@ -440,7 +547,8 @@ def build_settings(
             raise _error(
                 "certKey",
                 "a TLS server needs a certificate: certKey=cert.pem"
-                ":privateKey=key.pem (or one PEM file holding both)",
+                ":privateKey=key.pem (or one PEM file holding both), or "
+                "certDir=DIRECTORY",
             )
     else:
         cert_files = _split_list("certKey", cert_value)
@@ -451,6 +559,9 @@ def build_settings(
         )
         if is_client and len(credentials) > 1:
             raise _error("certKey", "a client presents one certificate, not a list")
+        if not is_client:
+            store = _file_store(cert_files, key_value, chain_value, interval)
+            credentials = list(store.credentials)
         add("certKey", credentials=credentials)
 
     ticket_keys = get("ticketKeys")
@@ -493,12 +604,38 @@ def build_settings(
         server_name=server_name,
         handshake_timeout=timeout,
         certificate_files=tuple(cert_files),
+        certificates=store,
     )
 
 
 # ---------------------------------------------------------------------------
 # Endpoint classes
 # ---------------------------------------------------------------------------
+
+
+class _WatchingTLSFactory(TLSFactory):
+    """A server TLSFactory that keeps its certificates current while it
+    listens: Twisted calls ``startFactory`` when the first port using it
+    starts listening and ``stopFactory`` when the last one stops."""
+
+    def __init__(
+        self,
+        *args: Any,
+        certificates: CertificateStore,
+        watch_clock: Any,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.certificates = certificates
+        self.watch_clock = watch_clock
+
+    def startFactory(self) -> None:
+        super().startFactory()
+        self.certificates.start(self.watch_clock)
+
+    def stopFactory(self) -> None:
+        self.certificates.stop()
+        super().stopFactory()
 
 
 @implementer(IStreamServerEndpoint)
@@ -510,6 +647,11 @@ class TLSServerEndpoint:
     :param context: the server's policy and certificates.
     :param handshake_timeout: seconds before an unfinished handshake is
         dropped; None for no limit.
+    :param certificates: files to keep ``context``'s certificates in step
+        with: checked every ``certificates.interval`` seconds on ``clock``
+        while listening, and read again by :meth:`reload`.
+    :param clock: the reactor (or a ``task.Clock``) for those checks;
+        default the global reactor.
     """
 
     def __init__(
@@ -518,16 +660,44 @@ class TLSServerEndpoint:
         context: Context,
         *,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        certificates: CertificateStore | None = None,
+        clock: IReactorTime | None = None,
     ) -> None:
         self.inner = inner
         self.context = context
         self.handshake_timeout = handshake_timeout
+        self.certificates = certificates
+        self.clock = clock
+        if certificates is not None:
+            certificates.bind(context)
+
+    def reload(self) -> bool:
+        """Read the certificate files again now (wire ``SIGHUP`` to this).
+
+        New connections get the new certificates, open ones keep theirs.  A
+        file that does not load (half-written, key not matching) is logged
+        and its previous certificate stays in service.  Returns whether
+        anything changed; False when there are no files to watch.
+        """
+        if self.certificates is None:
+            return False
+        return self.certificates.reload()
 
     def wrap_factory(self, factory: Any) -> TLSFactory:
         """The factory ``listen`` gives the inner endpoint."""
-        tls = TLSFactory(
-            factory, self.context, False, handshake_timeout=self.handshake_timeout
-        )
+        if self.certificates is not None:
+            tls: TLSFactory = _WatchingTLSFactory(
+                factory,
+                self.context,
+                False,
+                handshake_timeout=self.handshake_timeout,
+                certificates=self.certificates,
+                watch_clock=self.clock,
+            )
+        else:
+            tls = TLSFactory(
+                factory, self.context, False, handshake_timeout=self.handshake_timeout
+            )
         tls.noisy = getattr(factory, "noisy", True)
         return tls
 
@@ -624,6 +794,14 @@ def _split_arguments(
             f"'{PREFIX}:', as in {example}"
         )
     inner_type, inner_args = args[0], list(args[1:])
+    if inner_type.lower() in _TLS_TYPES:
+        # TLS inside OpenSSL's TLS: never what was meant.
+        raise EndpointDescriptionError(
+            f"{PREFIX}: {inner_type}: is already a TLS endpoint (Twisted's, on "
+            f"OpenSSL); {PREFIX}: takes the plain endpoint to run its own TLS "
+            f"over: write {PREFIX}:tcp:... with the same host, port and "
+            f"options (see the {inner_type}: to {PREFIX}: table in the docs)"
+        )
     tls: dict[str, str] = {}
     inner: dict[str, str] = {}
     lowered = {name.lower(): name for name in TLS_OPTIONS}
@@ -645,6 +823,21 @@ def _split_arguments(
 
 _UNEXPECTED_KEYWORD = re.compile(r"unexpected keyword argument '([^']+)'")
 
+#: Twisted's own TLS endpoint types (OpenSSL); not inner types for us.
+_TLS_TYPES = ("ssl", "tls")
+
+
+def _hint(option: str) -> str:
+    """What to write instead of ``option``: Twisted's names first, then
+    the closest TLS option name."""
+    if option in TWISTED_OPTIONS:
+        instead, why = TWISTED_OPTIONS[option]
+        if instead is None:
+            return f"; it has no {PREFIX}: equivalent: {why}"
+        return f"; did you mean {instead}? ({why})"
+    close = difflib.get_close_matches(option, list(TLS_OPTIONS), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
 
 def _inner_error(
     error: Exception, inner_type: str, description: str
@@ -653,8 +846,7 @@ def _inner_error(
     match = _UNEXPECTED_KEYWORD.search(str(error))
     if match:
         option = match.group(1)
-        close = difflib.get_close_matches(option, list(TLS_OPTIONS), n=1, cutoff=0.6)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        hint = _hint(option)
         return EndpointDescriptionError(
             f"{PREFIX}: {option}: unknown option (neither a TLS option nor one "
             f"of the {inner_type} endpoint){hint}; TLS options are "
@@ -703,12 +895,70 @@ def _inner_host(
     if "host" in kwargs:
         return kwargs["host"]
     if (
-        inner_type.lower() in ("tcp", "tcp6", "ssl", "tls")
+        inner_type.lower() in ("tcp", "tcp6")
         and args
         and (len(args) >= 2 or "port" in kwargs)
     ):
         return args[0]
     return None
+
+
+#: Options that together say where the certificate comes from: a
+#: description giving one of the first two replaces all of the defaults'.
+_CERTIFICATE_GROUP = ("certKey", "certDir", "privateKey", "extraChain")
+
+
+def _with_defaults(
+    defaults: Mapping[str, str] | None, tls: Mapping[str, str]
+) -> dict[str, str]:
+    """``defaults`` overridden by the description's TLS options.
+
+    The certificate options override as a group: a description's own
+    ``certKey=combined.pem`` must not inherit a default ``privateKey``, nor
+    its ``certDir`` a default ``certKey``.
+    """
+    merged = dict(defaults or {})
+    if "certKey" in tls or "certDir" in tls:
+        for name in _CERTIFICATE_GROUP:
+            merged.pop(name, None)
+    merged.update(tls)
+    return merged
+
+
+def _hostname_endpoint(
+    reactor: Any, args: Sequence[str], kwargs: Mapping[str, str]
+) -> Any | None:
+    """A ``HostnameEndpoint`` for ``tcp:`` client arguments naming a host by
+    name, or None for an IP address (which ``tcp:`` connects to directly).
+
+    The arguments are read the way Twisted's ``tcp:`` parser reads them
+    (``HOST:PORT``, ``host=``, ``port=``, ``timeout=``, ``bindAddress=``),
+    after that parser has accepted them, so they are well-formed here.
+    """
+    from twisted.internet.endpoints import HostnameEndpoint
+
+    values = dict(kwargs)
+    if len(args) == 2:
+        values["host"], values["port"] = args[0], args[1]
+    elif len(args) == 1:
+        values["port" if "host" in values else "host"] = args[0]
+    host = values.get("host")
+    if host is None or "port" not in values:
+        return None
+    try:
+        ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        pass
+    else:
+        return None
+    bind = values.get("bindAddress")
+    return HostnameEndpoint(
+        reactor,
+        host,
+        int(values["port"]),
+        timeout=int(values.get("timeout", 30)),
+        bindAddress=None if bind is None else (bind, 0),
+    )
 
 
 # The plugin objects in twisted/plugins/sslfile_endpoints.py call these two
@@ -731,11 +981,15 @@ def server_from_parsed(
         args, kwargs, is_client=False
     )
     settings = build_settings(
-        {**(defaults or {}), **tls}, is_client=False, inner_type=inner_type
+        _with_defaults(defaults, tls), is_client=False, inner_type=inner_type
     )
     inner = _inner_server(reactor, inner_type, inner_args, inner_kwargs)
     return TLSServerEndpoint(
-        inner, settings.context, handshake_timeout=settings.handshake_timeout
+        inner,
+        settings.context,
+        handshake_timeout=settings.handshake_timeout,
+        certificates=settings.certificates,
+        clock=reactor,
     )
 
 
@@ -751,12 +1005,17 @@ def client_from_parsed(
         args, kwargs, is_client=True
     )
     settings = build_settings(
-        {**(defaults or {}), **tls},
+        _with_defaults(defaults, tls),
         is_client=True,
         default_server_name=_inner_host(inner_type, inner_args, inner_kwargs),
         inner_type=inner_type,
     )
     inner = _inner_client(reactor, inner_type, inner_args, inner_kwargs)
+    if inner_type.lower() == "tcp" and reactor is not None:
+        # Checked by Twisted's tcp parser above; a name is connected to the
+        # way tls: connects: every address, IPv6 and IPv4, happy eyeballs.
+        # (Without a reactor the description is only being checked.)
+        inner = _hostname_endpoint(reactor, inner_args, inner_kwargs) or inner
     return TLSClientEndpoint(
         inner,
         settings.context,

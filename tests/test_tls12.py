@@ -706,6 +706,72 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
             self.assertEqual(len(of_type(server_events, HandshakeCompleted)), 1)
         self.assertTalks(client, server)
 
+    def check_ticket_in_renegotiation(self, initiator: str) -> None:
+        """Issue 9.15: the renegotiation asks for and gets a ticket again.
+
+        The client's renegotiation ClientHello carries an empty
+        session_ticket (its first one did), the server answers with a
+        NewSessionTicket sealing the renegotiated master secret and the
+        connection's ALPN protocol, and the client reads it and keeps the
+        session of the first handshake.
+        """
+        client_context, server_context = self.contexts(
+            client={"allow_peer_renegotiation": True, "alpn_protocols": [b"h2"]},
+            server={"allow_peer_renegotiation": True, "alpn_protocols": [b"h2"]},
+        )
+        client = Recorder(client_context, is_client=True, server_name="example.com")
+        server = Recorder(server_context, is_client=False)
+        client.start()
+        first_events, _ = pump(client, server)
+        session = client.session
+        self.assertIsNotNone(session)
+        self.assertTrue(session.ticket)
+        first_secret = server._handshake._current.master_secret
+        client.units.clear()
+        server.units.clear()
+        (client if initiator == "client" else server).renegotiate()
+        client_events, server_events = pump(client, server)
+        for events in (client_events, server_events):
+            self.assertEqual(len(of_type(events, HandshakeCompleted)), 1)
+        [hello] = [
+            messages.ClientHello.parse(raw[4:])
+            for kind, _, raw in client.units
+            if kind == "hs" and raw[0] == H.client_hello
+        ]
+        self.assertEqual(hello.session_ticket, b"")
+        self.assertEqual(hello.legacy_session_id, b"")
+        [ticket] = [
+            messages.NewSessionTicket12.parse(raw[4:])
+            for kind, _, raw in server.units
+            if kind == "hs" and raw[0] == H.new_session_ticket
+        ]
+        assert server_context.session_tickets is not None
+        state = server_context.session_tickets.open_state(ticket.ticket, version=TLS12)
+        assert state is not None
+        self.assertEqual(state.secret, server._handshake._current.master_secret)
+        self.assertNotEqual(state.secret, first_secret)
+        self.assertEqual(state.alpn_protocol, b"h2")
+        # The client's session is still the first handshake's.
+        self.assertEqual(of_type(client_events, SessionTicket), [])
+        self.assertIs(client.session, session)
+        self.assertEqual(len(of_type(first_events, SessionTicket)), 1)
+        self.assertEqual(client.alpn_protocol, b"h2")
+        self.assertTalks(client, server)
+
+    def test_ticket_in_client_initiated_renegotiation(self) -> None:
+        self.check_ticket_in_renegotiation("client")
+
+    def test_ticket_in_server_initiated_renegotiation(self) -> None:
+        self.check_ticket_in_renegotiation("server")
+
+    def test_no_ticket_in_renegotiation_without_tickets(self) -> None:
+        """A server without tickets issues none in a renegotiation either."""
+        client, server = self.renegotiating_pair(server={"session_tickets": False})
+        client.renegotiate()
+        client_events, _ = pump(client, server)
+        self.assertEqual(len(of_type(client_events, HandshakeCompleted)), 1)
+        self.assertTalks(client, server)
+
     def test_renegotiation_adds_client_certificate(self) -> None:
         """The classic use: the server asks for a certificate later on."""
         leaf = self.pki.client("alice")

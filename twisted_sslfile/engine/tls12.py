@@ -513,6 +513,9 @@ class TLS12Client(_TLS12Handshake):
             client_random=client_hello.random,
         )
         self._offered = set(offered_extensions)
+        #: Our first ClientHello asked for RFC 5077 tickets, so renegotiations
+        #: ask again (see _build_renegotiation_hello).
+        self._offer_tickets = client_hello.session_ticket is not None
         # A TLS 1.3 session cannot resume a TLS 1.2 connection.
         self._offered_session: Session | None = (
             session if session is not None and session.version == TLS12 else None
@@ -549,6 +552,15 @@ class TLS12Client(_TLS12Handshake):
         RFC 5746 §3.5: renegotiation_info carries our last verify_data and
         the SCSV is not sent.  NPN (draft §3) and, like OpenSSL, ALPN are
         not offered again: the application protocol is the connection's.
+
+        An empty session_ticket extension is sent again when the first
+        ClientHello had one, as OpenSSL does: GnuTLS 3.7 remembers the first
+        handshake's ticket agreement and sends a NewSessionTicket in the
+        renegotiation whether or not it was asked for (RFC 5077 §3.2 lets it
+        only when asked), which a client that did not ask must refuse.  The
+        ticket is read and dropped: the connection's session stays the one
+        of its first handshake (see _remember_session), and the renegotiation
+        offers no session to resume (its session ID is empty).
         """
         context = self._context
         send_sni = self.server_name is not None and not is_ip_address(self.server_name)
@@ -567,6 +579,7 @@ class TLS12Client(_TLS12Handshake):
             extended_master_secret=True,
             renegotiation_info=client_verify_data,
             ec_point_formats=b"\x00",
+            session_ticket=b"" if self._offer_tickets else None,
         )
 
     def _handle_hello_request(self, raw: bytes, body: bytes) -> None:
@@ -1141,16 +1154,19 @@ class TLS12Server(_TLS12Handshake):
         renegotiation = self._current is not None
         suite, credential, scheme = self._select_suite(hello)
         group = self._select_group(hello)
+        # RFC 5077 §3.2 / RFC 7627 §5.3: only sessions with EMS are kept.
+        resumable = n.extended_master_secret
+        # A ticket whenever the client asks, renegotiations included (as
+        # OpenSSL does): GnuTLS 3.7 clients that had one in the first
+        # handshake wait for a NewSessionTicket in every renegotiation.
+        n.ticket_expected = (
+            resumable
+            and hello.session_ticket is not None
+            and context.session_tickets is not None
+        )
         if not renegotiation:
             n.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
             self._offer_npn(hello)
-            # RFC 5077 §3.2 / RFC 7627 §5.3: only sessions with EMS are kept.
-            resumable = n.extended_master_secret
-            n.ticket_expected = (
-                resumable
-                and hello.session_ticket is not None
-                and context.session_tickets is not None
-            )
             if resumable and context.session_cache is not None:
                 n.session_id = context.random(32)
         self._credential = credential
@@ -1388,7 +1404,8 @@ class TLS12Server(_TLS12Handshake):
             lifetime=lifetime,
             extended_master_secret=True,
             server_name=n.server_name,
-            alpn_protocol=n.alpn_protocol,
+            # A renegotiation keeps the first handshake's protocol (_finish).
+            alpn_protocol=(self._current or n).alpn_protocol,
             peer_certificates=n.peer_certificates,
             verified=n.peer_verified,
             authenticated_at=previous.authenticated_at if previous else None,

@@ -1080,22 +1080,28 @@ class TLS12Server(_TLS12Handshake):
     def _try_resume(self, hello: messages.ClientHello) -> bool:
         """Resume by RFC 5077 ticket or session ID, when it is safe.
 
-        Anything doubtful means a full handshake, never an error (RFC 5077
-        §3.4, RFC 5246 §7.4.1.2): an unknown or expired ticket or ID, a
-        session without extended master secret or a ClientHello without it
-        (RFC 7627 §5.3), a suite no longer offered or allowed, another
-        server name (RFC 6066 §3), or a client certificate we now require
-        that the session lacks.
+        Anything doubtful means a full handshake (RFC 5077 §3.4, RFC 5246
+        §7.4.1.2): an unknown or expired ticket or ID, a session without
+        extended master secret or a ClientHello without it (RFC 7627 §5.3),
+        a suite we no longer allow, another server name (RFC 6066 §3), or a
+        client certificate we now require that the session lacks.  The one
+        error is a client that offers a session we would resume without
+        offering its cipher suite (see :meth:`_may_resume`).
+
+        RFC 5077 §3.4: a client presenting a ticket may send a session ID
+        with it, empty, random or the one we gave; accepting the ticket we
+        echo that ID, and we never look it up in the session cache, even
+        when the ticket does not open.  A session ID is looked up when there
+        is no ticket: no extension, an empty one, or tickets are off here
+        (then the extension means nothing to us).
         """
         context = self._context
         n = self._n
         state: ServerSessionState | None = None
-        by_ticket = False
         tickets = context.session_tickets
         if hello.session_ticket and tickets is not None:
             state = tickets.open_state(hello.session_ticket, version=TLS12)
-            by_ticket = state is not None
-        if state is None and hello.legacy_session_id and context.session_cache:
+        elif hello.legacy_session_id and context.session_cache:
             state = context.session_cache.get(hello.legacy_session_id)
         if state is None or not self._may_resume(hello, state):
             return False
@@ -1107,8 +1113,10 @@ class TLS12Server(_TLS12Handshake):
         self._resumed_state = state
         n.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
         self._offer_npn(hello)
-        # RFC 5077 §3.1: renew the ticket on every ticket resumption.
-        n.ticket_expected = by_ticket and tickets is not None
+        # RFC 5077 §3.1: renew the ticket on every ticket resumption; §3.2:
+        # a client resuming by session ID with an empty extension asks for
+        # one, and gets it.
+        n.ticket_expected = hello.session_ticket is not None and tickets is not None
         info = self._choose_suite(state.cipher_suite)
         self._send_server_hello(hello, info, server_name_ack=False)
         self._send_ticket()
@@ -1126,17 +1134,27 @@ class TLS12Server(_TLS12Handshake):
             return False
         if not state.is_valid(context.clock()):
             return False
-        if (
-            state.cipher_suite not in hello.cipher_suites
-            or state.cipher_suite not in context.cipher_suites
-        ):
+        if state.cipher_suite not in context.cipher_suites:
             return False
         if (state.server_name or "").lower() != (hello.server_name or "").lower():
             return False
         policy = context.client_certificate
         if policy is ClientCertificatePolicy.REQUIRE and not state.peer_certificates:
             return False
-        return not (state.peer_certificates and not state.verified and context.verify)
+        if state.peer_certificates and not state.verified and context.verify:
+            return False
+        if state.cipher_suite not in hello.cipher_suites:
+            # RFC 5246 §7.4.1.2: a ClientHello resuming a session MUST offer
+            # its cipher suite, and the server resumes with that suite; as
+            # OpenSSL and LibreSSL do, a resumption we would otherwise accept
+            # is refused rather than silently turned into a full handshake
+            # (docs/security.rst).  A ticket counts as a session ID here
+            # (RFC 5077 §3.4).
+            raise IllegalParameterError(
+                f"ClientHello resumes a session of cipher suite "
+                f"{state.cipher_suite.name} without offering it"
+            )
+        return True
 
     def _offer_npn(self, hello: messages.ClientHello) -> None:
         """NPN draft §3: advertise when asked for and ALPN did not decide."""

@@ -66,6 +66,7 @@ from .handshake import (
     Handler,
     HandshakeIO,
     HandshakeMachine,
+    by_certificate_authorities,
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
@@ -830,7 +831,9 @@ class TLS12Client(_TLS12Handshake):
         self, request: messages.CertificateRequest12
     ) -> tuple[Credential | None, SignatureScheme | None]:
         context = self._context
-        for credential in context.credentials:
+        for credential in by_certificate_authorities(
+            context.credentials, request.certificate_authorities
+        ):
             kind = suites.key_exchange_for_key(credential.private_key)
             wanted = _ECDSA_SIGN if kind == "ECDHE_ECDSA" else _RSA_SIGN
             if kind is None or wanted not in request.certificate_types:
@@ -1218,6 +1221,8 @@ class TLS12Server(_TLS12Handshake):
                 messages.CertificateRequest12(
                     certificate_types=bytes((_ECDSA_SIGN, _RSA_SIGN)),
                     signature_algorithms=n.requested_schemes,
+                    # RFC 5246 §7.4.4: the CAs whose clients we accept.
+                    certificate_authorities=tls_x509.client_ca_names(context),
                 )
             )
             self.state = State.SERVER_WAIT_CERT

@@ -27,6 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
@@ -356,6 +357,13 @@ class OpenSSLServer(_OpenSSLProcess):
         self.stop()
 
 
+def openssl_name(name: x509.Name) -> str:
+    """A name as OpenSSL's tools print it: "O = Org, CN = Name" (DER order)."""
+    return ", ".join(
+        f"{attribute.rfc4514_attribute_name} = {attribute.value}" for attribute in name
+    )
+
+
 class OpenSSLClient(_OpenSSLProcess):
     """``openssl s_client`` connecting to a port on 127.0.0.1.
 
@@ -381,10 +389,14 @@ class OpenSSLClient(_OpenSSLProcess):
         servername: str | None = "localhost",
         verify_return_error: bool = True,
         commands: bool = True,
+        brief: bool = True,
         extra: Sequence[str] = (),
     ) -> None:
         args = [openssl_binary(), "s_client", "-connect", f"{LOOPBACK}:{port}"]
-        args += ["-brief", *_version_args(tls_version)]
+        # -brief keeps the summary short; without it s_client prints the
+        # full session (CA names, "New"/"Reused") on stdout, with the data.
+        args += ["-brief"] if brief else []
+        args += _version_args(tls_version)
         if ciphersuites:
             args += ["-ciphersuites", ciphersuites]
         if ciphers:
@@ -427,6 +439,22 @@ class OpenSSLClient(_OpenSSLProcess):
         """One value of the ``-brief`` summary, e.g. ``summary("Ciphersuite")``."""
         match = re.search(rf"^{re.escape(name)}: (.*)$", self.stderr.text, re.MULTILINE)
         return None if match is None else match.group(1).strip()
+
+    def acceptable_ca_names(self) -> list[str] | None:
+        """The names of the server's CertificateRequest, as printed without
+        ``-brief`` ("O = ..., CN = ..."); None when s_client printed no such
+        list (no CertificateRequest), [] for "No client certificate CA names
+        sent"."""
+        text = self.stdout.text
+        if "No client certificate CA names sent" in text:
+            return []
+        match = re.search(
+            r"^Acceptable client certificate CA names\n((?:.+\n)*?)"
+            r"(?=Client Certificate Types|Requested Signature Algorithms)",
+            text,
+            re.MULTILINE,
+        )
+        return None if match is None else match.group(1).splitlines()
 
     def __enter__(self) -> OpenSSLClient:
         return self.start()

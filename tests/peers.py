@@ -2,12 +2,14 @@
 
 The engine is only proven when something that is not the engine agrees with
 it, so these helpers start the usual suspects: ``openssl s_server`` and
-``openssl s_client`` as subprocesses, the stdlib ``ssl`` module and pyOpenSSL
-in threads.  Every wait is bounded: a peer that does not answer fails the test
-with what it printed, it never hangs the run.
+``openssl s_client``, GnuTLS's ``gnutls-serv`` and ``gnutls-cli`` as
+subprocesses, the stdlib ``ssl`` module and pyOpenSSL in threads.  Every wait
+is bounded: a peer that does not answer fails the test with what it printed,
+it never hangs the run.
 
-There is deliberately no "skip if missing": a machine without ``openssl``
-cannot prove interoperability, so the tests fail there.
+There is deliberately no "skip if missing": a machine without ``openssl`` or
+``gnutls-cli`` cannot prove interoperability, so the tests fail there
+(``.ci/run`` installs both).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
@@ -114,14 +117,18 @@ class _OutputCollector:
 
 
 class _OpenSSLProcess:
-    """What ``s_server`` and ``s_client`` share: a process with three pipes."""
+    """What ``s_server`` and ``s_client`` share: a process with three pipes.
 
-    def __init__(self, args: list[str]) -> None:
+    The GnuTLS tools use it too, with ``trace=False`` (they have no trace
+    file; ``trace`` is then empty).
+    """
+
+    def __init__(self, args: list[str], *, trace: bool = True) -> None:
         self._trace_dir = tempfile.mkdtemp(prefix="sslfile-interop-")
         self.trace_path = os.path.join(self._trace_dir, "trace.txt")
         # -trace decodes every message into a file of its own, so a failure
         # can show what OpenSSL saw without mixing it into the data on stdout.
-        self.args = [*args, "-trace", "-msgfile", self.trace_path]
+        self.args = [*args, "-trace", "-msgfile", self.trace_path] if trace else args
         self.process: subprocess.Popen[bytes] | None = None
         self._writer: threading.Thread | None = None
         self.stdout: _OutputCollector
@@ -356,6 +363,13 @@ class OpenSSLServer(_OpenSSLProcess):
         self.stop()
 
 
+def openssl_name(name: x509.Name) -> str:
+    """A name as OpenSSL's tools print it: "O = Org, CN = Name" (DER order)."""
+    return ", ".join(
+        f"{attribute.rfc4514_attribute_name} = {attribute.value}" for attribute in name
+    )
+
+
 class OpenSSLClient(_OpenSSLProcess):
     """``openssl s_client`` connecting to a port on 127.0.0.1.
 
@@ -381,10 +395,14 @@ class OpenSSLClient(_OpenSSLProcess):
         servername: str | None = "localhost",
         verify_return_error: bool = True,
         commands: bool = True,
+        brief: bool = True,
         extra: Sequence[str] = (),
     ) -> None:
         args = [openssl_binary(), "s_client", "-connect", f"{LOOPBACK}:{port}"]
-        args += ["-brief", *_version_args(tls_version)]
+        # -brief keeps the summary short; without it s_client prints the
+        # full session (CA names, "New"/"Reused") on stdout, with the data.
+        args += ["-brief"] if brief else []
+        args += _version_args(tls_version)
         if ciphersuites:
             args += ["-ciphersuites", ciphersuites]
         if ciphers:
@@ -428,7 +446,215 @@ class OpenSSLClient(_OpenSSLProcess):
         match = re.search(rf"^{re.escape(name)}: (.*)$", self.stderr.text, re.MULTILINE)
         return None if match is None else match.group(1).strip()
 
+    def acceptable_ca_names(self) -> list[str] | None:
+        """The names of the server's CertificateRequest, as printed without
+        ``-brief`` ("O = ..., CN = ..."); None when s_client printed no such
+        list (no CertificateRequest), [] for "No client certificate CA names
+        sent"."""
+        text = self.stdout.text
+        if "No client certificate CA names sent" in text:
+            return []
+        match = re.search(
+            r"^Acceptable client certificate CA names\n((?:.+\n)*?)"
+            r"(?=Client Certificate Types|Requested Signature Algorithms)",
+            text,
+            re.MULTILINE,
+        )
+        return None if match is None else match.group(1).splitlines()
+
     def __enter__(self) -> OpenSSLClient:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+# --- GnuTLS: gnutls-serv and gnutls-cli (Debian's gnutls-bin) ---------------
+
+
+def gnutls_binary(name: str) -> str:
+    """Return the path of ``gnutls-serv``/``gnutls-cli`` or fail loudly."""
+    path = shutil.which(name)
+    if path is None:
+        raise PeerError(
+            f"the {name} command (Debian's gnutls-bin) is required for the "
+            "GnuTLS interop tests"
+        )
+    return path
+
+
+def gnutls_priority(tls_version: str | None) -> str:
+    """A priority string: GnuTLS's defaults, limited to one version."""
+    return {
+        None: "NORMAL",
+        "1.2": "NORMAL:-VERS-ALL:+VERS-TLS1.2",
+        "1.3": "NORMAL:-VERS-ALL:+VERS-TLS1.3",
+    }[tls_version]
+
+
+def _listening_ipv4_ports(pid: int) -> list[int]:
+    """The IPv4 TCP ports process ``pid`` listens on (Linux ``/proc``)."""
+    inodes = set()
+    fd_dir = f"/proc/{pid}/fd"
+    for fd in os.listdir(fd_dir):
+        with contextlib.suppress(OSError):
+            match = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(f"{fd_dir}/{fd}"))
+            if match:
+                inodes.add(match.group(1))
+    ports = []
+    with open("/proc/net/tcp", encoding="ascii") as table:
+        next(table)
+        for row in table:
+            fields = row.split()
+            # local_address is HEXIP:HEXPORT; state 0A is LISTEN.
+            if fields[3] == "0A" and fields[9] in inodes:
+                ports.append(int(fields[1].split(":")[1], 16))
+    return ports
+
+
+class GnuTLSServer(_OpenSSLProcess):
+    """``gnutls-serv --echo``: sends back every record it receives.
+
+    gnutls-serv cannot be told an address: it listens on every interface,
+    IPv4 and IPv6, at the port given.  Port 0 lets the kernel choose (one
+    per socket); :meth:`start` reads the IPv4 one from ``/proc`` once the
+    server says it listens, and the tests only ever connect to 127.0.0.1.
+    It serves connections until :meth:`stop`, keeping a session cache and
+    (unless ``tickets=False``) issuing tickets.  A client that sends the
+    line ``**REHANDSHAKE**`` makes it start a renegotiation (TLS 1.2).
+    """
+
+    def __init__(
+        self,
+        cert_chain: str,
+        key: str,
+        *,
+        tls_version: str | None = "1.3",
+        alpn: Sequence[str] = (),
+        client_ca: str | None = None,
+        require_client_certificate: bool = False,
+        tickets: bool = True,
+        extra: Sequence[str] = (),
+    ) -> None:
+        args = [gnutls_binary("gnutls-serv"), "--port", "0", "--echo"]
+        args += ["--x509certfile", cert_chain, "--x509keyfile", key]
+        args += ["--priority", gnutls_priority(tls_version)]
+        for protocol in alpn:
+            args += ["--alpn", protocol]
+        if client_ca is not None:
+            # Its CertificateRequest then names the CAs of this file.
+            args += ["--x509cafile", client_ca, "--verify-client-cert"]
+            if require_client_certificate:
+                args.append("--require-client-cert")
+        else:
+            args.append("--disable-client-cert")
+        if not tickets:
+            args.append("--noticket")
+        args += list(extra)
+        super().__init__(args, trace=False)
+        self.port = 0
+
+    def start(self, timeout: float = TIMEOUT) -> GnuTLSServer:
+        self._spawn()
+        assert self.process is not None
+        if not self.stderr.wait_for(re.compile(rb"listening on IPv4 .*done"), timeout):
+            self.stop()
+            raise PeerError(f"gnutls-serv did not start\n{self.describe()}")
+        ports = _listening_ipv4_ports(self.process.pid)
+        if len(ports) != 1:
+            self.stop()
+            raise PeerError(f"gnutls-serv listens on {ports}\n{self.describe()}")
+        self.port = ports[0]
+        return self
+
+    def connect(self, timeout: float = TIMEOUT) -> socket.socket:
+        """A TCP connection to the server, ready for the engine."""
+        return socket.create_connection((LOOPBACK, self.port), timeout=timeout)
+
+    def __enter__(self) -> GnuTLSServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class GnuTLSClient(_OpenSSLProcess):
+    """``gnutls-cli`` connecting to 127.0.0.1, naming and verifying
+    ``servername``.
+
+    It writes what it reads from stdin to the connection and what it
+    receives to stdout, among its own "- ..." report lines; end of stdin
+    sends close_notify and ends it.  ``resume``: one handshake, a new
+    connection resuming it, then the data (``--resume``); ``rehandshake``:
+    a renegotiation (TLS 1.2) right after the handshake (``--rehandshake``).
+    ``verbose`` (``-V``) adds, among others, the CA names of a
+    CertificateRequest.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        ca_file: str | None,
+        tls_version: str | None = "1.3",
+        servername: str = "localhost",
+        alpn: Sequence[str] = (),
+        cert_chain: str | None = None,
+        key: str | None = None,
+        resume: bool = False,
+        rehandshake: bool = False,
+        tickets: bool = True,
+        verbose: bool = False,
+        extra: Sequence[str] = (),
+    ) -> None:
+        args = [gnutls_binary("gnutls-cli"), "--port", str(port)]
+        args += ["--priority", gnutls_priority(tls_version)]
+        args += ["--sni-hostname", servername, "--verify-hostname", servername]
+        if ca_file is not None:
+            args += ["--x509cafile", ca_file]
+        for protocol in alpn:
+            args += ["--alpn", protocol]
+        if cert_chain is not None:
+            args += ["--x509certfile", cert_chain, "--x509keyfile", key or cert_chain]
+        if resume:
+            args.append("--resume")
+        if rehandshake:
+            args.append("--rehandshake")
+        if not tickets:
+            args.append("--noticket")
+        if verbose:
+            args.append("--verbose")
+        args += [*extra, LOOPBACK]
+        super().__init__(args, trace=False)
+
+    def start(self) -> GnuTLSClient:
+        self._spawn()
+        return self
+
+    def expect_connected(self, timeout: float = TIMEOUT) -> None:
+        """Wait for "- Simple Client Mode:" (every handshake done)."""
+        self.expect_output("- Simple Client Mode:", timeout)
+
+    def description(self) -> str | None:
+        """The session's "- Description:" line, e.g.
+        ``(TLS1.2-X.509)-(ECDHE-X25519)-(ECDSA-SHA256)-(AES-128-GCM)``
+        (the last one printed)."""
+        found = re.findall(r"^- Description: (.*)$", self.stdout.text, re.MULTILINE)
+        return found[-1].strip() if found else None
+
+    def trusted_authorities(self) -> list[str]:
+        """The CA names of the server's CertificateRequest ("O=...,CN=...",
+        printed with ``verbose``), or [] when it named none."""
+        match = re.search(
+            r"^- Server's trusted authorities:\n((?:   \[\d+\]: .*\n)*)",
+            self.stdout.text,
+            re.MULTILINE,
+        )
+        if match is None:
+            return []
+        return re.findall(r"^   \[\d+\]: (.*)$", match.group(1), re.MULTILINE)
+
+    def __enter__(self) -> GnuTLSClient:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

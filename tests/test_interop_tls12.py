@@ -16,6 +16,7 @@ from OpenSSL import SSL
 from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 
 from tests import peers
+from tests.certs import CertificateFactory
 from tests.driver import Driver
 from tests.test_interop_openssl import InteropTestCase, line
 from twisted_sslfile.constants import (
@@ -27,7 +28,7 @@ from twisted_sslfile.constants import (
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine.connection import Connection
 from twisted_sslfile.engine.events import AlertReceived, HandshakeCompleted
-from twisted_sslfile.errors import RemoteAlertError
+from twisted_sslfile.errors import RemoteAlertError, TLSError
 
 TLS12 = ProtocolVersion.TLS_1_2
 CS = CipherSuite
@@ -384,6 +385,37 @@ class ServerForOpenSSLClientTests(InteropTestCase):
             self.assertEqual(driver.conn.peer_certificates[0], issued.der)
             self.close(driver, client)
 
+    def test_client_ca_names(self) -> None:
+        """Issue 9.16: the CertificateRequest names our client CAs (RFC 5246
+        §7.4.4), and s_client lists them; without explicit client CAs (the
+        system bundle) it says none were sent."""
+        other = CertificateFactory(self.mktemp(), name="Other")
+        roots = [self.pki.root.certificate, other.root.certificate]
+        issued = self.issue_client()
+        credentials = {
+            "cert": issued.cert_path,
+            "key": issued.key_path,
+            "cert_chain": self.intermediates_path(issued),
+        }
+        # The system bundle cannot verify the test PKI: no certificate then.
+        for trust_roots, expected, options in (
+            (roots, [peers.openssl_name(root.subject) for root in roots], credentials),
+            (None, [], {}),
+        ):
+            context = self.server_context(
+                client_certificate=ClientCertificatePolicy.REQUEST,
+                trust_roots=trust_roots,
+            )
+            driver, client = self.start_client(context, brief=False, **options)
+            done = driver.handshake()
+            self.assertEqual(done.version, TLS12)
+            self.assertEqual(bool(done.peer_certificates), bool(options))
+            client.close_stdin()
+            driver.receive_until_close()
+            driver.close()
+            client.wait()
+            self.assertEqual(client.acceptable_ca_names(), expected, client.describe())
+
     def test_resumption_sess_out_sess_in(self) -> None:
         """s_client -sess_out, then -sess_in: tickets, then session IDs."""
         for options in ({}, {"session_tickets": False}):
@@ -395,6 +427,64 @@ class ServerForOpenSSLClientTests(InteropTestCase):
             driver, client = self.serve(context, extra=["-sess_in", path])
             self.assertTrue(completions(driver)[0].resumed, options)
             self.close(driver, client)
+
+    def test_resumption_sess_in_no_ticket(self) -> None:
+        """``-no_ticket``: s_client sends no session_ticket extension at all
+        and resumes by our session ID, tickets on here (issue 9.14)."""
+        context = self.server_context()
+        path = self.mktemp()
+        driver, client = self.serve(context, extra=["-sess_out", path, "-no_ticket"])
+        self.assertFalse(completions(driver)[0].resumed)
+        self.close(driver, client)
+        driver, client = self.serve(context, extra=["-sess_in", path, "-no_ticket"])
+        self.assertTrue(completions(driver)[0].resumed)
+        self.close(driver, client)
+        self.assertEqual(client.count_in_trace("Certificate"), 0, client.trace)
+        self.assertEqual(client.count_in_trace("NewSessionTicket"), 0, client.trace)
+
+    def test_session_id_resumption_issues_a_ticket(self) -> None:
+        """RFC 5077 §3.2 (issue 9.14): a session from a server without
+        tickets resumes by its session ID on one with them; s_client sent an
+        empty session_ticket extension, so it gets a ticket in the
+        abbreviated handshake.  (s_client saves no session from a TLS 1.2
+        resumption, so that the ticket resumes in turn is shown in
+        tests.test_tls12.)"""
+        without_tickets = self.server_context(session_tickets=False)
+        with_tickets = without_tickets.replace(session_tickets=True)
+        self.assertIs(with_tickets.session_cache, without_tickets.session_cache)
+        path = self.mktemp()
+        driver, client = self.serve(without_tickets, extra=["-sess_out", path])
+        self.close(driver, client)
+        self.assertEqual(client.count_in_trace("NewSessionTicket"), 0, client.trace)
+        driver, client = self.serve(with_tickets, extra=["-sess_in", path])
+        self.assertTrue(completions(driver)[0].resumed)
+        self.close(driver, client)
+        self.assertEqual(client.count_in_trace("Certificate"), 0, client.trace)
+        self.assertEqual(client.count_in_trace("NewSessionTicket"), 1, client.trace)
+
+    def test_resumption_without_the_session_suite(self) -> None:
+        """RFC 5246 §7.4.1.2 (issue 9.14): s_client offers its saved session
+        (ticket or session ID) with a cipher list that lacks the session's
+        suite; we refuse with illegal_parameter, as OpenSSL's own server
+        does (docs/security.rst)."""
+        for options in ({}, {"session_tickets": False}):
+            context = self.server_context(**options)
+            path = self.mktemp()
+            driver, client = self.serve(
+                context,
+                ciphers="ECDHE-ECDSA-AES128-GCM-SHA256",
+                extra=["-sess_out", path],
+            )
+            self.close(driver, client)
+            driver, client = self.start_client(
+                context,
+                ciphers="ECDHE-ECDSA-AES256-GCM-SHA384",
+                extra=["-sess_in", path],
+            )
+            with self.assertRaises(TLSError) as caught:
+                driver.handshake()
+            self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+            client.expect_error_output("alert illegal parameter")
 
     def test_renegotiation_from_openssl(self) -> None:
         context = self.server_context(allow_peer_renegotiation=True)

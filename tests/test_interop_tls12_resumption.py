@@ -545,6 +545,9 @@ class TLSLiteClientTests(ResumptionTestCase):
     """tlslite-ng's client (``handshakeClientCert(session=...)``) against our
     server.  tlslite keeps an RFC 5077 ticket in ``Session.tls_1_0_tickets``
     and offers it in the next ClientHello together with the session's ID.
+    Its client takes any answer to a ticket for a resumption (tlslite-ng
+    0.8 ``_clientResume``), so a ticket we refuse cannot be shown with it:
+    see ``s_client`` in tests.test_interop_tls12 for that.
     """
 
     def two_connections(

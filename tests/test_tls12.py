@@ -706,6 +706,72 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
             self.assertEqual(len(of_type(server_events, HandshakeCompleted)), 1)
         self.assertTalks(client, server)
 
+    def check_ticket_in_renegotiation(self, initiator: str) -> None:
+        """Issue 9.15: the renegotiation asks for and gets a ticket again.
+
+        The client's renegotiation ClientHello carries an empty
+        session_ticket (its first one did), the server answers with a
+        NewSessionTicket sealing the renegotiated master secret and the
+        connection's ALPN protocol, and the client reads it and keeps the
+        session of the first handshake.
+        """
+        client_context, server_context = self.contexts(
+            client={"allow_peer_renegotiation": True, "alpn_protocols": [b"h2"]},
+            server={"allow_peer_renegotiation": True, "alpn_protocols": [b"h2"]},
+        )
+        client = Recorder(client_context, is_client=True, server_name="example.com")
+        server = Recorder(server_context, is_client=False)
+        client.start()
+        first_events, _ = pump(client, server)
+        session = client.session
+        self.assertIsNotNone(session)
+        self.assertTrue(session.ticket)
+        first_secret = server._handshake._current.master_secret
+        client.units.clear()
+        server.units.clear()
+        (client if initiator == "client" else server).renegotiate()
+        client_events, server_events = pump(client, server)
+        for events in (client_events, server_events):
+            self.assertEqual(len(of_type(events, HandshakeCompleted)), 1)
+        [hello] = [
+            messages.ClientHello.parse(raw[4:])
+            for kind, _, raw in client.units
+            if kind == "hs" and raw[0] == H.client_hello
+        ]
+        self.assertEqual(hello.session_ticket, b"")
+        self.assertEqual(hello.legacy_session_id, b"")
+        [ticket] = [
+            messages.NewSessionTicket12.parse(raw[4:])
+            for kind, _, raw in server.units
+            if kind == "hs" and raw[0] == H.new_session_ticket
+        ]
+        assert server_context.session_tickets is not None
+        state = server_context.session_tickets.open_state(ticket.ticket, version=TLS12)
+        assert state is not None
+        self.assertEqual(state.secret, server._handshake._current.master_secret)
+        self.assertNotEqual(state.secret, first_secret)
+        self.assertEqual(state.alpn_protocol, b"h2")
+        # The client's session is still the first handshake's.
+        self.assertEqual(of_type(client_events, SessionTicket), [])
+        self.assertIs(client.session, session)
+        self.assertEqual(len(of_type(first_events, SessionTicket)), 1)
+        self.assertEqual(client.alpn_protocol, b"h2")
+        self.assertTalks(client, server)
+
+    def test_ticket_in_client_initiated_renegotiation(self) -> None:
+        self.check_ticket_in_renegotiation("client")
+
+    def test_ticket_in_server_initiated_renegotiation(self) -> None:
+        self.check_ticket_in_renegotiation("server")
+
+    def test_no_ticket_in_renegotiation_without_tickets(self) -> None:
+        """A server without tickets issues none in a renegotiation either."""
+        client, server = self.renegotiating_pair(server={"session_tickets": False})
+        client.renegotiate()
+        client_events, _ = pump(client, server)
+        self.assertEqual(len(of_type(client_events, HandshakeCompleted)), 1)
+        self.assertTalks(client, server)
+
     def test_renegotiation_adds_client_certificate(self) -> None:
         """The classic use: the server asks for a certificate later on."""
         leaf = self.pki.client("alice")
@@ -1389,3 +1455,203 @@ class ResumptionTests(TLS12TestsMixin, SynchronousTestCase):
         with self.assertRaises(TLSError) as caught:
             client.receive_data(_plain(ContentType.handshake, forged))
         self.assertEqual(caught.exception.alert, A.illegal_parameter)
+
+
+def _handshake_messages(wire: bytes) -> list[tuple[int, bytes]]:
+    """(type, body) of the plaintext handshake messages at the start of
+    ``wire``, up to the first ChangeCipherSpec record."""
+    out = []
+    buffer = b""
+    for record in _records(wire):
+        if record[0] != ContentType.handshake:
+            break
+        buffer += record[5:]
+    while buffer:
+        length = int.from_bytes(buffer[1:4], "big")
+        out.append((buffer[0], buffer[4 : 4 + length]))
+        buffer = buffer[4 + length :]
+    return out
+
+
+class RFC5077ResumptionTests(TLS12TestsMixin, SynchronousTestCase):
+    """Issue 9.14: tickets and session IDs as RFC 5077 §3 and RFC 5246
+    §7.4.1.2 have them, whatever session ID the client sends."""
+
+    run_pair = ResumptionTests.run_pair
+
+    def first_session(self, **server: Any) -> tuple[Context, Context, Any]:
+        client_context, server_context = self.contexts(server=server)
+        first, _, _, _ = self.run_pair(client_context, server_context)
+        self.assertIsNotNone(first.session)
+        return client_context, server_context, first.session
+
+    def server_answer(
+        self,
+        client_context: Context,
+        server_context: Context,
+        session: Any,
+        **changes: Any,
+    ) -> tuple[messages.ClientHello, list[tuple[int, bytes]]]:
+        """Our client's hello offering ``session``, changed by ``changes``
+        (fields of ClientHello), and the server's plaintext answer."""
+        client = _client_connection(client_context, session)
+        client.start()
+        wire = client.data_to_send()
+        hello = dataclasses.replace(messages.ClientHello.parse(wire[9:]), **changes)
+        server = Connection(server_context, is_client=False)
+        server.receive_data(
+            _plain(ContentType.handshake, messages.encode_handshake(hello))
+        )
+        return hello, _handshake_messages(server.data_to_send())
+
+    def assertAbbreviated(
+        self, answer: list[tuple[int, bytes]], echo: bytes, ticket: bool = True
+    ) -> None:
+        """ServerHello echoing ``echo`` then (with ``ticket``) a
+        NewSessionTicket: an abbreviated handshake (RFC 5077 §3.1)."""
+        expected = [H.server_hello, *([H.new_session_ticket] if ticket else [])]
+        self.assertEqual([t for t, _ in answer], expected)
+        server_hello = messages.ServerHello.parse(answer[0][1])
+        self.assertEqual(server_hello.legacy_session_id_echo, echo)
+        self.assertEqual(server_hello.session_ticket, ticket)
+
+    def test_ticket_with_empty_session_id(self) -> None:
+        """§3.4: the client may send no session ID with its ticket; the
+        resumption is then told by the messages that follow, and the
+        ServerHello's session ID is empty."""
+        client_context, server_context, session = self.first_session()
+        _, answer = self.server_answer(
+            client_context, server_context, session, legacy_session_id=b""
+        )
+        self.assertAbbreviated(answer, echo=b"")
+
+    def test_ticket_with_random_session_id(self) -> None:
+        """§3.4: a session ID the client made up is echoed when the ticket
+        is accepted (whatever its length), and never looked up."""
+        client_context, server_context, session = self.first_session()
+        for length in (1, 16, 32):
+            made_up = bytes(range(length))
+            _, answer = self.server_answer(
+                client_context, server_context, session, legacy_session_id=made_up
+            )
+            self.assertAbbreviated(answer, echo=made_up)
+
+    def test_bad_ticket_never_falls_back_to_the_session_id(self) -> None:
+        """§3.4: "If a ticket is presented by the client, the server MUST NOT
+        attempt to use the Session ID in the ClientHello for stateful
+        session resumption" - even when the ticket does not open and the ID
+        is in our cache."""
+        client_context, server_context, session = self.first_session()
+        self.assertTrue(session.ticket and session.session_id)
+        assert server_context.session_cache is not None
+        self.assertIsNotNone(server_context.session_cache.get(session.session_id))
+        spoiled = dataclasses.replace(
+            session, ticket=session.ticket[:-1] + bytes([session.ticket[-1] ^ 1])
+        )
+        _, _, events, _ = self.run_pair(client_context, server_context, spoiled)
+        [done] = of_type(events, HandshakeCompleted)
+        self.assertFalse(done.resumed)
+        # The full handshake issued a fresh ticket (the extension was sent).
+        self.assertEqual(len(of_type(events, SessionTicket)), 1)
+
+    def test_session_id_resumption_issues_a_ticket(self) -> None:
+        """§3.2: resuming by session ID, a client that sends an empty
+        session_ticket extension asks for a ticket and gets one."""
+        client_context, server_context, session = self.first_session()
+        without_ticket = dataclasses.replace(session, ticket=b"")
+        _, answer = self.server_answer(client_context, server_context, without_ticket)
+        self.assertAbbreviated(answer, echo=session.session_id)
+        _, _, events, _ = self.run_pair(client_context, server_context, without_ticket)
+        self.assertTrue(of_type(events, HandshakeCompleted)[0].resumed)
+        [renewed] = of_type(events, SessionTicket)
+        self.assertTrue(renewed.session.ticket)
+        self.assertEqual(renewed.session.master_secret, session.master_secret)
+        # And that ticket resumes in turn.
+        _, _, events, _ = self.run_pair(client_context, server_context, renewed.session)
+        self.assertTrue(of_type(events, HandshakeCompleted)[0].resumed)
+
+    def test_session_id_resumption_without_the_extension(self) -> None:
+        """No session_ticket extension at all: resumed, and no ticket."""
+        client_context, server_context, session = self.first_session()
+        _, answer = self.server_answer(
+            client_context,
+            server_context,
+            dataclasses.replace(session, ticket=b""),
+            session_ticket=None,
+        )
+        self.assertAbbreviated(answer, echo=session.session_id, ticket=False)
+
+    def test_full_handshake_with_random_session_id_issues_a_ticket(self) -> None:
+        """A first ClientHello with a random session ID (TLS 1.3 middlebox
+        compatibility) and an empty ticket extension gets a full handshake,
+        a ticket and a session ID of ours, not the client's."""
+        client_context, server_context = self.contexts(
+            client_max=ProtocolVersion.TLS_1_3
+        )
+        client = _client_connection(client_context)
+        client.start()
+        wire = client.data_to_send()
+        hello = messages.ClientHello.parse(wire[9:])
+        self.assertEqual(len(hello.legacy_session_id), 32)
+        self.assertEqual(hello.session_ticket, b"")
+        server = Connection(server_context, is_client=False)
+        server.receive_data(wire)
+        answer = _handshake_messages(server.data_to_send())
+        self.assertEqual(answer[0][0], H.server_hello)
+        server_hello = messages.ServerHello.parse(answer[0][1])
+        self.assertTrue(server_hello.session_ticket)
+        self.assertEqual(len(server_hello.legacy_session_id_echo), 32)
+        self.assertNotEqual(
+            server_hello.legacy_session_id_echo, hello.legacy_session_id
+        )
+        self.assertIn(H.certificate, [t for t, _ in answer])
+
+    def check_suite_not_offered(self, **server: Any) -> None:
+        client_context, server_context, session = self.first_session(**server)
+        client = _client_connection(client_context, session)
+        client.start()
+        hello = messages.ClientHello.parse(client.data_to_send()[9:])
+        others = [s for s in hello.cipher_suites if s != session.cipher_suite]
+        self.assertTrue(others)
+        forged = dataclasses.replace(hello, cipher_suites=others)
+        server_conn = Connection(server_context, is_client=False)
+        with self.assertRaises(TLSError) as caught:
+            server_conn.receive_data(
+                _plain(ContentType.handshake, messages.encode_handshake(forged))
+            )
+        self.assertEqual(caught.exception.alert, A.illegal_parameter)
+        self.assertIn("without offering it", str(caught.exception))
+
+    def test_ticket_resumption_without_its_suite(self) -> None:
+        """RFC 5246 §7.4.1.2: the ClientHello MUST offer the session's suite;
+        a ticket resumption that does not is refused with illegal_parameter."""
+        self.check_suite_not_offered()
+
+    def test_session_id_resumption_without_its_suite(self) -> None:
+        self.check_suite_not_offered(session_tickets=False)
+
+    def test_suite_we_no_longer_allow_is_a_full_handshake(self) -> None:
+        """The server's own policy changed: not the client's fault, so a
+        full handshake with another suite."""
+        client_context, server_context, session = self.first_session()
+        other = [s for s in server_context.cipher_suites if s != session.cipher_suite]
+        narrowed = server_context.replace(cipher_suites=other)
+        _, _, events, _ = self.run_pair(client_context, narrowed, session)
+        [done] = of_type(events, HandshakeCompleted)
+        self.assertFalse(done.resumed)
+        self.assertNotEqual(done.cipher_suite, session.cipher_suite)
+
+    def test_client_refuses_resumption_with_another_suite(self) -> None:
+        """Our client: a server resuming our session must keep its suite
+        (RFC 5246 §7.4.1.3); the session claims another one here."""
+        client_context, server_context, session = self.first_session()
+        other = next(
+            s
+            for s in client_context.cipher_suites
+            if s != session.cipher_suite and s in ECDSA_SUITES
+        )
+        claimed = dataclasses.replace(session, cipher_suite=other)
+        with self.assertRaises(TLSError) as caught:
+            self.run_pair(client_context, server_context, claimed)
+        self.assertEqual(caught.exception.alert, A.illegal_parameter)
+        self.assertIn("another cipher suite", str(caught.exception))

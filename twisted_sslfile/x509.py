@@ -82,6 +82,7 @@ __all__ = [
     "certificate_dns_names",
     "certificate_ip_addresses",
     "certificate_to_pem",
+    "client_ca_names",
     "describe_certificate",
     "describe_key",
     "fingerprint_sha256",
@@ -589,6 +590,44 @@ def load_trust_roots(source: TrustRootsSource = None) -> TrustRoots:
             f"Store, not {type(source).__name__}"
         ) from None
     return TrustRoots.from_certificates(certs)
+
+
+#: At most this many CA names in a CertificateRequest (see
+#: :func:`client_ca_names`; docs/security.rst).
+MAX_CLIENT_CA_NAMES = 100
+#: At most this many bytes of encoded names, so that the CertificateRequest
+#: stays within one 16 KiB record and far below peers' message limits.
+MAX_CLIENT_CA_NAMES_BYTES = 16384
+
+
+def client_ca_names(context: Context) -> list[bytes]:
+    """The DER subject names a server lists in its CertificateRequest.
+
+    RFC 5246 §7.4.4 (TLS 1.2 certificate_authorities) and RFC 8446 §4.2.4
+    (the TLS 1.3 extension): the CAs whose certificates the server accepts.
+    Some clients (Pike 8.0's among them) only send a certificate issued
+    under a listed name, so a server verifying clients against its own
+    roots must list them.  They are the subjects of the context's
+    ``trust_roots``, in order, without repeats.
+
+    Empty - meaning "any CA" in both versions - for the system bundle
+    (``trust_roots=None``: hundreds of public CAs tell a client nothing), a
+    ready ``Store`` whose certificates we cannot see, and a list longer than
+    :data:`MAX_CLIENT_CA_NAMES` names or :data:`MAX_CLIENT_CA_NAMES_BYTES`
+    bytes: a list cut short would turn away clients of the CAs left out.
+    """
+    if context.trust_roots is None:
+        return []
+    roots = context.trust_anchors  # explicit roots: loaded by the Context
+    if len(roots.certificates) > MAX_CLIENT_CA_NAMES:
+        return []
+    names: dict[bytes, None] = {}
+    for cert in roots.certificates:
+        names.setdefault(cert.subject.public_bytes(), None)
+    # Each name is a 2-byte length and its DER (RFC 5246 §7.4.4).
+    if sum(2 + len(name) for name in names) > MAX_CLIENT_CA_NAMES_BYTES:
+        return []
+    return list(names)
 
 
 # ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from ..constants import AlertDescription, AlertLevel, HandshakeType
 from ..errors import NoApplicationProtocolError, UnexpectedMessageError
 
 if TYPE_CHECKING:
+    from ..context import Credential
     from .events import Event, HandshakeCompleted
     from .messages import ServerHello
     from .record import RecordProtection
@@ -136,3 +137,24 @@ def has_rsassa_pss_key(certificate: x509.Certificate) -> bool:
     tells the two kinds apart.
     """
     return certificate.public_key_algorithm_oid == PublicKeyAlgorithmOID.RSASSA_PSS
+
+
+def by_certificate_authorities(
+    credentials: Sequence[Credential], authorities: Sequence[bytes] | None
+) -> list[Credential]:
+    """Our client credentials, those the server's CA names cover first.
+
+    RFC 5246 §7.4.4 / RFC 8446 §4.2.4: a CertificateRequest may list the
+    CAs the server accepts.  With several credentials the first whose chain
+    was issued under a listed name (any certificate's issuer in it) is the
+    best guess; the order is otherwise kept, and nothing is dropped: the
+    list is a hint, and a single credential is offered whatever it says.
+    """
+    if len(credentials) < 2 or not authorities:
+        return list(credentials)
+    listed = set(authorities)
+
+    def covered(credential: Credential) -> bool:
+        return any(cert.issuer.public_bytes() in listed for cert in credential.chain)
+
+    return sorted(credentials, key=lambda credential: not covered(credential))

@@ -66,6 +66,7 @@ from .handshake import (
     Handler,
     HandshakeIO,
     HandshakeMachine,
+    by_certificate_authorities,
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
@@ -514,6 +515,9 @@ class TLS12Client(_TLS12Handshake):
             client_random=client_hello.random,
         )
         self._offered = set(offered_extensions)
+        #: Our first ClientHello asked for RFC 5077 tickets, so renegotiations
+        #: ask again (see _build_renegotiation_hello).
+        self._offer_tickets = client_hello.session_ticket is not None
         # A TLS 1.3 session cannot resume a TLS 1.2 connection.
         self._offered_session: Session | None = (
             session if session is not None and session.version == TLS12 else None
@@ -550,6 +554,15 @@ class TLS12Client(_TLS12Handshake):
         RFC 5746 §3.5: renegotiation_info carries our last verify_data and
         the SCSV is not sent.  NPN (draft §3) and, like OpenSSL, ALPN are
         not offered again: the application protocol is the connection's.
+
+        An empty session_ticket extension is sent again when the first
+        ClientHello had one, as OpenSSL does: GnuTLS 3.7 remembers the first
+        handshake's ticket agreement and sends a NewSessionTicket in the
+        renegotiation whether or not it was asked for (RFC 5077 §3.2 lets it
+        only when asked), which a client that did not ask must refuse.  The
+        ticket is read and dropped: the connection's session stays the one
+        of its first handshake (see _remember_session), and the renegotiation
+        offers no session to resume (its session ID is empty).
         """
         context = self._context
         send_sni = self.server_name is not None and not is_ip_address(self.server_name)
@@ -568,6 +581,7 @@ class TLS12Client(_TLS12Handshake):
             extended_master_secret=True,
             renegotiation_info=client_verify_data,
             ec_point_formats=b"\x00",
+            session_ticket=b"" if self._offer_tickets else None,
         )
 
     def _handle_hello_request(self, raw: bytes, body: bytes) -> None:
@@ -824,7 +838,9 @@ class TLS12Client(_TLS12Handshake):
         self, request: messages.CertificateRequest12
     ) -> tuple[Credential | None, SignatureScheme | None]:
         context = self._context
-        for credential in context.credentials:
+        for credential in by_certificate_authorities(
+            context.credentials, request.certificate_authorities
+        ):
             kind = suites.key_exchange_for_key(credential.private_key)
             wanted = _ECDSA_SIGN if kind == "ECDHE_ECDSA" else _RSA_SIGN
             if kind is None or wanted not in request.certificate_types:
@@ -1080,22 +1096,28 @@ class TLS12Server(_TLS12Handshake):
     def _try_resume(self, hello: messages.ClientHello) -> bool:
         """Resume by RFC 5077 ticket or session ID, when it is safe.
 
-        Anything doubtful means a full handshake, never an error (RFC 5077
-        §3.4, RFC 5246 §7.4.1.2): an unknown or expired ticket or ID, a
-        session without extended master secret or a ClientHello without it
-        (RFC 7627 §5.3), a suite no longer offered or allowed, another
-        server name (RFC 6066 §3), or a client certificate we now require
-        that the session lacks.
+        Anything doubtful means a full handshake (RFC 5077 §3.4, RFC 5246
+        §7.4.1.2): an unknown or expired ticket or ID, a session without
+        extended master secret or a ClientHello without it (RFC 7627 §5.3),
+        a suite we no longer allow, another server name (RFC 6066 §3), or a
+        client certificate we now require that the session lacks.  The one
+        error is a client that offers a session we would resume without
+        offering its cipher suite (see :meth:`_may_resume`).
+
+        RFC 5077 §3.4: a client presenting a ticket may send a session ID
+        with it, empty, random or the one we gave; accepting the ticket we
+        echo that ID, and we never look it up in the session cache, even
+        when the ticket does not open.  A session ID is looked up when there
+        is no ticket: no extension, an empty one, or tickets are off here
+        (then the extension means nothing to us).
         """
         context = self._context
         n = self._n
         state: ServerSessionState | None = None
-        by_ticket = False
         tickets = context.session_tickets
         if hello.session_ticket and tickets is not None:
             state = tickets.open_state(hello.session_ticket, version=TLS12)
-            by_ticket = state is not None
-        if state is None and hello.legacy_session_id and context.session_cache:
+        elif hello.legacy_session_id and context.session_cache:
             state = context.session_cache.get(hello.legacy_session_id)
         if state is None or not self._may_resume(hello, state):
             return False
@@ -1107,8 +1129,10 @@ class TLS12Server(_TLS12Handshake):
         self._resumed_state = state
         n.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
         self._offer_npn(hello)
-        # RFC 5077 §3.1: renew the ticket on every ticket resumption.
-        n.ticket_expected = by_ticket and tickets is not None
+        # RFC 5077 §3.1: renew the ticket on every ticket resumption; §3.2:
+        # a client resuming by session ID with an empty extension asks for
+        # one, and gets it.
+        n.ticket_expected = hello.session_ticket is not None and tickets is not None
         info = self._choose_suite(state.cipher_suite)
         self._send_server_hello(hello, info, server_name_ack=False)
         self._send_ticket()
@@ -1126,17 +1150,27 @@ class TLS12Server(_TLS12Handshake):
             return False
         if not state.is_valid(context.clock()):
             return False
-        if (
-            state.cipher_suite not in hello.cipher_suites
-            or state.cipher_suite not in context.cipher_suites
-        ):
+        if state.cipher_suite not in context.cipher_suites:
             return False
         if (state.server_name or "").lower() != (hello.server_name or "").lower():
             return False
         policy = context.client_certificate
         if policy is ClientCertificatePolicy.REQUIRE and not state.peer_certificates:
             return False
-        return not (state.peer_certificates and not state.verified and context.verify)
+        if state.peer_certificates and not state.verified and context.verify:
+            return False
+        if state.cipher_suite not in hello.cipher_suites:
+            # RFC 5246 §7.4.1.2: a ClientHello resuming a session MUST offer
+            # its cipher suite, and the server resumes with that suite; as
+            # OpenSSL and LibreSSL do, a resumption we would otherwise accept
+            # is refused rather than silently turned into a full handshake
+            # (docs/security.rst).  A ticket counts as a session ID here
+            # (RFC 5077 §3.4).
+            raise IllegalParameterError(
+                f"ClientHello resumes a session of cipher suite "
+                f"{state.cipher_suite.name} without offering it"
+            )
+        return True
 
     def _offer_npn(self, hello: messages.ClientHello) -> None:
         """NPN draft §3: advertise when asked for and ALPN did not decide."""
@@ -1154,16 +1188,19 @@ class TLS12Server(_TLS12Handshake):
         renegotiation = self._current is not None
         suite, credential, scheme = self._select_suite(hello)
         group = self._select_group(hello)
+        # RFC 5077 §3.2 / RFC 7627 §5.3: only sessions with EMS are kept.
+        resumable = n.extended_master_secret
+        # A ticket whenever the client asks, renegotiations included (as
+        # OpenSSL does): GnuTLS 3.7 clients that had one in the first
+        # handshake wait for a NewSessionTicket in every renegotiation.
+        n.ticket_expected = (
+            resumable
+            and hello.session_ticket is not None
+            and context.session_tickets is not None
+        )
         if not renegotiation:
             n.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
             self._offer_npn(hello)
-            # RFC 5077 §3.2 / RFC 7627 §5.3: only sessions with EMS are kept.
-            resumable = n.extended_master_secret
-            n.ticket_expected = (
-                resumable
-                and hello.session_ticket is not None
-                and context.session_tickets is not None
-            )
             if resumable and context.session_cache is not None:
                 n.session_id = context.random(32)
         self._credential = credential
@@ -1197,6 +1234,8 @@ class TLS12Server(_TLS12Handshake):
                 messages.CertificateRequest12(
                     certificate_types=bytes((_ECDSA_SIGN, _RSA_SIGN)),
                     signature_algorithms=n.requested_schemes,
+                    # RFC 5246 §7.4.4: the CAs whose clients we accept.
+                    certificate_authorities=tls_x509.client_ca_names(context),
                 )
             )
             self.state = State.SERVER_WAIT_CERT
@@ -1401,7 +1440,8 @@ class TLS12Server(_TLS12Handshake):
             lifetime=lifetime,
             extended_master_secret=True,
             server_name=n.server_name,
-            alpn_protocol=n.alpn_protocol,
+            # A renegotiation keeps the first handshake's protocol (_finish).
+            alpn_protocol=(self._current or n).alpn_protocol,
             peer_certificates=n.peer_certificates,
             verified=n.peer_verified,
             authenticated_at=previous.authenticated_at if previous else None,

@@ -58,6 +58,7 @@ from .handshake import (
     Handler,
     HandshakeIO,
     HandshakeMachine,
+    by_certificate_authorities,
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
@@ -875,12 +876,17 @@ class TLS13Client(_TLS13Handshake):
 
     def _send_client_certificate(self, request: messages.CertificateRequest) -> None:
         offered = request.signature_algorithms
-        credential = self._context.select_credential(None, offered, TLS13)
-        scheme = (
-            self._context.choose_signature_scheme(credential, offered, TLS13)
-            if credential
-            else None
-        )
+        context = self._context
+        credential, scheme = None, None
+        # The first credential (those under the server's listed CAs first,
+        # §4.2.4) whose key can sign a scheme the server asked for.
+        for candidate in by_certificate_authorities(
+            context.credentials, request.certificate_authorities
+        ):
+            scheme = context.choose_signature_scheme(candidate, offered, TLS13)
+            if scheme is not None:
+                credential = candidate
+                break
         if credential is None or scheme is None:
             # §4.4.2: no suitable certificate -> an empty Certificate message.
             self._send(
@@ -1249,6 +1255,8 @@ class TLS13Server(_TLS13Handshake):
                     signature_algorithms_cert=[
                         int(s) for s in context.signature_schemes
                     ],
+                    # §4.2.4: the CAs whose clients we accept (none: any).
+                    certificate_authorities=tls_x509.client_ca_names(context) or None,
                 )
             )
         if credential is not None and scheme is not None:

@@ -184,6 +184,35 @@ class ClientTests(EchoServerTestCase):
             session = Session.from_bytes(f.read())
         self.assertEqual(session.server_name, "localhost")
 
+    def test_session_replaces_an_open_file_privately(self) -> None:
+        """
+        --sess-out over an existing 0644 file leaves a 0600 one (the old mode
+        used to survive), and a symlink at the name is replaced, not
+        followed.
+        """
+        directory = self.tempdir()
+        path = os.path.join(directory, "session")
+        victim = os.path.join(directory, "victim")
+        with open(victim, "wb") as f:
+            f.write(b"untouched")
+        os.chmod(victim, 0o644)
+        os.symlink(victim, path)
+        result = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-out", path
+        )
+        self.assertSucceeded(result)
+        self.assertFalse(os.path.islink(path))
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"untouched")
+        os.chmod(path, 0o644)
+        second = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-out", path
+        )
+        self.assertSucceeded(second)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        self.assertEqual(sorted(os.listdir(directory)), ["session", "victim"])
+
     def test_session_resumed(self) -> None:
         """--sess-in offers the saved session; the server resumes it."""
         path = os.path.join(self.tempdir(), "session")

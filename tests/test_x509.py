@@ -354,6 +354,33 @@ class GenerationTests(SynchronousTestCase):
         tx509.load_private_key(encrypted, "pw")
         cert_only = tx509.write_pem(os.path.join(directory, "cert.pem"), cert)
         self.assertEqual(tx509.load_certificates(cert_only), [cert])
+        self.assertEqual(stat.S_IMODE(os.stat(cert_only).st_mode), 0o644)
+
+    def test_write_pem_replaces_an_open_file_privately(self) -> None:
+        """
+        A key written over an existing 0644 file ends up 0600 (it used to
+        keep the old mode), and a symlink at the name is replaced, not
+        followed.
+        """
+        directory = self.mktemp()
+        os.mkdir(directory)
+        path = os.path.join(directory, "key.pem")
+        with open(path, "wb") as f:
+            f.write(b"old")
+        os.chmod(path, 0o644)
+        _, key = tx509.generate_self_signed("example.com")
+        tx509.write_pem(path, key)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        victim = os.path.join(directory, "victim")
+        with open(victim, "wb") as f:
+            f.write(b"untouched")
+        os.unlink(path)
+        os.symlink(victim, path)
+        tx509.write_pem(path, key)
+        self.assertFalse(os.path.islink(path))
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"untouched")
 
     def test_key_types(self) -> None:
         self.assertEqual(tx509.normalize_key_type("P256"), "ecdsa-p256")

@@ -28,7 +28,6 @@ Choices, and why:
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import threading
@@ -294,9 +293,10 @@ class _Client:
         if session is None:
             self.report(f"No session to save in {path}: the server sent none")
             return
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(session.to_bytes())
+        from twisted_sslfile._files import write_private_file
+
+        # It holds the resumption secret: 0600, atomic, no symlink followed.
+        write_private_file(path, session.to_bytes())
         self.report(f"Session saved in {path}")
 
     def finish(self, status: int) -> None:

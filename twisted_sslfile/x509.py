@@ -65,6 +65,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from twisted_sslfile._files import write_private_file
 from twisted_sslfile.constants import AlertDescription, SignatureScheme
 from twisted_sslfile.errors import CertificateError, InternalError
 
@@ -765,8 +766,12 @@ def write_pem(
     """Write certificates and keys to ``path`` as PEM, in the order given.
 
     Lists of certificates are flattened, so ``write_pem(p, chain, key)``
-    makes a combined file.  A file that holds a key is created with mode
-    0600 so the key is never world-readable, even briefly.  Returns the path.
+    makes a combined file.  The file is replaced atomically
+    (:func:`~twisted_sslfile._files.write_private_file`: a random temporary
+    name, no symlink followed).  A file that holds a key gets mode 0600 -
+    also when it replaces an older, more open file - so the key is never
+    world-readable, even briefly; certificates alone get 0644.  Returns the
+    path.
     """
     parts: list[bytes] = []
     has_key = False
@@ -781,12 +786,7 @@ def write_pem(
             parts.extend(certificate_to_pem(cert) for cert in obj)
         else:
             raise TypeError(f"write_pem cannot write {type(obj).__name__}")
-    name = os.fspath(path)
-    mode = 0o600 if has_key else 0o644
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(b"".join(parts))
-    return name
+    return write_private_file(path, b"".join(parts), mode=0o600 if has_key else 0o644)
 
 
 def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:

@@ -13,6 +13,8 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from tests.certs import CertificateFactory
+from tests.peers import OpenSSLServer
 from tests.test_echo import (
     LOOPBACK_ENDPOINT,
     TIMEOUT,
@@ -21,6 +23,7 @@ from tests.test_echo import (
     checkout_environment,
 )
 from twisted_sslfile.__main__ import build_description, parse_target
+from twisted_sslfile.x509 import write_pem
 
 
 class TargetTests(SynchronousTestCase):
@@ -242,6 +245,49 @@ class ClientTests(EchoServerTestCase):
         self.assertEqual(result.returncode, 2)
         self.assertIn(b"trustRoots: ", result.stderr)
         self.assertIn(b"/no/such/ca.pem", result.stderr)
+
+
+class ChainReasonTests(SynchronousTestCase):
+    """The report says why a chain was refused (against openssl s_server)."""
+
+    def test_intermediate_not_a_ca(self) -> None:
+        directory = os.path.abspath(self.mktemp())
+        pki = CertificateFactory(directory)
+        bad = pki.make_intermediate("Not A CA", is_ca=False)
+        issued = pki.server("localhost", issuer=bad)
+        assert issued.cert_path and issued.key_path and pki.ca_path
+        intermediates = write_pem(
+            os.path.join(directory, "intermediates.pem"), issued.intermediates
+        )
+        server = OpenSSLServer(
+            issued.cert_path, issued.key_path, cert_chain=intermediates
+        )
+        self.addCleanup(server.stop)
+        server.start()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "twisted_sslfile",
+                f"127.0.0.1:{server.port}",
+                "--servername",
+                "localhost",
+                "--cafile",
+                pki.ca_path,
+                "--no-stdin",
+            ],
+            cwd=directory,
+            env=checkout_environment(),
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+        report = result.stderr.decode()
+        self.assertEqual(result.returncode, 1, report)
+        self.assertIn("Verification: FAILED: certificate CN=Not A CA", report)
+        self.assertIn("is not a CA (its basicConstraints say cA=FALSE)", report)
+        self.assertIn("alert unknown_ca", report)
+        self.assertNotIn("untrusted root", report)
 
 
 class EndpointTargetTests(EchoServerTestCase):

@@ -13,10 +13,11 @@ import gc
 import weakref
 from collections.abc import Sequence
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.certs import CertificateFactory
+from tests.certs import CA, CertificateFactory
 from twisted_sslfile.constants import (
     AlertDescription,
     CipherSuite,
@@ -775,3 +776,120 @@ class WeakKeyTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(error.alert, AlertDescription.insufficient_security)
         self.assertIn("1024-bit RSA key", str(error))
         self.assertEqual(server.error.alert, AlertDescription.insufficient_security)
+
+
+class ChainRefusalReasonTests(HandshakeTestsMixin, SynchronousTestCase):
+    """
+    A chain refused for breaking a rule says which rule and which
+    certificate, not "untrusted root"; both ends agree on the alert.
+    """
+
+    def refuse(
+        self,
+        intermediates: Sequence[CA],
+        alert: AlertDescription,
+        *fragments: str,
+        pki: CertificateFactory | None = None,
+    ) -> TLSError:
+        """A leaf under ``intermediates[-1]``: the handshake must fail so."""
+        pki = pki or self.pki
+        leaf = pki.server("example.com", issuer=intermediates[-1])
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=pki.trust_roots)
+        _, server, error = self.fail_handshake(client_context, server_context)
+        message = str(error)
+        self.assertEqual(error.alert, alert, message)
+        self.assertEqual(server.error.alert, alert)
+        self.assertNotIn("untrusted root", message)
+        self.assertIn("verifier: ", message)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+        return error
+
+    def test_intermediate_not_a_ca(self) -> None:
+        bad = self.pki.make_intermediate("Not A CA", is_ca=False)
+        error = self.refuse(
+            [bad],
+            AlertDescription.unknown_ca,
+            "CN=Not A CA",
+            "is not a CA (its basicConstraints say cA=FALSE)",
+            "issuer of CN=example.com",
+            "basicConstraints.cA must be asserted",
+        )
+        self.assertEqual(error.certificate, bad.certificate)
+
+    def test_intermediate_without_basic_constraints(self) -> None:
+        bad = self.pki.make_intermediate("No Constraints", is_ca=None)
+        self.refuse(
+            [bad],
+            AlertDescription.unknown_ca,
+            "CN=No Constraints",
+            "has no basicConstraints extension, so it is not a CA",
+        )
+
+    def test_path_length_exceeded(self) -> None:
+        upper = self.pki.make_intermediate("Upper", path_length=0)
+        lower = self.pki.make_intermediate("Lower", issuer=upper)
+        self.refuse(
+            [upper, lower],
+            AlertDescription.unknown_ca,
+            "CA certificate CN=Upper",
+            "allows at most 0 intermediate CA certificate(s) below it",
+            "the chain has 1",
+            "path length constraint",
+        )
+
+    def test_name_constraints_violated(self) -> None:
+        constraints = x509.NameConstraints(
+            permitted_subtrees=[x509.DNSName("other.example")],
+            excluded_subtrees=None,
+        )
+        bad = self.pki.make_intermediate("Constrained", name_constraints=constraints)
+        self.refuse(
+            [bad],
+            AlertDescription.bad_certificate,
+            "CN=example.com",
+            "outside the name constraints of CA CN=Constrained",
+            "permitted: DNS:other.example",
+            "name constraint",
+        )
+
+    def test_rsa_1024_intermediate(self) -> None:
+        weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        bad = self.pki.make_intermediate("Weak", key=weak)
+        self.refuse(
+            [bad],
+            AlertDescription.insufficient_security,
+            "CA certificate CN=Weak",
+            "1024-bit RSA key; at least 2048 bits are required",
+        )
+
+    def test_sha1_signature(self) -> None:
+        pki = CertificateFactory(self.mktemp(), root_key_type="rsa-2048")
+        bad = pki.make_intermediate("SHA-1 Signed", sha1_signature=True)
+        self.refuse(
+            [bad],
+            AlertDescription.bad_certificate,
+            "CN=SHA-1 Signed",
+            "is signed with SHA-1 (sha1WithRSAEncryption)",
+            pki=pki,
+        )
+
+    def test_client_chain_reason(self) -> None:
+        """The server says the same about a client's chain."""
+        bad = self.pki.make_intermediate("Client Not A CA", is_ca=False)
+        alice = self.pki.client("alice", issuer=bad)
+        client_context, server_context = self.contexts(
+            server={
+                "client_certificate": ClientCertificatePolicy.REQUIRE,
+                "trust_roots": self.pki.trust_roots,
+            },
+        )
+        client_context = Context(
+            trust_roots=self.pki.trust_roots, credentials=[alice.credential()]
+        )
+        client, _, error = self.fail_handshake(client_context, server_context)
+        self.assertEqual(error.alert, AlertDescription.unknown_ca)
+        self.assertIn("CN=Client Not A CA", str(error))
+        self.assertIn("is not a CA", str(error))
+        self.assertEqual(client.error.alert, AlertDescription.unknown_ca)

@@ -256,6 +256,25 @@ class ClientAgainstOpenSSLServerTests(InteropTestCase):
         self.assertAlert(caught.exception, AlertDescription.unknown_ca)
         server.expect_error_output("unknown ca")
 
+    def test_intermediate_not_a_ca_is_named(self) -> None:
+        """
+        s_server sends a chain whose intermediate is not a CA: we refuse it
+        with unknown_ca (OpenSSL's own choice for an invalid CA) and the
+        error says why, naming the intermediate - not "untrusted root".
+        """
+        bad = self.pki.make_intermediate("Not A CA", is_ca=False)
+        issued = self.issue(issuer=bad)
+        server = self.start_server(issued)
+        driver = self.connect(server)
+        with self.assertRaises(TLSError) as caught:
+            driver.handshake()
+        self.assertAlert(caught.exception, AlertDescription.unknown_ca)
+        message = str(caught.exception)
+        self.assertIn("certificate CN=Not A CA", message)
+        self.assertIn("is not a CA", message)
+        self.assertNotIn("untrusted root", message)
+        server.expect_error_output("unknown ca")
+
     def check_client_certificate(self, key_type: str) -> None:
         client = self.issue_client(key_type)
         server = self.start_server(

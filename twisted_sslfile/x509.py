@@ -15,8 +15,9 @@ Two kinds of failure live here and they must not be confused:
 Path building and policy are delegated to ``cryptography.x509.verification``
 (a WebPKI profile implemented in Rust).  Its errors are plain strings, so this
 module checks what it can name exactly itself - validity windows, host names,
-key usage - and uses the verifier's message only to pick a category when it
-fails for a reason we did not pre-empt.
+key usage - and uses the verifier's message to pick a category when it
+fails for a reason we did not pre-empt; then our own look at the chain names
+the certificate at fault, and the verifier's text ends the message.
 
 Alert mapping of verification failures (RFC 8446 §6.2):
 
@@ -30,6 +31,14 @@ certificate DER does not parse         bad_certificate
 expired / not yet valid (any cert)     certificate_expired
 untrusted root, missing intermediate,  unknown_ca
   path too deep, issuer key mismatch
+issuer not a CA (cA=FALSE or no        unknown_ca (as OpenSSL)
+  basicConstraints), pathLenConstraint
+  exceeded
+leaf outside its CA's name constraints bad_certificate
+SHA-1 / MD5 certificate signature      bad_certificate (§4.4.2.4)
+RSA key under 2048 bits                insufficient_security
+any other rule an issuer on the path   unknown_ca
+  breaks (verifier's text quoted)
 host name / IP address mismatch        bad_certificate
 wrong EKU, leaf KeyUsage without       unsupported_certificate
   digitalSignature, forbidden key
@@ -43,6 +52,7 @@ from __future__ import annotations
 import datetime
 import functools
 import ipaddress
+import itertools
 import os
 import re
 import ssl
@@ -1148,7 +1158,15 @@ def _diagnose(
         )
 
     if "candidates exhausted" in text:
-        return _unknown_ca(certs, roots, text)
+        # "candidates exhausted: REASON": REASON is why the last candidate
+        # path was refused.  Only "no interior errors" means no path to a
+        # trust root was found at all; anything else is a path that exists
+        # but breaks a rule, and saying "untrusted root" then would send
+        # the operator after the wrong problem.
+        reason = text.partition("candidates exhausted:")[2].strip()
+        if not reason or "no interior errors" in reason:
+            return _unknown_ca(certs, roots, text)
+        return _refused_path(reason, certs, roots)
 
     if "Forbidden public key algorithm" in text:
         return CertificateError(
@@ -1198,6 +1216,200 @@ def _unknown_ca(
     else:
         message = f"no path from {what} to a trust root ({text})"
     return CertificateError(message, AlertDescription.unknown_ca, certificate=current)
+
+
+def _path_as_sent(
+    certs: list[x509.Certificate], roots: TrustRoots
+) -> list[x509.Certificate]:
+    """Leaf, then its issuers among the certificates sent, then the trust
+    root that issued the last of them (when there is one): the path the
+    verifier most likely tried, for naming the certificate at fault."""
+    path = [certs[0]]
+    seen = {id(certs[0])}
+    while True:
+        issuer = _issuer_of(path[-1], certs)
+        if issuer is None or id(issuer) in seen:
+            break
+        seen.add(id(issuer))
+        path.append(issuer)
+    if not _is_self_issued(path[-1]):
+        top = path[-1]
+        root = next((r for r in roots.certificates if r.subject == top.issuer), None)
+        if root is not None:
+            path.append(root)
+    return path
+
+
+def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+_Culprit: TypeAlias = tuple[str, x509.Certificate]
+
+
+def _find_non_ca(path: list[x509.Certificate]) -> _Culprit | None:
+    # RFC 5280 §4.2.1.9: only a certificate asserting cA=TRUE in its basic
+    # constraints may issue certificates; without the extension it is not
+    # a CA either.
+    for child, cert in itertools.pairwise(path):
+        constraints = _basic_constraints(cert)
+        if constraints is None:
+            why = "has no basicConstraints extension, so it is not a CA"
+        elif not constraints.ca:
+            why = "is not a CA (its basicConstraints say cA=FALSE)"
+        else:
+            continue
+        return (
+            f"certificate {describe_certificate(cert)} {why}, yet it is the "
+            f"issuer of {describe_certificate(child)}: only a CA certificate "
+            f"may issue others (RFC 5280 §4.2.1.9)",
+            cert,
+        )
+    return None
+
+
+def _find_path_length(path: list[x509.Certificate]) -> _Culprit | None:
+    # RFC 5280 §4.2.1.9: pathLenConstraint counts the non-self-issued
+    # intermediate CA certificates that may follow in the path.
+    for index, cert in enumerate(path[1:], 1):
+        constraints = _basic_constraints(cert)
+        if constraints is None or constraints.path_length is None:
+            continue
+        below = sum(1 for c in path[1:index] if not _is_self_issued(c))
+        if below > constraints.path_length:
+            return (
+                f"CA certificate {describe_certificate(cert)} allows at most "
+                f"{constraints.path_length} intermediate CA certificate(s) below "
+                f"it (pathLenConstraint), but the chain has {below} "
+                f"(RFC 5280 §4.2.1.9)",
+                cert,
+            )
+    return None
+
+
+def _describe_subtrees(subtrees: Sequence[x509.GeneralName] | None) -> str:
+    if not subtrees:
+        return "none"
+    return ", ".join(
+        f"{type(name).__name__.removesuffix('Name')}:{name.value}" for name in subtrees
+    )
+
+
+def _find_name_constraints(path: list[x509.Certificate]) -> _Culprit | None:
+    # RFC 5280 §4.2.1.10: a CA's name constraints bind every certificate
+    # below it; the certificate at fault is the leaf whose names fall outside.
+    leaf = path[0]
+    for cert in path[1:]:
+        try:
+            constraints = cert.extensions.get_extension_for_class(
+                x509.NameConstraints
+            ).value
+        except x509.ExtensionNotFound:
+            continue
+        return (
+            f"certificate {describe_certificate(leaf)} (for "
+            f"{_format_names(leaf) or 'no names'}) is outside the name "
+            f"constraints of CA {describe_certificate(cert)} (permitted: "
+            f"{_describe_subtrees(constraints.permitted_subtrees)}; excluded: "
+            f"{_describe_subtrees(constraints.excluded_subtrees)}; "
+            f"RFC 5280 §4.2.1.10)",
+            leaf,
+        )
+    return None
+
+
+def _find_weak_key(path: list[x509.Certificate]) -> _Culprit | None:
+    for cert in path[1:]:
+        key = cert.public_key()
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_KEY_BITS:
+            return (
+                f"CA certificate {describe_certificate(cert)} has a "
+                f"{key.key_size}-bit RSA key; at least {MIN_RSA_KEY_BITS} bits "
+                f"are required",
+                cert,
+            )
+    return None
+
+
+#: Certificate signature hashes refused by the verifier and named by RFC
+#: 8446 §4.4.2.4 (MD5: MUST refuse; SHA-1: RECOMMENDED to refuse).
+_WEAK_SIGNATURE_HASHES = {"sha1": "SHA-1", "md5": "MD5"}
+
+
+def _find_weak_signature(
+    path: list[x509.Certificate], roots: TrustRoots
+) -> _Culprit | None:
+    for cert in path:
+        if cert in roots.certificates:
+            continue  # a trust anchor's own signature is never checked
+        try:
+            algorithm = cert.signature_hash_algorithm
+        except UnsupportedAlgorithm:
+            continue
+        weak = _WEAK_SIGNATURE_HASHES.get(algorithm.name if algorithm else "")
+        if weak is not None:
+            oid = cert.signature_algorithm_oid
+            name = getattr(oid, "_name", None) or oid.dotted_string
+            return (
+                f"certificate {describe_certificate(cert)} is signed with {weak} "
+                f"({name}), which is not accepted (RFC 8446 §4.4.2.4)",
+                cert,
+            )
+    return None
+
+
+def _refused_path(
+    reason: str, certs: list[x509.Certificate], roots: TrustRoots
+) -> CertificateError:
+    """A path to a trust root exists but breaks a rule: say which, and where.
+
+    The verifier's message names the rule but not the certificate; our own
+    checks on the path as sent find the certificate.  The verifier's text
+    is kept at the end of the message either way.  Alerts: a certificate
+    that may not act as a CA (not a CA, path too long) is unknown_ca, as
+    OpenSSL sends for the same errors; a leaf outside its CA's name
+    constraints and a SHA-1 or MD5 signature (RFC 8446 §4.4.2.4) are
+    bad_certificate; a weak RSA key is insufficient_security, like our own
+    key-size check (:func:`_check_key_strength`).
+    """
+    leaf = certs[0]
+    path = _path_as_sent(certs, roots)
+    lowered = reason.lower()
+    culprit: _Culprit | None = None
+    alert = AlertDescription.unknown_ca
+    if "basicconstraints" in lowered or "2.5.29.19" in lowered:
+        culprit = _find_non_ca(path)
+    elif "path length" in lowered:
+        culprit = _find_path_length(path)
+    elif "name constraint" in lowered:
+        alert = AlertDescription.bad_certificate
+        culprit = _find_name_constraints(path)
+    elif "too weak" in lowered:
+        alert = AlertDescription.insufficient_security
+        culprit = _find_weak_key(path)
+    elif "signature algorithm" in lowered:
+        alert = AlertDescription.bad_certificate
+        culprit = _find_weak_signature(path, roots)
+    elif "signature does not match" in lowered:
+        # An issuer of the right name whose key did not make the signature:
+        # most often a different CA that shares a trusted root's name.
+        error = _unknown_ca(certs, roots, reason)
+        return CertificateError(
+            f"{error.message} (verifier: {reason})",
+            error.alert,
+            certificate=error.certificate,
+        )
+    if culprit is None:
+        message, cert = (
+            f"no acceptable path from {describe_certificate(leaf)} to a trust root",
+            leaf,
+        )
+    else:
+        message, cert = culprit
+    return CertificateError(f"{message} (verifier: {reason})", alert, certificate=cert)
 
 
 def _verification_time(time: float | datetime.datetime) -> datetime.datetime:

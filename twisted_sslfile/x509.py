@@ -32,9 +32,9 @@ expired / not yet valid (any cert)     certificate_expired
 untrusted root, missing intermediate,  unknown_ca
   path too deep, issuer key mismatch
 issuer not a CA (cA=FALSE or no        unknown_ca (as OpenSSL)
-  basicConstraints), pathLenConstraint
-  exceeded
-leaf outside its CA's name constraints bad_certificate
+  basicConstraints), path length
+  constraint exceeded
+leaf outside a CA's name constraints   bad_certificate
 SHA-1 / MD5 certificate signature      bad_certificate (§4.4.2.4)
 RSA key under 2048 bits                insufficient_security
 any other rule an issuer on the path   unknown_ca

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.certs import CA, CertificateFactory
@@ -893,3 +895,123 @@ class ChainRefusalReasonTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertIn("CN=Client Not A CA", str(error))
         self.assertIn("is not a CA", str(error))
         self.assertEqual(client.error.alert, AlertDescription.unknown_ca)
+
+
+class ServerNameTests(HandshakeTestsMixin, SynchronousTestCase):
+    """
+    Internationalised names go out as A-labels and are verified as such;
+    names that cannot be host names are refused when configured (client) or
+    with illegal_parameter (server, RFC 6066 §3), never internal_error.
+    """
+
+    def test_internationalised_name(self) -> None:
+        leaf = self.pki.server("xn--bcher-kva.example")
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        for name in ("bücher.example", "BÜCHER.Example.", "xn--bcher-kva.example"):
+            client, server, events, _ = self.connect(
+                client_context, server_context, name
+            )
+            [done] = of_type(events, HandshakeCompleted)
+            self.assertTrue(done.verified)
+            self.assertEqual(client.server_name, "xn--bcher-kva.example")
+            # What the server read from the SNI extension.
+            self.assertEqual(server.server_name, "xn--bcher-kva.example")
+
+    def test_idna_2008_not_2003(self) -> None:
+        """
+        UTS #46 non-transitional mapping keeps ß: faß.example is
+        xn--fa-hia.example (IDNA 2003 made it fass.example).
+        """
+        leaf = self.pki.server("xn--fa-hia.example")
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        client, _, events, _ = self.connect(
+            client_context, server_context, "faß.example"
+        )
+        [done] = of_type(events, HandshakeCompleted)
+        self.assertTrue(done.verified)
+        self.assertEqual(client.server_name, "xn--fa-hia.example")
+
+    def test_ip_address_is_not_sent(self) -> None:
+        leaf = self.pki.server("::1")
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        client, server, events, _ = self.connect(
+            client_context, server_context, "[::1]"
+        )
+        self.assertTrue(of_type(events, HandshakeCompleted)[0].verified)
+        self.assertEqual(client.server_name, "::1")
+        self.assertIsNone(server.server_name)
+
+    def test_invalid_names_refused_at_configuration(self) -> None:
+        verifying, _ = self.contexts()
+        insecure = Context(insecure_skip_verify=True)
+        for name in (
+            "a..b",
+            "-a.example",
+            "a_b.example",
+            "xn--zz.example",
+            "☃.example",
+            "bücher..example",
+            "x" * 64 + ".example",
+            "*.example.com",
+            "",
+        ):
+            for context in (verifying, insecure):
+                with self.assertRaises(ValueError) as caught:
+                    Connection(context, is_client=True, server_name=name)
+                self.assertIn(repr(name)[:40], str(caught.exception))
+
+    def hello_with_server_name(self, host: bytes, context: Context) -> bytes:
+        """Our client's first flight with ``host`` spliced in as the SNI."""
+        placeholder = b"q" * len(host)
+        client = Connection(context, is_client=True, server_name=placeholder.decode())
+        client.start()
+        wire = client.data_to_send()
+        self.assertEqual(wire.count(placeholder), 1)
+        return wire.replace(placeholder, host)
+
+    def refuse_server_name(self, host: bytes, **server: object) -> None:
+        _, server_context = self.contexts(server=server)
+        client_context = Context(insecure_skip_verify=True)
+        conn = Connection(server_context, is_client=False)
+        with self.assertRaises(TLSError) as caught:
+            conn.receive_data(self.hello_with_server_name(host, client_context))
+        self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+        # The alert on the wire says the same to the client.
+        peer = Connection(client_context, is_client=True)
+        peer.start()
+        peer.data_to_send()
+        with self.assertRaises(RemoteAlertError) as received:
+            peer.receive_data(conn.data_to_send())
+        self.assertEqual(received.exception.alert, AlertDescription.illegal_parameter)
+
+    def test_hostile_server_names_get_illegal_parameter(self) -> None:
+        for host in (
+            "bücher.example".encode(),  # UTF-8, not an A-label
+            b"a..b.example",
+            b"a_b.example",
+            b"xn--zz.example",
+            b"example.com.",
+            b"-a.example",
+            b"*.example.com",
+        ):
+            for server in ({}, {"max_version": ProtocolVersion.TLS_1_2}):
+                with self.subTest(host=host, server=server):
+                    self.refuse_server_name(host, **server)
+
+    @given(st.binary(min_size=12, max_size=12))
+    @settings(max_examples=100, deadline=None)
+    def test_arbitrary_server_name_bytes(self, host: bytes) -> None:
+        """Any SNI bytes: a handshake that goes on, or a peer-fault alert."""
+        _, server_context = self.contexts()
+        wire = self.hello_with_server_name(host, Context(insecure_skip_verify=True))
+        conn = Connection(server_context, is_client=False)
+        try:
+            conn.receive_data(wire)
+        except TLSError as e:
+            self.assertIn(
+                e.alert,
+                {AlertDescription.illegal_parameter, AlertDescription.decode_error},
+            )

@@ -306,7 +306,11 @@ class _Client:
 
 
 def describe_server_name(name: str | None) -> str:
-    """The name and whether it went out as SNI (RFC 6066 §3: never an IP)."""
+    """The name and whether it went out as SNI (RFC 6066 §3: never an IP).
+
+    ``name`` is the A-label form the endpoint keeps; an internationalised
+    one is shown in Unicode too.
+    """
     if name is None:
         return "(none)"
     from twisted_sslfile.x509 import normalize_server_name
@@ -317,6 +321,14 @@ def describe_server_name(name: str | None) -> str:
         kind = "dns"
     if kind == "ip":
         return f"{name} (an IP address: checked, not sent as SNI)"
+    import idna
+
+    try:
+        unicode = idna.decode(name)
+    except (idna.IDNAError, UnicodeError):
+        unicode = name
+    if unicode != name:  # an internationalised name: both forms
+        return f"{name} ({unicode}; sent as SNI)"
     return f"{name} (sent as SNI)"
 
 

@@ -61,6 +61,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
+import idna
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -88,6 +89,7 @@ __all__ = [
     "EmptyCertificateChainError",
     "PrivateKey",
     "TrustRoots",
+    "canonical_server_name",
     "certificate_dns_names",
     "certificate_ip_addresses",
     "certificate_to_pem",
@@ -813,6 +815,14 @@ def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
 def _general_names(hostnames: Iterable[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
     for hostname in hostnames:
+        if hostname.startswith("*."):
+            # A wildcard is a certificate name, never a host name: check the
+            # rest (RFC 6125 §6.4.3 allows it only as the leftmost label).
+            kind, value = normalize_server_name(hostname[2:])
+            if kind == "dns":
+                names.append(x509.DNSName(f"*.{value}"))
+                continue
+            raise ValueError(f"no wildcard over an IP address: {hostname!r}")
         kind, value = normalize_server_name(hostname)
         if kind == "ip":
             names.append(x509.IPAddress(value))  # type: ignore[arg-type]
@@ -894,6 +904,67 @@ def generate_self_signed(
 # ---------------------------------------------------------------------------
 
 
+#: RFC 1035 §2.3.4 / RFC 1123 §2.1: a name is at most 253 characters in
+#: text form, a label 1 to 63 letters, digits and hyphens, not starting or
+#: ending with a hyphen (LDH).
+_MAX_DNS_NAME = 253
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _shown(name: str) -> str:
+    # A name from the wire may be 64 KiB long; an error quotes only its start.
+    return repr(name) if len(name) <= 80 else repr(name[:80]) + "..."
+
+
+def _dns_name(text: str, name: str) -> str:
+    """``text`` (no trailing dot) as lower-case A-labels, or ValueError.
+
+    A non-ASCII name is mapped with IDNA 2008 under UTS #46 (non-transitional
+    processing, what the ``idna`` package and so Twisted and browsers do):
+    case folded, width and dots normalised, ``ß`` kept (``faß.de`` is
+    ``xn--fa-hia.de``, not ``fass.de`` as IDNA 2003 had it).  Then every
+    label must be LDH, and one spelled ``xn--`` a valid A-label: hostname
+    verification and SNI compare A-labels, so a malformed one could only
+    ever fail later, less clearly.  Underscores are not host-name
+    characters, and ``cryptography``'s verifier refuses them too.
+    """
+    if len(text) > 4 * _MAX_DNS_NAME:  # bound the IDNA work on absurd input
+        raise ValueError(
+            f"server name {_shown(name)} is longer than {_MAX_DNS_NAME} characters"
+        )
+    if not text.isascii():
+        try:
+            text = idna.encode(text, uts46=True).decode("ascii")
+        except idna.IDNAError as e:
+            raise ValueError(
+                f"server name {_shown(name)} is not a valid internationalised "
+                f"domain name (IDNA 2008 / UTS #46): {e}"
+            ) from None
+    text = text.lower()
+    if len(text) > _MAX_DNS_NAME:
+        raise ValueError(
+            f"server name {_shown(name)} is longer than {_MAX_DNS_NAME} characters"
+        )
+    for label in text.split("."):
+        if not label:
+            raise ValueError(f"server name {_shown(name)} has an empty label")
+        if _LDH_LABEL.fullmatch(label) is None:
+            raise ValueError(
+                f"server name {_shown(name)}: label {_shown(label)} is not a host "
+                f"name label (1 to 63 letters, digits or inner hyphens)"
+            )
+        if label.startswith("xn--"):
+            try:
+                valid = idna.alabel(idna.ulabel(label)) == label.encode("ascii")
+            except (idna.IDNAError, UnicodeError):
+                valid = False
+            if not valid:
+                raise ValueError(
+                    f"server name {_shown(name)}: {label!r} is not a valid IDNA A-label"
+                )
+    return text
+
+
 # A pure function called several times per handshake (SNI, credential choice,
 # verification); for a DNS name ipaddress raises on every call, which costs
 # more than the rest of it. The cache is bounded, so a peer sending many
@@ -904,9 +975,11 @@ def normalize_server_name(
 ) -> tuple[str, str | ipaddress.IPv4Address | ipaddress.IPv6Address]:
     """Classify a host name: ``("ip", address)`` or ``("dns", a-label name)``.
 
-    ``[::1]`` brackets and one trailing dot are dropped; a non-ASCII name is
-    converted to its IDNA A-label form because certificates only carry
-    those (RFC 5280 §7.2).  Raises ValueError for a name that cannot be one.
+    ``[::1]`` brackets and one trailing dot are dropped; a DNS name is
+    returned in lower-case A-label form (see :func:`_dns_name`: IDNA 2008
+    with UTS #46 mapping, LDH labels) because certificates and SNI only
+    carry those (RFC 5280 §7.2, RFC 6066 §3).  Raises ValueError, naming
+    the name, for one that cannot be a host name.
     """
     if not isinstance(name, str):
         raise ValueError(f"server name must be a str, not {name!r}")
@@ -921,17 +994,20 @@ def normalize_server_name(
         text = text[:-1]
     if not text:
         raise ValueError(f"empty server name {name!r}")
-    try:
-        text.encode("ascii")
-    except UnicodeEncodeError:
-        try:
-            text = text.encode("idna").decode("ascii")
-        except UnicodeError as e:
-            raise ValueError(f"server name {name!r} is not a valid IDNA name") from e
-    text = text.lower()
-    if any(not label for label in text.split(".")):
-        raise ValueError(f"server name {name!r} has an empty label")
-    return "dns", text
+    return "dns", _dns_name(text, name)
+
+
+def canonical_server_name(name: str) -> str:
+    """The form of ``name`` a client sends as SNI and verifies against.
+
+    Lower-case A-labels without a trailing dot for a DNS name
+    (``Bücher.Example.`` becomes ``xn--bcher-kva.example``), the standard
+    text form for an IP address (``[::1]`` becomes ``::1``; an address is
+    never sent as SNI).  Clients call it when they are configured, so an
+    invalid name is a ValueError naming it then, not a failed handshake.
+    """
+    _kind, value = normalize_server_name(name)
+    return str(value)
 
 
 def _dns_pattern_matches(pattern: str, name: str) -> bool:

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from twisted_sslfile.x509 import (
@@ -61,6 +61,7 @@ __all__ = [
     "CertificateFactory",
     "IssuedCertificate",
     "make_key",
+    "sha1_signed",
 ]
 
 #: The leaf key types the suite exercises.
@@ -116,6 +117,37 @@ def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp521r1":
         return hashes.SHA512()
     return hashes.SHA256()
+
+
+#: DER of the AlgorithmIdentifier OIDs sha256WithRSAEncryption and
+#: sha1WithRSAEncryption (same length, so one can replace the other).
+_SHA256_WITH_RSA = bytes.fromhex("06092a864886f70d01010b")
+_SHA1_WITH_RSA = bytes.fromhex("06092a864886f70d010105")
+
+
+def sha1_signed(cert: x509.Certificate, signing_key: PrivateKey) -> x509.Certificate:
+    """``cert`` re-signed by ``signing_key`` (RSA) with SHA-1.
+
+    cryptography refuses to make SHA-1 signatures in CertificateBuilder,
+    so the SHA-256 certificate is rewritten: both signature algorithm
+    identifiers (in the TBS and outside it) swapped for SHA-1's, and the
+    TBS signed again with PKCS#1 v1.5 over SHA-1.  The lengths do not
+    change, so no DER length needs fixing.
+    """
+    if not isinstance(signing_key, rsa.RSAPrivateKey):
+        raise ValueError("a SHA-1 test signature needs an RSA issuer key")
+    tbs = cert.tbs_certificate_bytes
+    if tbs.count(_SHA256_WITH_RSA) != 1:
+        raise ValueError("the certificate is not signed with sha256WithRSAEncryption")
+    new_tbs = tbs.replace(_SHA256_WITH_RSA, _SHA1_WITH_RSA)
+    signature = signing_key.sign(new_tbs, padding.PKCS1v15(), hashes.SHA1())
+    der = cert.public_bytes(serialization.Encoding.DER).replace(tbs, new_tbs)
+    if der.count(_SHA256_WITH_RSA) != 1 or der.count(cert.signature) != 1:
+        raise ValueError("cannot rewrite this certificate's signature")
+    der = der.replace(_SHA256_WITH_RSA, _SHA1_WITH_RSA).replace(
+        cert.signature, signature
+    )
+    return x509.load_der_x509_certificate(der)
 
 
 def _name(common_name: str) -> x509.Name:
@@ -286,6 +318,7 @@ class CertificateFactory:
         not_before: datetime.datetime,
         not_after: datetime.datetime,
         extensions: Sequence[tuple[x509.ExtensionType, bool]],
+        sha1_signature: bool = False,
     ) -> x509.Certificate:
         issuer_name = issuer.certificate.subject if issuer else subject
         issuer_public = (
@@ -309,7 +342,10 @@ class CertificateFactory:
         )
         for extension, critical in extensions:
             builder = builder.add_extension(extension, critical=critical)
-        return builder.sign(signing_key, _signing_hash(signing_key))
+        cert = builder.sign(signing_key, _signing_hash(signing_key))
+        if sha1_signature:
+            cert = sha1_signed(cert, signing_key)
+        return cert
 
     def _ca_extensions(
         self, path_length: int | None
@@ -347,16 +383,35 @@ class CertificateFactory:
         *,
         issuer: CA | None = None,
         key_type: str = "ecdsa-p256",
+        key: PrivateKey | None = None,
         path_length: int | None = None,
+        is_ca: bool | None = True,
+        name_constraints: x509.NameConstraints | None = None,
+        sha1_signature: bool = False,
         not_before: datetime.datetime | datetime.timedelta | None = None,
         not_after: datetime.datetime | datetime.timedelta | None = None,
     ) -> CA:
-        """An intermediate CA under ``issuer`` (default: the root)."""
+        """An intermediate CA under ``issuer`` (default: the root).
+
+        For the broken chains of the verification tests: ``is_ca=False``
+        issues it with basicConstraints cA=FALSE, ``is_ca=None`` without
+        basicConstraints; ``name_constraints`` adds that (critical)
+        extension; ``key`` takes any key (an RSA-1024 one); with
+        ``sha1_signature`` its issuer signs it with SHA-1 (the issuer's key
+        must be RSA).
+        """
         issuer = issuer or self.root
         common_name = common_name or (
             f"{self.name} Intermediate CA {self.tag}-{next(self._counter)}"
         )
-        key = self._ca_key(key_type)
+        key = key or self._ca_key(key_type)
+        extensions = self._ca_extensions(path_length)
+        if is_ca is None:
+            extensions = extensions[1:]
+        elif not is_ca:
+            extensions[0] = (x509.BasicConstraints(ca=False, path_length=None), True)
+        if name_constraints is not None:
+            extensions.append((name_constraints, True))
         cert = self._issue(
             subject=_name(common_name),
             public_key=key.public_key(),
@@ -364,7 +419,8 @@ class CertificateFactory:
             signing_key=issuer.key,
             not_before=self._when(not_before, -1),
             not_after=self._when(not_after, 1825),
-            extensions=self._ca_extensions(path_length),
+            extensions=extensions,
+            sha1_signature=sha1_signature,
         )
         return CA(common_name, cert, key, issuer)
 

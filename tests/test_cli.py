@@ -13,7 +13,8 @@ import sys
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.certs import CertificateFactory
+from tests.certs import CertificateFactory, IssuedCertificate
+from tests.peers import OpenSSLServer
 from tests.test_echo import (
     LOOPBACK_ENDPOINT,
     TIMEOUT,
@@ -22,6 +23,7 @@ from tests.test_echo import (
     checkout_environment,
 )
 from twisted_sslfile.__main__ import build_description, parse_target
+from twisted_sslfile.x509 import write_pem
 
 
 class TargetTests(SynchronousTestCase):
@@ -185,6 +187,35 @@ class ClientTests(EchoServerTestCase):
             session = Session.from_bytes(f.read())
         self.assertEqual(session.server_name, "localhost")
 
+    def test_session_replaces_an_open_file_privately(self) -> None:
+        """
+        --sess-out over an existing 0644 file leaves a 0600 one (the old mode
+        used to survive), and a symlink at the name is replaced, not
+        followed.
+        """
+        directory = self.tempdir()
+        path = os.path.join(directory, "session")
+        victim = os.path.join(directory, "victim")
+        with open(victim, "wb") as f:
+            f.write(b"untouched")
+        os.chmod(victim, 0o644)
+        os.symlink(victim, path)
+        result = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-out", path
+        )
+        self.assertSucceeded(result)
+        self.assertFalse(os.path.islink(path))
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"untouched")
+        os.chmod(path, 0o644)
+        second = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-out", path
+        )
+        self.assertSucceeded(second)
+        self.assertEqual(os.stat(path).st_mode & 0o777, 0o600)
+        self.assertEqual(sorted(os.listdir(directory)), ["session", "victim"])
+
     def test_session_resumed(self) -> None:
         """--sess-in offers the saved session; the server resumes it."""
         path = os.path.join(self.tempdir(), "session")
@@ -257,6 +288,99 @@ class ClientTests(EchoServerTestCase):
         self.assertEqual(result.returncode, 2)
         self.assertIn(b"trustRoots: ", result.stderr)
         self.assertIn(b"/no/such/ca.pem", result.stderr)
+
+
+class OpenSSLServerTests(SynchronousTestCase):
+    """The client against ``openssl s_server``, for what the echo server
+    cannot serve: broken chains, internationalised names."""
+
+    def setUp(self) -> None:
+        self.directory = os.path.abspath(self.mktemp())
+        self.pki = CertificateFactory(self.directory)
+
+    def serve(self, issued: IssuedCertificate, *extra: str) -> OpenSSLServer:
+        assert issued.cert_path and issued.key_path
+        chain = None
+        if issued.intermediates:
+            chain = write_pem(
+                os.path.join(self.directory, "intermediates.pem"),
+                issued.intermediates,
+            )
+        server = OpenSSLServer(
+            issued.cert_path, issued.key_path, cert_chain=chain, extra=extra
+        )
+        self.addCleanup(server.stop)
+        return server.start()
+
+    def client(
+        self, server: OpenSSLServer, *args: str
+    ) -> subprocess.CompletedProcess[bytes]:
+        assert self.pki.ca_path
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "twisted_sslfile",
+                f"127.0.0.1:{server.port}",
+                "--cafile",
+                self.pki.ca_path,
+                "--no-stdin",
+                *args,
+            ],
+            cwd=self.directory,
+            env=checkout_environment(),
+            capture_output=True,
+            timeout=TIMEOUT,
+            check=False,
+        )
+
+    def test_intermediate_not_a_ca(self) -> None:
+        """The report says why the chain was refused, not "untrusted root"."""
+        bad = self.pki.make_intermediate("Not A CA", is_ca=False)
+        server = self.serve(self.pki.server("localhost", issuer=bad))
+        result = self.client(server, "--servername", "localhost")
+        report = result.stderr.decode()
+        self.assertEqual(result.returncode, 1, report)
+        self.assertIn("Verification: FAILED: certificate CN=Not A CA", report)
+        self.assertIn("is not a CA (its basicConstraints say cA=FALSE)", report)
+        self.assertIn("alert unknown_ca", report)
+        self.assertNotIn("untrusted root", report)
+
+    def test_internationalised_server_name(self) -> None:
+        """
+        --servername bücher.example goes out as xn--bcher-kva.example (which
+        s_server requires, fatally) and verifies; the report shows both.
+        """
+        wanted = self.pki.server("xn--bcher-kva.example", direct=True)
+        assert wanted.cert_path and wanted.key_path
+        server = self.serve(
+            self.pki.server("other.example", direct=True),
+            "-cert2",
+            wanted.cert_path,
+            "-key2",
+            wanted.key_path,
+            "-servername",
+            "xn--bcher-kva.example",
+            "-servername_fatal",
+        )
+        result = self.client(server, "--servername", "bücher.example")
+        report = result.stderr.decode()
+        self.assertEqual(result.returncode, 0, report)
+        self.assertIn(
+            "Server name: xn--bcher-kva.example (bücher.example; sent as SNI)",
+            report,
+        )
+        self.assertIn(
+            "Verification: OK (chain and name xn--bcher-kva.example verified)",
+            report,
+        )
+        server.expect_output('Hostname in TLS extension: "xn--bcher-kva.example"')
+
+    def test_invalid_server_name_is_a_usage_error(self) -> None:
+        server = self.serve(self.pki.server("localhost"))
+        result = self.client(server, "--servername", "a_b.example")
+        self.assertEqual(result.returncode, 2, result.stderr.decode())
+        self.assertIn(b"hostname: server name 'a_b.example'", result.stderr)
 
 
 class EndpointTargetTests(EchoServerTestCase):

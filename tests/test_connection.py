@@ -13,10 +13,13 @@ import gc
 import weakref
 from collections.abc import Sequence
 
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.certs import CertificateFactory
+from tests.certs import CA, CertificateFactory
 from twisted_sslfile.constants import (
     AlertDescription,
     CipherSuite,
@@ -775,3 +778,240 @@ class WeakKeyTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(error.alert, AlertDescription.insufficient_security)
         self.assertIn("1024-bit RSA key", str(error))
         self.assertEqual(server.error.alert, AlertDescription.insufficient_security)
+
+
+class ChainRefusalReasonTests(HandshakeTestsMixin, SynchronousTestCase):
+    """
+    A chain refused for breaking a rule says which rule and which
+    certificate, not "untrusted root"; both ends agree on the alert.
+    """
+
+    def refuse(
+        self,
+        intermediates: Sequence[CA],
+        alert: AlertDescription,
+        *fragments: str,
+        pki: CertificateFactory | None = None,
+    ) -> TLSError:
+        """A leaf under ``intermediates[-1]``: the handshake must fail so."""
+        pki = pki or self.pki
+        leaf = pki.server("example.com", issuer=intermediates[-1])
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=pki.trust_roots)
+        _, server, error = self.fail_handshake(client_context, server_context)
+        message = str(error)
+        self.assertEqual(error.alert, alert, message)
+        self.assertEqual(server.error.alert, alert)
+        self.assertNotIn("untrusted root", message)
+        self.assertIn("verifier: ", message)
+        for fragment in fragments:
+            self.assertIn(fragment, message)
+        return error
+
+    def test_intermediate_not_a_ca(self) -> None:
+        bad = self.pki.make_intermediate("Not A CA", is_ca=False)
+        error = self.refuse(
+            [bad],
+            AlertDescription.unknown_ca,
+            "CN=Not A CA",
+            "is not a CA (its basicConstraints say cA=FALSE)",
+            "issuer of CN=example.com",
+            "basicConstraints.cA must be asserted",
+        )
+        self.assertEqual(error.certificate, bad.certificate)
+
+    def test_intermediate_without_basic_constraints(self) -> None:
+        bad = self.pki.make_intermediate("No Constraints", is_ca=None)
+        self.refuse(
+            [bad],
+            AlertDescription.unknown_ca,
+            "CN=No Constraints",
+            "has no basicConstraints extension, so it is not a CA",
+        )
+
+    def test_path_length_exceeded(self) -> None:
+        upper = self.pki.make_intermediate("Upper", path_length=0)
+        lower = self.pki.make_intermediate("Lower", issuer=upper)
+        self.refuse(
+            [upper, lower],
+            AlertDescription.unknown_ca,
+            "CA certificate CN=Upper",
+            "allows at most 0 intermediate CA certificate(s) below it",
+            "the chain has 1",
+            "path length constraint",
+        )
+
+    def test_name_constraints_violated(self) -> None:
+        constraints = x509.NameConstraints(
+            permitted_subtrees=[x509.DNSName("other.example")],
+            excluded_subtrees=None,
+        )
+        bad = self.pki.make_intermediate("Constrained", name_constraints=constraints)
+        self.refuse(
+            [bad],
+            AlertDescription.bad_certificate,
+            "CN=example.com",
+            "outside the name constraints of CA CN=Constrained",
+            "permitted: DNS:other.example",
+            "name constraint",
+        )
+
+    def test_rsa_1024_intermediate(self) -> None:
+        weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+        bad = self.pki.make_intermediate("Weak", key=weak)
+        self.refuse(
+            [bad],
+            AlertDescription.insufficient_security,
+            "CA certificate CN=Weak",
+            "1024-bit RSA key; at least 2048 bits are required",
+        )
+
+    def test_sha1_signature(self) -> None:
+        pki = CertificateFactory(self.mktemp(), root_key_type="rsa-2048")
+        bad = pki.make_intermediate("SHA-1 Signed", sha1_signature=True)
+        self.refuse(
+            [bad],
+            AlertDescription.bad_certificate,
+            "CN=SHA-1 Signed",
+            "is signed with SHA-1 (sha1WithRSAEncryption)",
+            pki=pki,
+        )
+
+    def test_client_chain_reason(self) -> None:
+        """The server says the same about a client's chain."""
+        bad = self.pki.make_intermediate("Client Not A CA", is_ca=False)
+        alice = self.pki.client("alice", issuer=bad)
+        client_context, server_context = self.contexts(
+            server={
+                "client_certificate": ClientCertificatePolicy.REQUIRE,
+                "trust_roots": self.pki.trust_roots,
+            },
+        )
+        client_context = Context(
+            trust_roots=self.pki.trust_roots, credentials=[alice.credential()]
+        )
+        client, _, error = self.fail_handshake(client_context, server_context)
+        self.assertEqual(error.alert, AlertDescription.unknown_ca)
+        self.assertIn("CN=Client Not A CA", str(error))
+        self.assertIn("is not a CA", str(error))
+        self.assertEqual(client.error.alert, AlertDescription.unknown_ca)
+
+
+class ServerNameTests(HandshakeTestsMixin, SynchronousTestCase):
+    """
+    Internationalised names go out as A-labels and are verified as such;
+    names that cannot be host names are refused when configured (client) or
+    with illegal_parameter (server, RFC 6066 §3), never internal_error.
+    """
+
+    def test_internationalised_name(self) -> None:
+        leaf = self.pki.server("xn--bcher-kva.example")
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        for name in ("bücher.example", "BÜCHER.Example.", "xn--bcher-kva.example"):
+            client, server, events, _ = self.connect(
+                client_context, server_context, name
+            )
+            [done] = of_type(events, HandshakeCompleted)
+            self.assertTrue(done.verified)
+            self.assertEqual(client.server_name, "xn--bcher-kva.example")
+            # What the server read from the SNI extension.
+            self.assertEqual(server.server_name, "xn--bcher-kva.example")
+
+    def test_idna_2008_not_2003(self) -> None:
+        """
+        UTS #46 non-transitional mapping keeps ß: faß.example is
+        xn--fa-hia.example (IDNA 2003 made it fass.example).
+        """
+        leaf = self.pki.server("xn--fa-hia.example")
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        client, _, events, _ = self.connect(
+            client_context, server_context, "faß.example"
+        )
+        [done] = of_type(events, HandshakeCompleted)
+        self.assertTrue(done.verified)
+        self.assertEqual(client.server_name, "xn--fa-hia.example")
+
+    def test_ip_address_is_not_sent(self) -> None:
+        leaf = self.pki.server("::1")
+        server_context = Context(credentials=[leaf.credential()])
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        client, server, events, _ = self.connect(
+            client_context, server_context, "[::1]"
+        )
+        self.assertTrue(of_type(events, HandshakeCompleted)[0].verified)
+        self.assertEqual(client.server_name, "::1")
+        self.assertIsNone(server.server_name)
+
+    def test_invalid_names_refused_at_configuration(self) -> None:
+        verifying, _ = self.contexts()
+        insecure = Context(insecure_skip_verify=True)
+        for name in (
+            "a..b",
+            "-a.example",
+            "a_b.example",
+            "xn--zz.example",
+            "☃.example",
+            "bücher..example",
+            "x" * 64 + ".example",
+            "*.example.com",
+            "",
+        ):
+            for context in (verifying, insecure):
+                with self.assertRaises(ValueError) as caught:
+                    Connection(context, is_client=True, server_name=name)
+                self.assertIn(repr(name)[:40], str(caught.exception))
+
+    def hello_with_server_name(self, host: bytes, context: Context) -> bytes:
+        """Our client's first flight with ``host`` spliced in as the SNI."""
+        placeholder = b"q" * len(host)
+        client = Connection(context, is_client=True, server_name=placeholder.decode())
+        client.start()
+        wire = client.data_to_send()
+        self.assertEqual(wire.count(placeholder), 1)
+        return wire.replace(placeholder, host)
+
+    def refuse_server_name(self, host: bytes, **server: object) -> None:
+        _, server_context = self.contexts(server=server)
+        client_context = Context(insecure_skip_verify=True)
+        conn = Connection(server_context, is_client=False)
+        with self.assertRaises(TLSError) as caught:
+            conn.receive_data(self.hello_with_server_name(host, client_context))
+        self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+        # The alert on the wire says the same to the client.
+        peer = Connection(client_context, is_client=True)
+        peer.start()
+        peer.data_to_send()
+        with self.assertRaises(RemoteAlertError) as received:
+            peer.receive_data(conn.data_to_send())
+        self.assertEqual(received.exception.alert, AlertDescription.illegal_parameter)
+
+    def test_hostile_server_names_get_illegal_parameter(self) -> None:
+        for host in (
+            "bücher.example".encode(),  # UTF-8, not an A-label
+            b"a..b.example",
+            b"a_b.example",
+            b"xn--zz.example",
+            b"example.com.",
+            b"-a.example",
+            b"*.example.com",
+        ):
+            for server in ({}, {"max_version": ProtocolVersion.TLS_1_2}):
+                with self.subTest(host=host, server=server):
+                    self.refuse_server_name(host, **server)
+
+    @given(st.binary(min_size=12, max_size=12))
+    @settings(max_examples=100, deadline=None)
+    def test_arbitrary_server_name_bytes(self, host: bytes) -> None:
+        """Any SNI bytes: a handshake that goes on, or a peer-fault alert."""
+        _, server_context = self.contexts()
+        wire = self.hello_with_server_name(host, Context(insecure_skip_verify=True))
+        conn = Connection(server_context, is_client=False)
+        try:
+            conn.receive_data(wire)
+        except TLSError as e:
+            self.assertIn(
+                e.alert,
+                {AlertDescription.illegal_parameter, AlertDescription.decode_error},
+            )

@@ -334,6 +334,45 @@ class DefaultRunTests(EchoServerTestCase):
         self.assertEqual(reply, b"hello over python ssl\n")
 
 
+class GeneratedCertificateTests(SynchronousTestCase):
+    """ensure_self_signed's files, without starting a server."""
+
+    def test_stale_open_key_file_is_replaced_0600(self) -> None:
+        """
+        A key file left 0644 (by hand, or by an older version) is replaced
+        by a 0600 one when the certificate is generated again; a symlink at
+        the key's name is not followed.
+        """
+        from twisted_sslfile.echo import (
+            GENERATED_KEY_FILE,
+            ensure_self_signed,
+        )
+
+        directory = os.path.abspath(self.mktemp())
+        os.makedirs(directory)
+        key_path = os.path.join(directory, GENERATED_KEY_FILE)
+        with open(key_path, "wb") as f:
+            f.write(b"not a key")
+        os.chmod(key_path, 0o644)
+        generated = ensure_self_signed(directory)
+        self.assertEqual(generated["state"], "generated")
+        self.assertEqual(stat.S_IMODE(os.stat(key_path).st_mode), 0o600)
+        self.assertEqual(
+            sorted(os.listdir(directory)),
+            sorted([GENERATED_KEY_FILE, os.path.basename(generated["cert"])]),
+        )
+        victim = os.path.join(directory, "victim")
+        with open(victim, "wb") as f:
+            f.write(b"untouched")
+        os.unlink(generated["cert"])  # not reusable: generated again
+        os.unlink(key_path)
+        os.symlink(victim, key_path)
+        ensure_self_signed(directory)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"untouched")
+        self.assertFalse(os.path.islink(key_path))
+
+
 def _peer_der(port: int, cafile: str) -> bytes:
     context = ssl.create_default_context(cafile=cafile)
     with (

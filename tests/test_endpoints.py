@@ -284,6 +284,15 @@ class ParseTests(_PKITestMixin, SynchronousTestCase):
             f"sslfile:tcp:443:host=example.com:{roots}": "example.com",
             f"sslfile:tcp:host=10.0.0.1:port=1:hostname=svc.test:{roots}": "svc.test",
             f"sslfile:tcp:host=\\:\\:1:port=1:{roots}": "::1",
+            # Internationalised names are kept as A-labels (IDNA 2008,
+            # UTS #46): what goes out as SNI and is verified.
+            f"sslfile:tcp:host=10.0.0.1:port=1:hostname=Bücher.example:{roots}": (
+                "xn--bcher-kva.example"
+            ),
+            f"sslfile:tcp:host=bücher.example:port=443:{roots}": (
+                "xn--bcher-kva.example"
+            ),
+            f"sslfile:tcp:host=Example.COM.:port=443:{roots}": "example.com",
         }
         for description, name in cases.items():
             endpoint = clientFromString(reactor, description)
@@ -568,6 +577,41 @@ class ParseErrorTests(_PKITestMixin, SynchronousTestCase):
 
     def test_bad_hostname(self) -> None:
         self.client_error("sslfile:tcp:h:1:hostname=a..b", "hostname: ")
+        for name in ("a_b.example", "xn--zz.example", "☃.example", "-a.example"):
+            self.client_error(
+                f"sslfile:tcp:h:1:hostname={name}", "hostname: ", repr(name)
+            )
+
+    def test_bad_host_to_verify(self) -> None:
+        """
+        Without hostname= the host connected to is verified: one no
+        certificate can name is refused now, unless verify=no (then no SNI
+        is sent).
+        """
+        self.client_error(
+            "sslfile:tcp:my_host:443",
+            "hostname: the host 'my_host' is not a name a certificate",
+            "add hostname=NAME (or verify=no)",
+        )
+        endpoint = clientFromString(reactor, "sslfile:tcp:my_host:443:verify=no")
+        self.assertIsNone(endpoint.server_name)
+
+    def test_bad_server_name_argument(self) -> None:
+        """TLSClientEndpoint and TLSFactory check the name when made."""
+        from twisted_sslfile.context import Context
+        from twisted_sslfile.protocol import TLSFactory
+
+        context = Context(insecure_skip_verify=True)
+        for make in (
+            lambda name: TLSClientEndpoint(None, context, name),
+            lambda name: TLSFactory(Factory(), context, True, name),
+        ):
+            with self.assertRaises(ValueError) as caught:
+                make("a..b")
+            self.assertIn("'a..b'", str(caught.exception))
+            self.assertEqual(
+                make("bücher.example").server_name, "xn--bcher-kva.example"
+            )
 
     # -- protocol policy -------------------------------------------------------
 

@@ -256,6 +256,62 @@ class ClientAgainstOpenSSLServerTests(InteropTestCase):
         self.assertAlert(caught.exception, AlertDescription.unknown_ca)
         server.expect_error_output("unknown ca")
 
+    def test_intermediate_not_a_ca_is_named(self) -> None:
+        """
+        s_server sends a chain whose intermediate is not a CA: we refuse it
+        with unknown_ca (OpenSSL's own choice for an invalid CA) and the
+        error says why, naming the intermediate - not "untrusted root".
+        """
+        bad = self.pki.make_intermediate("Not A CA", is_ca=False)
+        issued = self.issue(issuer=bad)
+        server = self.start_server(issued)
+        driver = self.connect(server)
+        with self.assertRaises(TLSError) as caught:
+            driver.handshake()
+        self.assertAlert(caught.exception, AlertDescription.unknown_ca)
+        message = str(caught.exception)
+        self.assertIn("certificate CN=Not A CA", message)
+        self.assertIn("is not a CA", message)
+        self.assertNotIn("untrusted root", message)
+        server.expect_error_output("unknown ca")
+
+    def test_internationalised_server_name(self) -> None:
+        """
+        Asked for bücher.example, we send the A-label as SNI: s_server,
+        told to answer xn--bcher-kva.example with its second certificate
+        and to refuse any other name fatally, serves that certificate, and
+        we verify it.
+        """
+        default = self.pki.server("other.example", direct=True)
+        wanted = self.pki.server("xn--bcher-kva.example", direct=True)
+        assert wanted.cert_path and wanted.key_path
+        server = self.start_server(
+            default,
+            cert_chain=None,
+            extra=[
+                "-cert2",
+                wanted.cert_path,
+                "-key2",
+                wanted.key_path,
+                "-servername",
+                "xn--bcher-kva.example",
+                "-servername_fatal",
+            ],
+        )
+        sock = server.connect()
+        self.addCleanup(sock.close)
+        conn = Connection(
+            self.client_context(), is_client=True, server_name="bücher.example"
+        )
+        driver = Driver(conn, sock, describe_peer=server.describe)
+        completed = driver.handshake()
+        self.assertTrue(completed.verified)
+        self.assertEqual(conn.server_name, "xn--bcher-kva.example")
+        self.assertEqual(list(conn.peer_certificates), [wanted.der])
+        server.expect_output('Hostname in TLS extension: "xn--bcher-kva.example"')
+        server.expect_output("Switching server context")
+        self.exchange(driver, server)
+
     def check_client_certificate(self, key_type: str) -> None:
         client = self.issue_client(key_type)
         server = self.start_server(

@@ -894,6 +894,48 @@ class ClientHelloRejectionTests(SynchronousTestCase):
         )
         self.assertRejected(sni(_h("00") + _vec(2, b"a\x00b")), IllegalParameterError)
         self.assertRejected(sni(_h("00") + _vec(2, b"a b")), IllegalParameterError)
+        # RFC 6066 §3: a host name, in LDH labels / IDNA A-labels, without a
+        # trailing dot.  Printable ASCII that is no host name is a field with
+        # a wrong value: illegal_parameter.
+        for bad in (
+            b"a..b",
+            b".",
+            b"example.com.",
+            b"-a.example",
+            b"a-.example",
+            b"a_b.example",
+            b"*.example.com",
+            b"xn--zz.example",
+            b"xn--.example",
+            b"xn--n3h.example",  # U+2603, disallowed by IDNA 2008
+            b"[::1]",
+            b"x" * 64 + b".example",
+            b".".join([b"a" * 63] * 4),  # 255 characters
+        ):
+            with self.subTest(bad):
+                self.assertRejected(sni(_h("00") + _vec(2, bad)), IllegalParameterError)
+        for good in (
+            "xn--bcher-kva.example",
+            "EXAMPLE.com",
+            "ab--cd.example",
+            "a" * 63 + ".example",
+            "127.0.0.1",  # forbidden by RFC 6066 but tolerated
+            "::1",
+        ):
+            hello = ClientHello.parse(sni(_h("00") + _vec(2, good.encode())))
+            self.assertEqual(hello.server_name, good)
+
+    @given(st.binary(min_size=1, max_size=300))
+    @settings(max_examples=300, deadline=None)
+    def test_server_name_arbitrary_bytes(self, host: bytes) -> None:
+        """Any host_name is a host name, or decode_error / illegal_parameter."""
+        body = _ch_body(_ext(E.server_name, _vec(2, _h("00") + _vec(2, host))))
+        try:
+            hello = ClientHello.parse(body)
+        except (DecodeError, IllegalParameterError):
+            return
+        assert hello.server_name is not None
+        self.assertEqual(hello.server_name.encode("ascii"), host)
 
     def test_alpn(self) -> None:
         def alpn(names: bytes) -> bytes:
@@ -1367,7 +1409,12 @@ _names = st.lists(st.binary(min_size=1, max_size=10), min_size=1, max_size=4)
 _random = st.binary(min_size=32, max_size=32).filter(
     lambda r: r != HELLO_RETRY_REQUEST_RANDOM
 )
-_host = st.text("abcdefghijklmnopqrstuvwxyz0123456789.-", min_size=1, max_size=30)
+# Host names as RFC 6066 §3 wants them: LDH labels (none spelled like an
+# IDNA A-label, which would have to decode).
+_label = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,8}[a-z0-9])?", fullmatch=True).filter(
+    lambda label: label[2:4] != "--"
+)
+_host = st.lists(_label, min_size=1, max_size=4).map(".".join)
 _limit = st.integers(64, 0xFFFF)
 _other = st.lists(
     st.tuples(_u16.filter(lambda t: t not in _RECOGNISED), st.binary(max_size=12)),

@@ -7,12 +7,15 @@ import contextlib
 import hashlib
 import os
 import stat
+import threading
+import warnings
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.certs import CertificateFactory
+from twisted_sslfile._files import InsecureFileWarning
 from twisted_sslfile.constants import CipherSuite, ProtocolVersion
 from twisted_sslfile.context import DEFAULT_TICKETS_PER_HANDSHAKE, Context
 from twisted_sslfile.engine import ticketkeys
@@ -958,10 +961,11 @@ class KeyFileTests(SynchronousTestCase):
         self.path = os.path.join(self.directory, "ticket.keys")
         self.random = FakeRandom()
 
-    def write(self, text: str | bytes) -> str:
+    def write(self, text: str | bytes, mode: int = 0o600) -> str:
         data = text.encode("ascii") if isinstance(text, str) else text
         with open(self.path, "wb") as f:
             f.write(data)
+        os.chmod(self.path, mode)
         return self.path
 
     def bump_mtime(self) -> None:
@@ -1152,6 +1156,124 @@ class KeyFileTests(SynchronousTestCase):
         self.assertRaises(ValueError, generate_key_file, self.path, 0, self.random)
         self.assertRaises(ValueError, generate_key_file, self.path, True, self.random)
         self.assertFalse(os.path.exists(self.path))
+
+    # -- permissions (docs/security.rst, "Key files") -------------------------
+
+    def test_writable_by_others_is_refused(self) -> None:
+        """
+        Whoever may write the key file chooses the keys: a file its group or
+        every user may write is refused, by every way of loading it, with a
+        message naming the file and the fix.
+        """
+        line = TicketKey(b"N" * 16, b"S" * 32).to_line()
+        for mode, who in ((0o620, "its group"), (0o602, "every user")):
+            self.write(line + "\n", mode=mode)
+            self.assert_bad(None, who, f"{mode:04o}", f"chmod 600 {self.path}")
+
+    def test_world_readable_warns(self) -> None:
+        """Readable by every user: loaded, with a warning naming the fix."""
+        key = TicketKey(b"N" * 16, b"S" * 32)
+        self.write(key.to_line() + "\n", mode=0o644)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            self.assertEqual(read_key_file(self.path), [key])
+        [warning] = caught
+        self.assertIs(warning.category, InsecureFileWarning)
+        self.assertIn(self.path, str(warning.message))
+        self.assertIn("every user", str(warning.message))
+        self.assertIn(f"chmod 600 {self.path}", str(warning.message))
+        assert_no_secret(self, str(warning.message), key.secret)
+
+    def test_owner_and_group_readable_are_quiet(self) -> None:
+        key = TicketKey(b"N" * 16, b"S" * 32)
+        for mode in (0o600, 0o640, 0o400):
+            self.write(key.to_line() + "\n", mode=mode)
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                self.assertEqual(read_key_file(self.path), [key])
+
+    def test_reload_refuses_a_file_made_writable(self) -> None:
+        """A rotation that leaves the file group-writable keeps the old keys."""
+        generate_key_file(self.path, 1, self.random)
+        clock = FakeClock()
+        keys = TicketKeys.from_file(
+            self.path, clock=clock, random=self.random, reload_interval=10
+        )
+        ticket = keys.seal(b"x")
+        generate_key_file(self.path, 1, self.random)
+        os.chmod(self.path, 0o660)
+        clock.advance(10)
+        self.assertEqual(keys.open(ticket), b"x")
+        assert keys.last_reload_error is not None
+        self.assertIn("chmod 600", keys.last_reload_error)
+        self.assertRaises(TicketKeyFileError, keys.reload)
+
+    def test_replacing_a_0644_file_leaves_0600(self) -> None:
+        self.write("# an old, too open file\n", mode=0o644)
+        write_key_file(self.path, [TicketKey(b"N" * 16, b"S" * 32)])
+        self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o600)
+        rotate_key_file(self.path, self.random)
+        self.assertEqual(stat.S_IMODE(os.stat(self.path).st_mode), 0o600)
+
+    def test_symlink_at_the_old_temporary_name_is_not_followed(self) -> None:
+        """
+        The temporary file used to be PATH.tmpPID: another local user could
+        plant a symlink there and have the keys written wherever it points.
+        """
+        victim = os.path.join(self.directory, "victim")
+        with open(victim, "wb") as f:
+            f.write(b"untouched")
+        planted = f"{self.path}.tmp{os.getpid()}"
+        os.symlink(victim, planted)
+        keys = generate_key_file(self.path, 1, self.random)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"untouched")
+        self.assertTrue(os.path.islink(planted))
+        self.assertFalse(os.path.islink(self.path))
+        self.assertEqual(read_key_file(self.path), keys)
+
+    def test_concurrent_writers(self) -> None:
+        """
+        Writers in parallel (threads of one process, so the same PID) each
+        leave a whole file: a reader only ever sees one writer's keys.
+        """
+        randoms = [FakeRandom(b"%d" % n) for n in range(4)]
+        sets = [[TicketKey.generate(r) for _ in range(3)] for r in randoms]
+        errors: list[BaseException] = []
+        seen: list[list[TicketKey]] = []
+        stop = threading.Event()
+
+        def writer(keys: list[TicketKey]) -> None:
+            try:
+                for _ in range(40):
+                    write_key_file(self.path, keys)
+            except BaseException as e:
+                errors.append(e)
+
+        def reader() -> None:
+            while not stop.is_set():
+                try:
+                    seen.append(read_key_file(self.path))
+                except BaseException as e:
+                    errors.append(e)
+                    return
+
+        write_key_file(self.path, sets[0])
+        threads = [threading.Thread(target=writer, args=(k,)) for k in sets]
+        watcher = threading.Thread(target=reader)
+        watcher.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stop.set()
+        watcher.join()
+        self.assertEqual(errors, [])
+        self.assertTrue(seen)
+        for keys in seen:
+            self.assertIn(keys, sets)
+        self.assertIn(read_key_file(self.path), sets)
+        self.assertEqual(os.listdir(self.directory), ["ticket.keys"])
 
     def test_rotate_key_file(self) -> None:
         first = rotate_key_file(self.path, self.random, keep=3)  # creates it

@@ -1847,6 +1847,18 @@ class APITests(SSLFileHelpers, SocketpairMixin, SynchronousTestCase):
         with self.assertRaises(ValueError):
             SSLFile(a, self.server_context, False, server_name="example.com")
 
+    def test_server_name_checked_and_mapped(self) -> None:
+        """An invalid name is refused by the constructor; an internationalised
+        one is kept (and sent) as A-labels."""
+        a, _b = self.pair()
+        with self.assertRaises(ValueError) as caught:
+            SSLFile(a, self.client_context, True, server_name="a_b.example")
+        self.assertIn("'a_b.example'", str(caught.exception))
+        c, _d = self.pair()
+        f = SSLFile(c, self.client_context, True, server_name="bücher.example")
+        self.addCleanup(f.close)
+        self.assertEqual(f.get_server_name(), "xn--bcher-kva.example")
+
     def test_version_rules(self) -> None:
         """
         Pike's version rules: a minimum below TLS 1.2 is raised to it, a

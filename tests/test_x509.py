@@ -21,7 +21,7 @@ import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, padding, rsa
 from cryptography.x509.oid import ExtensionOID
 from cryptography.x509.verification import Store
 from hypothesis import given, settings
@@ -354,6 +354,33 @@ class GenerationTests(SynchronousTestCase):
         tx509.load_private_key(encrypted, "pw")
         cert_only = tx509.write_pem(os.path.join(directory, "cert.pem"), cert)
         self.assertEqual(tx509.load_certificates(cert_only), [cert])
+        self.assertEqual(stat.S_IMODE(os.stat(cert_only).st_mode), 0o644)
+
+    def test_write_pem_replaces_an_open_file_privately(self) -> None:
+        """
+        A key written over an existing 0644 file ends up 0600 (it used to
+        keep the old mode), and a symlink at the name is replaced, not
+        followed.
+        """
+        directory = self.mktemp()
+        os.mkdir(directory)
+        path = os.path.join(directory, "key.pem")
+        with open(path, "wb") as f:
+            f.write(b"old")
+        os.chmod(path, 0o644)
+        _, key = tx509.generate_self_signed("example.com")
+        tx509.write_pem(path, key)
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        victim = os.path.join(directory, "victim")
+        with open(victim, "wb") as f:
+            f.write(b"untouched")
+        os.unlink(path)
+        os.symlink(victim, path)
+        tx509.write_pem(path, key)
+        self.assertFalse(os.path.islink(path))
+        self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
+        with open(victim, "rb") as f:
+            self.assertEqual(f.read(), b"untouched")
 
     def test_key_types(self) -> None:
         self.assertEqual(tx509.normalize_key_type("P256"), "ecdsa-p256")
@@ -433,6 +460,34 @@ class CertsModuleTests(SynchronousTestCase):
         leaf = pki.server()
         self.assertIsNone(leaf.cert_path)
         self.assertIsNone(pki.ca_path)
+
+    def test_broken_intermediates(self) -> None:
+        """The knobs the chain-refusal tests turn do what they say."""
+        pki = CertificateFactory(now=NOW, root_key_type="rsa-2048")
+
+        def constraints(ca: object) -> x509.BasicConstraints | None:
+            try:
+                return ca.certificate.extensions.get_extension_for_class(  # type: ignore[attr-defined]
+                    x509.BasicConstraints
+                ).value
+            except x509.ExtensionNotFound:
+                return None
+
+        self.assertFalse(constraints(pki.make_intermediate(is_ca=False)).ca)  # type: ignore[union-attr]
+        self.assertIsNone(constraints(pki.make_intermediate(is_ca=None)))
+        sha1 = pki.make_intermediate(sha1_signature=True).certificate
+        self.assertIsInstance(sha1.signature_hash_algorithm, hashes.SHA1)
+        # The rewritten certificate is really signed by the root, with SHA-1.
+        root_key = pki.root.certificate.public_key()
+        assert isinstance(root_key, rsa.RSAPublicKey)
+        root_key.verify(
+            sha1.signature,
+            sha1.tbs_certificate_bytes,
+            padding.PKCS1v15(),
+            hashes.SHA1(),
+        )
+        ecdsa = CertificateFactory(now=NOW)
+        self.assertRaises(ValueError, ecdsa.make_intermediate, sha1_signature=True)
 
     def test_direct_leaf(self) -> None:
         pki = CertificateFactory(now=NOW)

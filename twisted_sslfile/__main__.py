@@ -28,7 +28,6 @@ Choices, and why:
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import threading
@@ -321,9 +320,10 @@ class _Client:
         if session is None:
             self.report(f"No session to save in {path}: the server sent none")
             return
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(session.to_bytes())
+        from twisted_sslfile._files import write_private_file
+
+        # It holds the resumption secret: 0600, atomic, no symlink followed.
+        write_private_file(path, session.to_bytes())
         unverified = (
             ""
             if session.verified
@@ -338,7 +338,11 @@ class _Client:
 
 
 def describe_server_name(name: str | None) -> str:
-    """The name and whether it went out as SNI (RFC 6066 §3: never an IP)."""
+    """The name and whether it went out as SNI (RFC 6066 §3: never an IP).
+
+    ``name`` is the A-label form the endpoint keeps; an internationalised
+    one is shown in Unicode too.
+    """
     if name is None:
         return "(none)"
     from twisted_sslfile.x509 import normalize_server_name
@@ -349,6 +353,14 @@ def describe_server_name(name: str | None) -> str:
         kind = "dns"
     if kind == "ip":
         return f"{name} (an IP address: checked, not sent as SNI)"
+    import idna
+
+    try:
+        unicode = idna.decode(name)
+    except (idna.IDNAError, UnicodeError):
+        unicode = name
+    if unicode != name:  # an internationalised name: both forms
+        return f"{name} ({unicode}; sent as SNI)"
     return f"{name} (sent as SNI)"
 
 

@@ -582,13 +582,25 @@ def build_settings(
     if is_client:
         server_name = get("hostname")
         if server_name is not None:
-            server_name = server_name.strip()
             try:
-                _x509.normalize_server_name(server_name)
+                server_name = _x509.canonical_server_name(server_name.strip())
             except ValueError as e:
                 raise _error("hostname", str(e)) from e
-        else:
-            server_name = default_server_name
+        elif default_server_name is not None:
+            # The host connected to is the name to verify: in A-label form
+            # too, and checked now rather than at the first handshake.  A
+            # host no certificate can name (say my_host, from /etc/hosts)
+            # is fine without verification: then no SNI is sent.
+            try:
+                server_name = _x509.canonical_server_name(default_server_name)
+            except ValueError as e:
+                if verify:
+                    raise _error(
+                        "hostname",
+                        f"the host {default_server_name!r} is not a name a "
+                        f"certificate can be checked against ({e}); add "
+                        f"hostname=NAME (or verify=no)",
+                    ) from e
         if server_name is None and verify:
             where = f" over {inner_type}" if inner_type else ""
             raise _error(
@@ -720,7 +732,9 @@ class TLSClientEndpoint:
     ``whenHandshakeDone()`` for code that wants to wait for it.
 
     :param server_name: SNI and the name the server's certificate must
-        match; required unless the context skips verification.
+        match; required unless the context skips verification.  Kept in
+        A-label form (see :func:`~twisted_sslfile.x509.canonical_server_name`);
+        an invalid name is a ValueError here.
     :param session: a session from an earlier connection to offer for
         resumption (when the installed engine supports it).
     """
@@ -739,6 +753,8 @@ class TLSClientEndpoint:
                 "a verifying TLS client needs server_name (or a Context with "
                 "insecure_skip_verify=True)"
             )
+        if server_name is not None:
+            server_name = _x509.canonical_server_name(server_name)
         self.inner = inner
         self.context = context
         self.server_name = server_name

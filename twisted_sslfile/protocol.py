@@ -68,6 +68,7 @@ from twisted_sslfile.engine.events import (
 )
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.errors import RemoteAlertError, TLSError
+from twisted_sslfile.x509 import canonical_server_name
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -1075,6 +1076,9 @@ class TLSFactory(WrappingFactory):
                 "a verifying client needs server_name: the host name or IP address "
                 "the server's certificate must match"
             )
+        if server_name is not None:
+            # Checked and mapped to A-labels now, not at the first connection.
+            server_name = canonical_server_name(server_name)
         _check_timeout(handshake_timeout, "handshake_timeout")
         _check_timeout(close_timeout, "close_timeout")
         if _check_timeout(drain_timeout, "drain_timeout") is None:

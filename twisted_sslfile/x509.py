@@ -15,8 +15,9 @@ Two kinds of failure live here and they must not be confused:
 Path building and policy are delegated to ``cryptography.x509.verification``
 (a WebPKI profile implemented in Rust).  Its errors are plain strings, so this
 module checks what it can name exactly itself - validity windows, host names,
-key usage - and uses the verifier's message only to pick a category when it
-fails for a reason we did not pre-empt.
+key usage - and uses the verifier's message to pick a category when it
+fails for a reason we did not pre-empt; then our own look at the chain names
+the certificate at fault, and the verifier's text ends the message.
 
 Alert mapping of verification failures (RFC 8446 §6.2):
 
@@ -30,6 +31,14 @@ certificate DER does not parse         bad_certificate
 expired / not yet valid (any cert)     certificate_expired
 untrusted root, missing intermediate,  unknown_ca
   path too deep, issuer key mismatch
+issuer not a CA (cA=FALSE or no        unknown_ca (as OpenSSL)
+  basicConstraints), path length
+  constraint exceeded
+leaf outside a CA's name constraints   bad_certificate
+SHA-1 / MD5 certificate signature      bad_certificate (§4.4.2.4)
+RSA key under 2048 bits                insufficient_security
+any other rule an issuer on the path   unknown_ca
+  breaks (verifier's text quoted)
 host name / IP address mismatch        bad_certificate
 wrong EKU, leaf KeyUsage without       unsupported_certificate
   digitalSignature, forbidden key
@@ -44,6 +53,7 @@ import datetime
 import functools
 import hashlib
 import ipaddress
+import itertools
 import os
 import re
 import ssl
@@ -53,6 +63,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
 
+import idna
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -67,6 +78,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
+from twisted_sslfile._files import write_private_file
 from twisted_sslfile.constants import AlertDescription, SignatureScheme
 from twisted_sslfile.errors import CertificateError, InternalError
 
@@ -79,6 +91,7 @@ __all__ = [
     "EmptyCertificateChainError",
     "PrivateKey",
     "TrustRoots",
+    "canonical_server_name",
     "certificate_dns_names",
     "certificate_ip_addresses",
     "certificate_to_pem",
@@ -825,8 +838,12 @@ def write_pem(
     """Write certificates and keys to ``path`` as PEM, in the order given.
 
     Lists of certificates are flattened, so ``write_pem(p, chain, key)``
-    makes a combined file.  A file that holds a key is created with mode
-    0600 so the key is never world-readable, even briefly.  Returns the path.
+    makes a combined file.  The file is replaced atomically
+    (:func:`~twisted_sslfile._files.write_private_file`: a random temporary
+    name, no symlink followed).  A file that holds a key gets mode 0600 -
+    also when it replaces an older, more open file - so the key is never
+    world-readable, even briefly; certificates alone get 0644.  Returns the
+    path.
     """
     parts: list[bytes] = []
     has_key = False
@@ -841,12 +858,7 @@ def write_pem(
             parts.extend(certificate_to_pem(cert) for cert in obj)
         else:
             raise TypeError(f"write_pem cannot write {type(obj).__name__}")
-    name = os.fspath(path)
-    mode = 0o600 if has_key else 0o644
-    fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "wb") as f:
-        f.write(b"".join(parts))
-    return name
+    return write_private_file(path, b"".join(parts), mode=0o600 if has_key else 0o644)
 
 
 def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
@@ -863,6 +875,14 @@ def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
 def _general_names(hostnames: Iterable[str]) -> list[x509.GeneralName]:
     names: list[x509.GeneralName] = []
     for hostname in hostnames:
+        if hostname.startswith("*."):
+            # A wildcard is a certificate name, never a host name: check the
+            # rest (RFC 6125 §6.4.3 allows it only as the leftmost label).
+            kind, value = normalize_server_name(hostname[2:])
+            if kind == "dns":
+                names.append(x509.DNSName(f"*.{value}"))
+                continue
+            raise ValueError(f"no wildcard over an IP address: {hostname!r}")
         kind, value = normalize_server_name(hostname)
         if kind == "ip":
             names.append(x509.IPAddress(value))  # type: ignore[arg-type]
@@ -944,6 +964,67 @@ def generate_self_signed(
 # ---------------------------------------------------------------------------
 
 
+#: RFC 1035 §2.3.4 / RFC 1123 §2.1: a name is at most 253 characters in
+#: text form, a label 1 to 63 letters, digits and hyphens, not starting or
+#: ending with a hyphen (LDH).
+_MAX_DNS_NAME = 253
+_LDH_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def _shown(name: str) -> str:
+    # A name from the wire may be 64 KiB long; an error quotes only its start.
+    return repr(name) if len(name) <= 80 else repr(name[:80]) + "..."
+
+
+def _dns_name(text: str, name: str) -> str:
+    """``text`` (no trailing dot) as lower-case A-labels, or ValueError.
+
+    A non-ASCII name is mapped with IDNA 2008 under UTS #46 (non-transitional
+    processing, what the ``idna`` package and so Twisted and browsers do):
+    case folded, width and dots normalised, ``ß`` kept (``faß.de`` is
+    ``xn--fa-hia.de``, not ``fass.de`` as IDNA 2003 had it).  Then every
+    label must be LDH, and one spelled ``xn--`` a valid A-label: hostname
+    verification and SNI compare A-labels, so a malformed one could only
+    ever fail later, less clearly.  Underscores are not host-name
+    characters, and ``cryptography``'s verifier refuses them too.
+    """
+    if len(text) > 4 * _MAX_DNS_NAME:  # bound the IDNA work on absurd input
+        raise ValueError(
+            f"server name {_shown(name)} is longer than {_MAX_DNS_NAME} characters"
+        )
+    if not text.isascii():
+        try:
+            text = idna.encode(text, uts46=True).decode("ascii")
+        except idna.IDNAError as e:
+            raise ValueError(
+                f"server name {_shown(name)} is not a valid internationalised "
+                f"domain name (IDNA 2008 / UTS #46): {e}"
+            ) from None
+    text = text.lower()
+    if len(text) > _MAX_DNS_NAME:
+        raise ValueError(
+            f"server name {_shown(name)} is longer than {_MAX_DNS_NAME} characters"
+        )
+    for label in text.split("."):
+        if not label:
+            raise ValueError(f"server name {_shown(name)} has an empty label")
+        if _LDH_LABEL.fullmatch(label) is None:
+            raise ValueError(
+                f"server name {_shown(name)}: label {_shown(label)} is not a host "
+                f"name label (1 to 63 letters, digits or inner hyphens)"
+            )
+        if label.startswith("xn--"):
+            try:
+                valid = idna.alabel(idna.ulabel(label)) == label.encode("ascii")
+            except (idna.IDNAError, UnicodeError):
+                valid = False
+            if not valid:
+                raise ValueError(
+                    f"server name {_shown(name)}: {label!r} is not a valid IDNA A-label"
+                )
+    return text
+
+
 # A pure function called several times per handshake (SNI, credential choice,
 # verification); for a DNS name ipaddress raises on every call, which costs
 # more than the rest of it. The cache is bounded, so a peer sending many
@@ -954,9 +1035,11 @@ def normalize_server_name(
 ) -> tuple[str, str | ipaddress.IPv4Address | ipaddress.IPv6Address]:
     """Classify a host name: ``("ip", address)`` or ``("dns", a-label name)``.
 
-    ``[::1]`` brackets and one trailing dot are dropped; a non-ASCII name is
-    converted to its IDNA A-label form because certificates only carry
-    those (RFC 5280 §7.2).  Raises ValueError for a name that cannot be one.
+    ``[::1]`` brackets and one trailing dot are dropped; a DNS name is
+    returned in lower-case A-label form (see :func:`_dns_name`: IDNA 2008
+    with UTS #46 mapping, LDH labels) because certificates and SNI only
+    carry those (RFC 5280 §7.2, RFC 6066 §3).  Raises ValueError, naming
+    the name, for one that cannot be a host name.
     """
     if not isinstance(name, str):
         raise ValueError(f"server name must be a str, not {name!r}")
@@ -971,17 +1054,20 @@ def normalize_server_name(
         text = text[:-1]
     if not text:
         raise ValueError(f"empty server name {name!r}")
-    try:
-        text.encode("ascii")
-    except UnicodeEncodeError:
-        try:
-            text = text.encode("idna").decode("ascii")
-        except UnicodeError as e:
-            raise ValueError(f"server name {name!r} is not a valid IDNA name") from e
-    text = text.lower()
-    if any(not label for label in text.split(".")):
-        raise ValueError(f"server name {name!r} has an empty label")
-    return "dns", text
+    return "dns", _dns_name(text, name)
+
+
+def canonical_server_name(name: str) -> str:
+    """The form of ``name`` a client sends as SNI and verifies against.
+
+    Lower-case A-labels without a trailing dot for a DNS name
+    (``Bücher.Example.`` becomes ``xn--bcher-kva.example``), the standard
+    text form for an IP address (``[::1]`` becomes ``::1``; an address is
+    never sent as SNI).  Clients call it when they are configured, so an
+    invalid name is a ValueError naming it then, not a failed handshake.
+    """
+    _kind, value = normalize_server_name(name)
+    return str(value)
 
 
 def _dns_pattern_matches(pattern: str, name: str) -> bool:
@@ -1208,7 +1294,15 @@ def _diagnose(
         )
 
     if "candidates exhausted" in text:
-        return _unknown_ca(certs, roots, text)
+        # "candidates exhausted: REASON": REASON is why the last candidate
+        # path was refused.  Only "no interior errors" means no path to a
+        # trust root was found at all; anything else is a path that exists
+        # but breaks a rule, and saying "untrusted root" then would send
+        # the operator after the wrong problem.
+        reason = text.partition("candidates exhausted:")[2].strip()
+        if not reason or "no interior errors" in reason:
+            return _unknown_ca(certs, roots, text)
+        return _refused_path(reason, certs, roots)
 
     if "Forbidden public key algorithm" in text:
         return CertificateError(
@@ -1258,6 +1352,200 @@ def _unknown_ca(
     else:
         message = f"no path from {what} to a trust root ({text})"
     return CertificateError(message, AlertDescription.unknown_ca, certificate=current)
+
+
+def _path_as_sent(
+    certs: list[x509.Certificate], roots: TrustRoots
+) -> list[x509.Certificate]:
+    """Leaf, then its issuers among the certificates sent, then the trust
+    root that issued the last of them (when there is one): the path the
+    verifier most likely tried, for naming the certificate at fault."""
+    path = [certs[0]]
+    seen = {id(certs[0])}
+    while True:
+        issuer = _issuer_of(path[-1], certs)
+        if issuer is None or id(issuer) in seen:
+            break
+        seen.add(id(issuer))
+        path.append(issuer)
+    if not _is_self_issued(path[-1]):
+        top = path[-1]
+        root = next((r for r in roots.certificates if r.subject == top.issuer), None)
+        if root is not None:
+            path.append(root)
+    return path
+
+
+def _basic_constraints(cert: x509.Certificate) -> x509.BasicConstraints | None:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+_Culprit: TypeAlias = tuple[str, x509.Certificate]
+
+
+def _find_non_ca(path: list[x509.Certificate]) -> _Culprit | None:
+    # RFC 5280 §4.2.1.9: only a certificate asserting cA=TRUE in its basic
+    # constraints may issue certificates; without the extension it is not
+    # a CA either.
+    for child, cert in itertools.pairwise(path):
+        constraints = _basic_constraints(cert)
+        if constraints is None:
+            why = "has no basicConstraints extension, so it is not a CA"
+        elif not constraints.ca:
+            why = "is not a CA (its basicConstraints say cA=FALSE)"
+        else:
+            continue
+        return (
+            f"certificate {describe_certificate(cert)} {why}, yet it is the "
+            f"issuer of {describe_certificate(child)}: only a CA certificate "
+            f"may issue others (RFC 5280 §4.2.1.9)",
+            cert,
+        )
+    return None
+
+
+def _find_path_length(path: list[x509.Certificate]) -> _Culprit | None:
+    # RFC 5280 §4.2.1.9: pathLenConstraint counts the non-self-issued
+    # intermediate CA certificates that may follow in the path.
+    for index, cert in enumerate(path[1:], 1):
+        constraints = _basic_constraints(cert)
+        if constraints is None or constraints.path_length is None:
+            continue
+        below = sum(1 for c in path[1:index] if not _is_self_issued(c))
+        if below > constraints.path_length:
+            return (
+                f"CA certificate {describe_certificate(cert)} allows at most "
+                f"{constraints.path_length} intermediate CA certificate(s) below "
+                f"it (pathLenConstraint), but the chain has {below} "
+                f"(RFC 5280 §4.2.1.9)",
+                cert,
+            )
+    return None
+
+
+def _describe_subtrees(subtrees: Sequence[x509.GeneralName] | None) -> str:
+    if not subtrees:
+        return "none"
+    return ", ".join(
+        f"{type(name).__name__.removesuffix('Name')}:{name.value}" for name in subtrees
+    )
+
+
+def _find_name_constraints(path: list[x509.Certificate]) -> _Culprit | None:
+    # RFC 5280 §4.2.1.10: a CA's name constraints bind every certificate
+    # below it; the certificate at fault is the leaf whose names fall outside.
+    leaf = path[0]
+    for cert in path[1:]:
+        try:
+            constraints = cert.extensions.get_extension_for_class(
+                x509.NameConstraints
+            ).value
+        except x509.ExtensionNotFound:
+            continue
+        return (
+            f"certificate {describe_certificate(leaf)} (for "
+            f"{_format_names(leaf) or 'no names'}) is outside the name "
+            f"constraints of CA {describe_certificate(cert)} (permitted: "
+            f"{_describe_subtrees(constraints.permitted_subtrees)}; excluded: "
+            f"{_describe_subtrees(constraints.excluded_subtrees)}; "
+            f"RFC 5280 §4.2.1.10)",
+            leaf,
+        )
+    return None
+
+
+def _find_weak_key(path: list[x509.Certificate]) -> _Culprit | None:
+    for cert in path[1:]:
+        key = cert.public_key()
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_KEY_BITS:
+            return (
+                f"CA certificate {describe_certificate(cert)} has a "
+                f"{key.key_size}-bit RSA key; at least {MIN_RSA_KEY_BITS} bits "
+                f"are required",
+                cert,
+            )
+    return None
+
+
+#: Certificate signature hashes refused by the verifier and named by RFC
+#: 8446 §4.4.2.4 (MD5: MUST refuse; SHA-1: RECOMMENDED to refuse).
+_WEAK_SIGNATURE_HASHES = {"sha1": "SHA-1", "md5": "MD5"}
+
+
+def _find_weak_signature(
+    path: list[x509.Certificate], roots: TrustRoots
+) -> _Culprit | None:
+    for cert in path:
+        if cert in roots.certificates:
+            continue  # a trust anchor's own signature is never checked
+        try:
+            algorithm = cert.signature_hash_algorithm
+        except UnsupportedAlgorithm:
+            continue
+        weak = _WEAK_SIGNATURE_HASHES.get(algorithm.name if algorithm else "")
+        if weak is not None:
+            oid = cert.signature_algorithm_oid
+            name = getattr(oid, "_name", None) or oid.dotted_string
+            return (
+                f"certificate {describe_certificate(cert)} is signed with {weak} "
+                f"({name}), which is not accepted (RFC 8446 §4.4.2.4)",
+                cert,
+            )
+    return None
+
+
+def _refused_path(
+    reason: str, certs: list[x509.Certificate], roots: TrustRoots
+) -> CertificateError:
+    """A path to a trust root exists but breaks a rule: say which, and where.
+
+    The verifier's message names the rule but not the certificate; our own
+    checks on the path as sent find the certificate.  The verifier's text
+    is kept at the end of the message either way.  Alerts: a certificate
+    that may not act as a CA (not a CA, path too long) is unknown_ca, as
+    OpenSSL sends for the same errors; a leaf outside its CA's name
+    constraints and a SHA-1 or MD5 signature (RFC 8446 §4.4.2.4) are
+    bad_certificate; a weak RSA key is insufficient_security, like our own
+    key-size check (:func:`_check_key_strength`).
+    """
+    leaf = certs[0]
+    path = _path_as_sent(certs, roots)
+    lowered = reason.lower()
+    culprit: _Culprit | None = None
+    alert = AlertDescription.unknown_ca
+    if "basicconstraints" in lowered or "2.5.29.19" in lowered:
+        culprit = _find_non_ca(path)
+    elif "path length" in lowered:
+        culprit = _find_path_length(path)
+    elif "name constraint" in lowered:
+        alert = AlertDescription.bad_certificate
+        culprit = _find_name_constraints(path)
+    elif "too weak" in lowered:
+        alert = AlertDescription.insufficient_security
+        culprit = _find_weak_key(path)
+    elif "signature algorithm" in lowered:
+        alert = AlertDescription.bad_certificate
+        culprit = _find_weak_signature(path, roots)
+    elif "signature does not match" in lowered:
+        # An issuer of the right name whose key did not make the signature:
+        # most often a different CA that shares a trusted root's name.
+        error = _unknown_ca(certs, roots, reason)
+        return CertificateError(
+            f"{error.message} (verifier: {reason})",
+            error.alert,
+            certificate=error.certificate,
+        )
+    if culprit is None:
+        message, cert = (
+            f"no acceptable path from {describe_certificate(leaf)} to a trust root",
+            leaf,
+        )
+    else:
+        message, cert = culprit
+    return CertificateError(f"{message} (verifier: {reason})", alert, certificate=cert)
 
 
 def _verification_time(time: float | datetime.datetime) -> datetime.datetime:

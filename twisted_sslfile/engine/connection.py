@@ -37,6 +37,7 @@ from ..errors import (
     TLSError,
     UnexpectedMessageError,
 )
+from ..x509 import canonical_server_name
 from .events import (
     AlertReceived,
     ApplicationData,
@@ -156,7 +157,9 @@ class Connection:
     :param context: shared policy and credentials.
     :param is_client: the role; a client sends ClientHello from :meth:`start`.
     :param server_name: client only: the SNI name and the name (or IP
-        address) the server's certificate must match.
+        address) the server's certificate must match.  An internationalised
+        name is mapped to A-labels (IDNA 2008, UTS #46); one that cannot be
+        a host name is a ValueError naming it.
     :param session: client only: a :class:`~twisted_sslfile.engine.sessions.
         Session` from an earlier connection to offer for resumption; it is
         offered only if still valid for this server name and context.
@@ -179,6 +182,10 @@ class Connection:
             raise ValueError("server_name is a client option")
         if session is not None and not is_client:
             raise ValueError("session is a client option")
+        if server_name is not None:
+            # SNI and hostname verification both use the A-label form (RFC
+            # 6066 §3, RFC 5890); a name that cannot be one is refused here.
+            server_name = canonical_server_name(server_name)
         if is_client and server_name is None and context.verify:
             raise ValueError(
                 "a verifying client needs server_name: the host name or IP address "

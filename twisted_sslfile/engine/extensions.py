@@ -42,6 +42,7 @@ from typing import Any
 from ..constants import ExtensionType, NameType
 from ..constants import ExtensionType as E
 from ..errors import DecodeError, IllegalParameterError, InternalError
+from ..x509 import normalize_server_name
 from .buffer import Reader, Writer
 
 __all__ = [
@@ -189,7 +190,26 @@ def _parse_server_name(data: memoryview) -> str:
         raise DecodeError("server_name must hold exactly one host_name")
     if _HOST_NAME.fullmatch(host) is None:
         raise IllegalParameterError("server_name host_name is not printable ASCII")
-    return host.decode("ascii")
+    name = host.decode("ascii")
+    # RFC 6066 §3: "the fully qualified DNS hostname of the server ... ASCII
+    # encoding without a trailing dot", internationalised names as A-labels
+    # (RFC 5890).  A name that cannot be one (empty or over-long labels,
+    # underscores, a malformed xn-- label, a trailing dot) is a field with
+    # a wrong value: illegal_parameter, as for non-ASCII bytes above.  An IP
+    # literal, which the RFC also forbids, is tolerated: some clients send
+    # one, and it can only select a certificate with that IP address.
+    if name.endswith(".") or name.startswith("["):
+        raise IllegalParameterError(
+            "server_name host_name is not a host name (RFC 6066 §3)"
+        )
+    try:
+        normalize_server_name(name)
+    except ValueError:
+        raise IllegalParameterError(
+            "server_name host_name is not a valid host name: LDH labels or IDNA "
+            "A-labels expected (RFC 6066 §3)"
+        ) from None
+    return name
 
 
 def _serialize_server_name(value: str) -> bytes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import hmac
 import os
 import threading
@@ -25,6 +24,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
+from .._files import UnsafeFileError, read_private_file, write_private_file
 from ..constants import ProtocolVersion
 from ..errors import InternalError
 from ..x509 import ConfigurationError
@@ -183,8 +183,7 @@ _MAX_KEY_FILE_SIZE = 64 * 1024
 
 
 def _read_limited(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read(_MAX_KEY_FILE_SIZE + 1)
+    return read_private_file(path, _MAX_KEY_FILE_SIZE, "ticket key file")
 
 
 def read_key_file(path: str | os.PathLike[str]) -> list[TicketKey]:
@@ -194,10 +193,18 @@ def read_key_file(path: str | os.PathLike[str]) -> list[TicketKey]:
     16-byte key name followed by a 32-byte secret; blank lines and lines
     starting with ``#`` are ignored.  The first key seals new tickets, all of
     them open tickets.  Raises :class:`TicketKeyFileError` naming the file.
+
+    Whoever can write the file chooses the keys, and with them can forge
+    tickets that resume as any client: a file its group or other users may
+    write is refused.  One every user may read is loaded with an
+    :class:`~twisted_sslfile._files.InsecureFileWarning` (see
+    docs/security.rst for why it is not refused).
     """
     name = os.fspath(path)
     try:
         data = _read_limited(name)
+    except UnsafeFileError as e:
+        raise TicketKeyFileError(str(e), name) from None
     except OSError as e:
         raise TicketKeyFileError(
             f"ticket key file {name}: cannot read: {e.strerror or e}", name
@@ -208,9 +215,10 @@ def read_key_file(path: str | os.PathLike[str]) -> list[TicketKey]:
 def write_key_file(path: str | os.PathLike[str], keys: Iterable[TicketKey]) -> None:
     """Write ``keys`` (newest first) to ``path`` atomically, mode 0600.
 
-    The file is written beside ``path`` and renamed over it, so a server
-    reloading it concurrently sees either the old or the new keys, never
-    half a file.
+    The file is written beside ``path`` under a random name and renamed
+    over it (:func:`~twisted_sslfile._files.write_private_file`), so a
+    server reloading it concurrently sees either the old or the new keys,
+    never half a file, and it is 0600 even if an older file was not.
     """
     name = os.fspath(path)
     keys = list(keys)
@@ -224,18 +232,7 @@ def write_key_file(path: str | os.PathLike[str], keys: Iterable[TicketKey]) -> N
     if len(keys) > _MAX_KEY_FILE_KEYS:
         raise ValueError(f"at most {_MAX_KEY_FILE_KEYS} ticket keys per file")
     text = _KEY_FILE_HEADER + "".join(k.to_line() + "\n" for k in keys)
-    temporary = f"{name}.tmp{os.getpid()}"
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(temporary, name)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_private_file(name, text.encode("ascii"))
 
 
 def generate_key_file(

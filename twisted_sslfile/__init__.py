@@ -48,6 +48,9 @@ _EXPORTS: dict[str, str] = {
     "TLSProtocol": "twisted_sslfile.protocol",
     "TLSFactory": "twisted_sslfile.protocol",
     "start_tls": "twisted_sslfile.protocol",
+    "SSLFileContextFactory": "twisted_sslfile.starttls",
+    "StartTLSFactory": "twisted_sslfile.starttls",
+    "StartTLSTransport": "twisted_sslfile.starttls",
     "TLSTruncationError": "twisted_sslfile.protocol",
     "HandshakeTimeoutError": "twisted_sslfile.protocol",
     "SSLFile": "twisted_sslfile.sslfile",
@@ -80,8 +83,11 @@ __all__ = [
     "RecordOverflowError",
     "RemoteAlertError",
     "SSLFile",
+    "SSLFileContextFactory",
     "SSLHandshakeError",
     "Session",
+    "StartTLSFactory",
+    "StartTLSTransport",
     "TLSError",
     "TLSFactory",
     "TLSProtocol",
@@ -126,6 +132,11 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         start_tls,
     )
     from twisted_sslfile.sslfile import ReactorThreadError, SSLFile, SSLHandshakeError
+    from twisted_sslfile.starttls import (
+        SSLFileContextFactory,
+        StartTLSFactory,
+        StartTLSTransport,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -143,34 +143,42 @@ class Mailbox(protocol.ServerFactory):
         return bounded(d, "a delivered message")
 
 
-class WatchedFactory(StartTLSFactory):
-    """StartTLSFactory that tells when its connections are gone, so that a
+class WatchMixin:
+    """For a WrappingFactory: tells when its connections are gone, so that a
     test can wait for both ends to close before the reactor is checked."""
+
+    protocols: dict[Any, int]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.built = 0
         self._gone: list[defer.Deferred[None]] = []
 
-    def buildProtocol(self, addr: Any) -> StartTLSTransport | None:
+    def buildProtocol(self, addr: Any) -> Any:
         self.built += 1
-        return super().buildProtocol(addr)
+        return super().buildProtocol(addr)  # type: ignore[misc]
 
     def unregisterProtocol(self, p: Any) -> None:
-        super().unregisterProtocol(p)
+        super().unregisterProtocol(p)  # type: ignore[misc]
         self._check()
 
     def _check(self) -> None:
-        if self.built and not self.protocols:
+        if not self.protocols:
             waiting, self._gone = self._gone, []
             for d in waiting:
                 d.callback(None)
 
     def all_closed(self) -> Any:
+        """Fires once every connection built so far has closed (at once if
+        there is none)."""
         d: defer.Deferred[None] = defer.Deferred()
         self._gone.append(d)
         self._check()
         return bounded(d, "the connections to close")
+
+
+class WatchedFactory(WatchMixin, StartTLSFactory):
+    pass
 
 
 class ESMTPTests(TestCase):

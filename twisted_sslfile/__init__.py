@@ -51,6 +51,8 @@ _EXPORTS: dict[str, str] = {
     "SSLFileContextFactory": "twisted_sslfile.starttls",
     "StartTLSFactory": "twisted_sslfile.starttls",
     "StartTLSTransport": "twisted_sslfile.starttls",
+    "AgentEndpointFactory": "twisted_sslfile.web",
+    "make_agent": "twisted_sslfile.web",
     "TLSTruncationError": "twisted_sslfile.protocol",
     "HandshakeTimeoutError": "twisted_sslfile.protocol",
     "SSLFile": "twisted_sslfile.sslfile",
@@ -61,6 +63,7 @@ _EXPORTS: dict[str, str] = {
 # Spelled out (not derived from _EXPORTS) so that linters and type checkers
 # can read it; tests/test_project.py checks that the two agree.
 __all__ = [
+    "AgentEndpointFactory",
     "BadRecordMacError",
     "CertificateError",
     "ClientCertificatePolicy",
@@ -96,6 +99,7 @@ __all__ = [
     "UnexpectedMessageError",
     "UnsupportedExtensionError",
     "__version__",
+    "make_agent",
     "start_tls",
 ]
 
@@ -137,6 +141,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         StartTLSFactory,
         StartTLSTransport,
     )
+    from twisted_sslfile.web import AgentEndpointFactory, make_agent
 
 
 def __getattr__(name: str) -> Any:

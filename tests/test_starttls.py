@@ -6,9 +6,10 @@ Two halves:
   ESMTP server, configured to refuse mail before STARTTLS, receives a
   message from ``twisted.mail``'s ``ESMTPSender`` (which verifies the
   server's certificate through this library), from
-  ``openssl s_client -starttls smtp`` and from ``curl --ssl-reqd``.  Neither
-  protocol is subclassed: each is given an ``SSLFileContextFactory`` where
-  it takes a context factory, and its factory is wrapped in
+  ``openssl s_client -starttls smtp`` and from ``curl --ssl-reqd``; and
+  ``twisted.mail``'s IMAP4 client and server upgrade each other.  No
+  protocol is subclassed for TLS: each is given an ``SSLFileContextFactory``
+  where it takes a context factory, and its factory is wrapped in
   ``StartTLSFactory``.
 * The rules of :class:`StartTLSTransport` over ``SimNetwork`` (the TCP model
   of ``tests/test_protocol.py``) on a ``task.Clock``: the interfaces before
@@ -357,6 +358,67 @@ class ESMTPTests(TestCase):
         self.assertIn(b"530", err)
         self.assertEqual(self.mailbox.messages, [])
         yield self.server_factory.all_closed()
+
+
+class IMAP4Tests(TestCase):
+    """twisted.mail's IMAP4 client and server, both over StartTLSFactory."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_imap4_starttls(self) -> Any:
+        """
+        IMAP4Client.startTLS() against IMAP4Server: both sides call
+        transport.startTLS with an SSLFileContextFactory; afterwards the
+        server no longer offers STARTTLS and both transports are TLS 1.3.
+        """
+        from twisted.mail import imap4
+
+        certificates = CertificateFactory()
+        leaf = certificates.server("example.com")
+        server_options = SSLFileContextFactory(
+            Context(credentials=[leaf.credential()]), False
+        )
+        servers: list[imap4.IMAP4Server] = []
+
+        class ServerFactory(protocol.ServerFactory):
+            def buildProtocol(self, addr: Any) -> imap4.IMAP4Server:
+                server = imap4.IMAP4Server(contextFactory=server_options)
+                servers.append(server)
+                return server
+
+        server_factory = WatchedFactory(ServerFactory())
+        port = reactor.listenTCP(0, server_factory, interface=LOOPBACK)
+        self.addCleanup(port.stopListening)
+
+        greeted: defer.Deferred[Any] = defer.Deferred()
+        client = imap4.IMAP4Client(
+            contextFactory=SSLFileContextFactory(
+                Context(trust_roots=certificates.trust_roots), True, "example.com"
+            )
+        )
+        # IMAP4Client's documented hook for the greeting.
+        client.serverGreeting = greeted.callback  # type: ignore[method-assign]
+        client_factory = WatchedFactory(protocol.Factory.forProtocol(lambda: client))
+        reactor.connectTCP(LOOPBACK, port.getHost().port, client_factory)
+        yield bounded(greeted, "the IMAP4 greeting")
+        before = yield bounded(client.getCapabilities(), "CAPABILITY")
+        self.assertIn(b"STARTTLS", before)
+        self.assertFalse(ISSLTransport.providedBy(client.transport))
+        after = yield bounded(client.startTLS(), "STARTTLS and CAPABILITY")
+        self.assertNotIn(b"STARTTLS", after)
+        self.assertTrue(ISSLTransport.providedBy(client.transport))
+        self.assertEqual(client.transport.getPeerCertificate(), leaf.certificate)
+        [server] = servers
+        self.assertTrue(server.startedTLS)
+        for transport in (client.transport, server.transport):
+            self.assertIsInstance(transport, StartTLSTransport)
+            self.assertEqual(
+                transport.tls.handshakeResult.version, ProtocolVersion.TLS_1_3
+            )
+        yield bounded(client.logout(), "LOGOUT")
+        yield client_factory.all_closed()
+        yield server_factory.all_closed()
 
 
 # -- the rules of StartTLSTransport, over SimNetwork ------------------------

@@ -135,6 +135,9 @@ class StartTLSTransport(Protocol):
     whole interface.
     """
 
+    #: The transport below: TCP (or UNIX...), then the TLSProtocol.
+    transport: Any
+
     def __init__(
         self,
         factory: StartTLSFactory | None,
@@ -171,7 +174,7 @@ class StartTLSTransport(Protocol):
         return f"<StartTLSTransport {state} for {self.wrappedProtocol!r}>"
 
     def logPrefix(self) -> str:
-        inner = ILoggingContext(self.wrappedProtocol, None)
+        inner: Any = ILoggingContext(self.wrappedProtocol, None)
         if inner is not None:
             return inner.logPrefix()
         return type(self.wrappedProtocol).__name__
@@ -321,7 +324,7 @@ class StartTLSTransport(Protocol):
 
     def getHandle(self) -> Any:
         """The socket below (``ISystemHandle``), if there is one."""
-        handle = ISystemHandle(self.transport, None)
+        handle: Any = ISystemHandle(self.transport, None)
         if handle is None:
             raise NotImplementedError(f"{self.transport!r} has no system handle")
         return handle.getHandle()

@@ -48,6 +48,11 @@ _EXPORTS: dict[str, str] = {
     "TLSProtocol": "twisted_sslfile.protocol",
     "TLSFactory": "twisted_sslfile.protocol",
     "start_tls": "twisted_sslfile.protocol",
+    "SSLFileContextFactory": "twisted_sslfile.starttls",
+    "StartTLSFactory": "twisted_sslfile.starttls",
+    "StartTLSTransport": "twisted_sslfile.starttls",
+    "AgentEndpointFactory": "twisted_sslfile.web",
+    "make_agent": "twisted_sslfile.web",
     "TLSTruncationError": "twisted_sslfile.protocol",
     "HandshakeTimeoutError": "twisted_sslfile.protocol",
     "SSLFile": "twisted_sslfile.sslfile",
@@ -58,6 +63,7 @@ _EXPORTS: dict[str, str] = {
 # Spelled out (not derived from _EXPORTS) so that linters and type checkers
 # can read it; tests/test_project.py checks that the two agree.
 __all__ = [
+    "AgentEndpointFactory",
     "BadRecordMacError",
     "CertificateError",
     "ClientCertificatePolicy",
@@ -80,8 +86,11 @@ __all__ = [
     "RecordOverflowError",
     "RemoteAlertError",
     "SSLFile",
+    "SSLFileContextFactory",
     "SSLHandshakeError",
     "Session",
+    "StartTLSFactory",
+    "StartTLSTransport",
     "TLSError",
     "TLSFactory",
     "TLSProtocol",
@@ -90,6 +99,7 @@ __all__ = [
     "UnexpectedMessageError",
     "UnsupportedExtensionError",
     "__version__",
+    "make_agent",
     "start_tls",
 ]
 
@@ -126,6 +136,12 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         start_tls,
     )
     from twisted_sslfile.sslfile import ReactorThreadError, SSLFile, SSLHandshakeError
+    from twisted_sslfile.starttls import (
+        SSLFileContextFactory,
+        StartTLSFactory,
+        StartTLSTransport,
+    )
+    from twisted_sslfile.web import AgentEndpointFactory, make_agent
 
 
 def __getattr__(name: str) -> Any:

@@ -69,6 +69,7 @@ from .handshake import (
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
+    resumed_client_authentication,
     select_alpn,
 )
 from .record import Record, TLS12Protection
@@ -1085,7 +1086,8 @@ class TLS12Server(_TLS12Handshake):
         session without extended master secret or a ClientHello without it
         (RFC 7627 §5.3), a suite no longer offered or allowed, another
         server name (RFC 6066 §3), or a client certificate we now require
-        that the session lacks.
+        that the session lacks or would not verify under our own client CAs
+        (:func:`resumed_client_authentication`).
         """
         context = self._context
         n = self._n
@@ -1101,8 +1103,9 @@ class TLS12Server(_TLS12Handshake):
             return False
         n.resumed = True
         n.master_secret = state.secret
-        n.peer_certificates = state.peer_certificates
-        n.peer_verified = state.verified
+        client_auth = resumed_client_authentication(context, state)
+        assert client_auth is not None  # _may_resume checked
+        n.peer_certificates, n.peer_verified = client_auth
         n.session_id = hello.legacy_session_id
         self._resumed_state = state
         n.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
@@ -1133,10 +1136,9 @@ class TLS12Server(_TLS12Handshake):
             return False
         if (state.server_name or "").lower() != (hello.server_name or "").lower():
             return False
-        policy = context.client_certificate
-        if policy is ClientCertificatePolicy.REQUIRE and not state.peer_certificates:
-            return False
-        return not (state.peer_certificates and not state.verified and context.verify)
+        # A client chain this server would not accept now, or none when
+        # one is required: a full handshake.
+        return resumed_client_authentication(context, state) is not None
 
     def _offer_npn(self, hello: messages.ClientHello) -> None:
         """NPN draft §3: advertise when asked for and ALPN did not decide."""
@@ -1393,6 +1395,11 @@ class TLS12Server(_TLS12Handshake):
         if previous is not None:
             # A renewed ticket cannot outlive the original authentication.
             lifetime = min(lifetime, previous.remaining_lifetime(now))
+        # Verified under this server's policy (a resumed chain only if it
+        # was verified under the same one: resumed_client_authentication).
+        policy = (
+            tls_x509.client_verification_policy(context) if n.peer_verified else b""
+        )
         return ServerSessionState(
             version=TLS12,
             cipher_suite=n.suite_info.suite,
@@ -1403,7 +1410,8 @@ class TLS12Server(_TLS12Handshake):
             server_name=n.server_name,
             alpn_protocol=n.alpn_protocol,
             peer_certificates=n.peer_certificates,
-            verified=n.peer_verified,
+            verified=bool(policy),
+            verification_policy=policy,
             authenticated_at=previous.authenticated_at if previous else None,
         )
 

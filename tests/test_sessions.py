@@ -16,7 +16,11 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.certs import CertificateFactory
 from twisted_sslfile._files import InsecureFileWarning
-from twisted_sslfile.constants import CipherSuite, ProtocolVersion
+from twisted_sslfile.constants import (
+    CipherSuite,
+    ClientCertificatePolicy,
+    ProtocolVersion,
+)
 from twisted_sslfile.context import DEFAULT_TICKETS_PER_HANDSHAKE, Context
 from twisted_sslfile.engine import ticketkeys
 from twisted_sslfile.engine.sessions import (
@@ -40,6 +44,7 @@ from twisted_sslfile.errors import InternalError
 from twisted_sslfile.x509 import (
     ConfigurationError,
     TrustRoots,
+    client_verification_policy,
     load_trust_roots,
     verification_policy,
 )
@@ -52,7 +57,7 @@ T0 = 1_900_000_000.0  # an arbitrary "now" for the fake clocks
 PSK32 = bytes(range(32))
 PSK48 = bytes(range(100, 148))
 MASTER = bytes(range(48))
-POLICY = bytes(range(200, 232))  # a Session.verification_policy
+POLICY = bytes(range(200, 232))  # a Session/ServerSessionState.verification_policy
 CERTS = (b"\x30\x03leaf-der", b"\x30\x03intermediate-der")
 
 
@@ -137,6 +142,7 @@ def state13(**changes: object) -> ServerSessionState:
         "alpn_protocol": b"http/1.1",
         "peer_certificates": CERTS,
         "verified": True,
+        "verification_policy": POLICY,
         "ticket_age_add": 0xDEADBEEF,
     }
     fields.update(changes)
@@ -613,6 +619,68 @@ class VerificationPolicyTests(SynchronousTestCase):
         )
 
 
+class ClientVerificationPolicyTests(SynchronousTestCase):
+    """:func:`twisted_sslfile.x509.client_verification_policy`, the server's
+    counterpart: equal exactly when a client chain verified by one server
+    would be verified by the other."""
+
+    def setUp(self) -> None:
+        self.pki = CertificateFactory(self.mktemp())
+        self.other = CertificateFactory(self.mktemp(), name="Other")
+
+    def policy(self, **options: object) -> bytes:
+        options.setdefault("trust_roots", self.pki.trust_roots)
+        options.setdefault("client_certificate", ClientCertificatePolicy.REQUIRE)
+        return client_verification_policy(Context(**options))  # type: ignore[arg-type]
+
+    def test_same_roots_however_given(self) -> None:
+        reference = self.policy()
+        self.assertEqual(len(reference), 32)
+        self.assertEqual(self.policy(trust_roots=self.pki.ca_path), reference)
+        self.assertEqual(self.policy(trust_roots=self.pki.trust_roots * 2), reference)
+
+    def test_what_changes_the_policy(self) -> None:
+        reference = self.policy()
+        others = [
+            self.policy(trust_roots=self.other.trust_roots),
+            self.policy(trust_roots=self.pki.trust_roots + self.other.trust_roots),
+            self.policy(max_certificate_chain_length=9),
+        ]
+        self.assertNotIn(reference, others)
+        self.assertEqual(len(set(others)), len(others))
+
+    def test_what_does_not_change_it(self) -> None:
+        """Whether a certificate is required is checked on each resumption,
+        not part of what "verified" means; settings that do not decide a
+        chain's verdict do not matter either."""
+        reference = self.policy()
+        for options in (
+            {"client_certificate": ClientCertificatePolicy.REQUEST},
+            {"client_certificate": "require"},
+            {"alpn_protocols": [b"h2"]},
+            {"max_version": ProtocolVersion.TLS_1_2},
+        ):
+            self.assertEqual(self.policy(**options), reference, options)
+
+    def test_not_the_server_chain_policy(self) -> None:
+        """The same roots verify server chains under another policy: one
+        digest cannot stand for the other."""
+        context = Context(
+            trust_roots=self.pki.trust_roots,
+            client_certificate=ClientCertificatePolicy.REQUIRE,
+        )
+        self.assertNotEqual(
+            client_verification_policy(context),
+            verification_policy(context, "example.com"),
+        )
+
+    def test_no_policy_without_verification(self) -> None:
+        self.assertEqual(self.policy(insecure_skip_verify=True), b"")
+        self.assertEqual(
+            self.policy(client_certificate=ClientCertificatePolicy.NONE), b""
+        )
+
+
 # ---------------------------------------------------------------------------
 # ServerSessionState
 # ---------------------------------------------------------------------------
@@ -662,6 +730,49 @@ class ServerSessionStateTests(SynchronousTestCase):
         self.assertEqual(state.remaining_lifetime(T0 + 100), 0)
         self.assertEqual(state13().remaining_lifetime(T0), MAX_SESSION_LIFETIME)
 
+    def test_verification_policy_goes_with_verified(self) -> None:
+        """As in Session: verified=True needs the 32-byte client verification
+        policy it was verified under, and a chain to have verified; an
+        unverified state carries no policy (issue 9 item 1)."""
+        self.assertEqual(state12().verification_policy, b"")
+        for changes in (
+            {"verification_policy": b""},
+            {"verified": False},
+            {"verification_policy": POLICY[:31]},
+            {"verification_policy": POLICY + b"x"},
+            {"verification_policy": "ab" * 16},
+            {"peer_certificates": ()},
+        ):
+            self.assertRaises(ValueError, state13, **changes)
+        state = state13(verification_policy=bytearray(POLICY))
+        self.assertEqual(type(state.verification_policy), bytes)
+        self.assertNotEqual(state13(), state13(verification_policy=bytes(32)))
+
+    def test_verified_under(self) -> None:
+        state = state13()
+        self.assertTrue(state.verified_under(POLICY))
+        self.assertFalse(state.verified_under(bytes(32)))
+        self.assertFalse(state.verified_under(b""))
+        self.assertFalse(state.verified_under(POLICY[:16]))
+        self.assertFalse(state12().verified_under(b""))
+        self.assertFalse(state12().verified_under(POLICY))
+
+    def test_format_1_is_ignored(self) -> None:
+        """A state sealed before states kept the client verification policy
+        (format 1: format 2 without the last field) opens to None, so its
+        ticket is ignored and a full handshake follows."""
+        for state in (
+            state13(),
+            state12(),
+            state13(verified=False, verification_policy=b""),
+        ):
+            data = state.encode()
+            self.assertEqual(data[0], 2)
+            old = b"\x01" + data[1 : len(data) - 1 - len(state.verification_policy)]
+            self.assertIsNone(ServerSessionState.decode(old))
+            # Format 1 bytes with the format byte of today do not parse either.
+            self.assertIsNone(ServerSessionState.decode(b"\x02" + old[1:]))
+
     def test_repr_hides_secret(self) -> None:
         for state in (state13(), state12()):
             assert_no_secret(self, repr(state), state.secret)
@@ -670,7 +781,7 @@ class ServerSessionStateTests(SynchronousTestCase):
     def test_decode_rejects(self) -> None:
         good = state13().encode()
         self.assertIsNone(ServerSessionState.decode(b""))
-        self.assertIsNone(ServerSessionState.decode(b"\x02" + good[1:]))
+        self.assertIsNone(ServerSessionState.decode(b"\x03" + good[1:]))
         self.assertIsNone(ServerSessionState.decode(good + b"\x00"))
         for end in range(len(good)):
             self.assertIsNone(ServerSessionState.decode(good[:end]))
@@ -678,7 +789,7 @@ class ServerSessionStateTests(SynchronousTestCase):
     @settings(max_examples=300, deadline=None)
     @given(st.binary(max_size=300))
     def test_decode_arbitrary_bytes(self, data: bytes) -> None:
-        for candidate in (data, b"\x01" + data, b"\x01\x03\x04\x13\x01\x00" + data):
+        for candidate in (data, b"\x02" + data, b"\x02\x03\x04\x13\x01\x00" + data):
             result = ServerSessionState.decode(candidate)
             self.assertTrue(result is None or isinstance(result, ServerSessionState))
 

@@ -79,7 +79,11 @@ from cryptography.x509.verification import (
 )
 
 from twisted_sslfile._files import write_private_file
-from twisted_sslfile.constants import AlertDescription, SignatureScheme
+from twisted_sslfile.constants import (
+    AlertDescription,
+    ClientCertificatePolicy,
+    SignatureScheme,
+)
 from twisted_sslfile.errors import CertificateError, InternalError
 
 if TYPE_CHECKING:
@@ -96,6 +100,7 @@ __all__ = [
     "certificate_ip_addresses",
     "certificate_to_pem",
     "client_ca_names",
+    "client_verification_policy",
     "describe_certificate",
     "describe_key",
     "fingerprint_sha256",
@@ -1827,9 +1832,10 @@ def verify_client_chain(
     return verify_chain(context, chain_der, server_name=None, is_server_cert=False)
 
 
-#: Bumped whenever a change to :func:`verify_chain` could accept a server
-#: chain that an earlier release refused: sessions verified under the old
-#: rules then stop being offered (see :func:`verification_policy`).
+#: Bumped whenever a change to :func:`verify_chain` could accept a chain
+#: that an earlier release refused: sessions verified under the old rules
+#: then stop being offered by clients (see :func:`verification_policy`) and
+#: resumed by servers (see :func:`client_verification_policy`).
 VERIFICATION_RULES_VERSION = 1
 
 
@@ -1863,7 +1869,47 @@ def verification_policy(context: Context, server_name: str | None) -> bytes:
         roots = context.trust_anchors
     except (ValueError, ConfigurationError):
         return b""
-    policy = hashlib.sha256(b"twisted_sslfile server chain verification\0")
+    policy = _policy_hash(b"twisted_sslfile server chain verification\0", context)
+    policy.update(roots.digest)
+    policy.update(f"{kind}:{value}".encode("ascii"))
+    return policy.digest()
+
+
+def client_verification_policy(context: Context) -> bytes:
+    """32 bytes naming what a verified *client* chain was checked against.
+
+    The server's counterpart of :func:`verification_policy`.  A server
+    seals it with each session whose client chain it verified
+    (:attr:`~twisted_sslfile.engine.sessions.ServerSessionState.
+    verification_policy`) and resumes such a session as verified only when
+    its own value is equal: servers that share a ticket key file may trust
+    different client CAs, and a server's CAs may change while its tickets
+    live.  What goes in is everything that decides
+    :func:`verify_client_chain`'s verdict apart from the chain and the
+    clock: the trust roots by content (:attr:`TrustRoots.digest`),
+    ``context.max_certificate_chain_length`` and the library's rules.  There
+    is no server name: a client chain is not checked against one.  Whether
+    a certificate is required is not part of it either; the server checks
+    that itself on every resumption.
+
+    Returns ``b""`` when the context verifies no client chain: it does not
+    ask for one (``client_certificate="none"``), does not verify
+    (``insecure_skip_verify=True``) or cannot (no trust roots to load).
+    """
+    if not context.verify or context.client_certificate is ClientCertificatePolicy.NONE:
+        return b""
+    try:
+        roots = context.trust_anchors
+    except ConfigurationError:
+        return b""
+    policy = _policy_hash(b"twisted_sslfile client chain verification\0", context)
+    policy.update(roots.digest)
+    return policy.digest()
+
+
+def _policy_hash(label: bytes, context: Context) -> hashlib._Hash:
+    """SHA-256 over ``label`` and the library's rules under ``context``."""
+    policy = hashlib.sha256(label)
     policy.update(
         struct.pack(
             ">III",
@@ -1872,6 +1918,4 @@ def verification_policy(context: Context, server_name: str | None) -> bytes:
             context.max_certificate_chain_length,
         )
     )
-    policy.update(roots.digest)
-    policy.update(f"{kind}:{value}".encode("ascii"))
-    return policy.digest()
+    return policy

@@ -21,14 +21,21 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 from cryptography import x509
 from cryptography.x509.oid import PublicKeyAlgorithmOID
 
-from ..constants import AlertDescription, AlertLevel, HandshakeType
+from .. import x509 as tls_x509
+from ..constants import (
+    AlertDescription,
+    AlertLevel,
+    ClientCertificatePolicy,
+    HandshakeType,
+)
 from ..errors import NoApplicationProtocolError, UnexpectedMessageError
 
 if TYPE_CHECKING:
-    from ..context import Credential
+    from ..context import Context, Credential
     from .events import Event, HandshakeCompleted
     from .messages import ServerHello
     from .record import RecordProtection
+    from .sessions import ServerSessionState
 
 _T = TypeVar("_T")
 
@@ -158,3 +165,40 @@ def by_certificate_authorities(
         return any(cert.issuer.public_bytes() in listed for cert in credential.chain)
 
     return sorted(credentials, key=lambda credential: not covered(credential))
+
+
+def resumed_client_authentication(
+    context: Context, state: ServerSessionState
+) -> tuple[tuple[bytes, ...], bool] | None:
+    """The client chain and ``verified`` a server reports on resuming ``state``.
+
+    None means "do not resume": the server declines the ticket or session
+    ID and does a full handshake (RFC 8446 §4.2.11 lets a server decline a
+    PSK, RFC 5077 §3.3 and RFC 5246 §7.4.1.2 let it ignore a ticket or
+    session ID).  A resumed handshake carries no Certificate, so the session
+    must stand for the check this server would make itself - its ticket key
+    file may be shared with servers that trust other client CAs, and its own
+    configuration may have changed since the ticket was sealed:
+
+    * ``client_certificate="none"``: resume, reporting no client chain,
+      as a full handshake of this server would;
+    * a session without a client chain: resume, unless a certificate is
+      required now;
+    * a server that does not verify (``insecure_skip_verify=True``): resume,
+      reporting the chain as unverified, as its full handshakes do;
+    * otherwise resume only a chain verified under this server's
+      :func:`~twisted_sslfile.x509.client_verification_policy` (same client
+      CAs and rules), reported as verified.
+    """
+    requirement = context.client_certificate
+    if requirement is ClientCertificatePolicy.NONE:
+        return (), False
+    if not state.peer_certificates:
+        if requirement is ClientCertificatePolicy.REQUIRE:
+            return None
+        return (), False
+    if not context.verify:
+        return state.peer_certificates, False
+    if state.verified_under(tls_x509.client_verification_policy(context)):
+        return state.peer_certificates, True
+    return None

@@ -180,6 +180,22 @@ def _bool(value: object, name: str) -> bool:
     return value
 
 
+def _policy(verified: object, value: object) -> bytes:
+    """A ``verification_policy``: 32 bytes when ``verified``, else empty."""
+    _bool(verified, "verified")
+    policy = _bytes(value, "verification_policy", 0, _POLICY_LENGTH)
+    if len(policy) not in (0, _POLICY_LENGTH):
+        raise ValueError(
+            f"verification_policy must be empty or {_POLICY_LENGTH} bytes long"
+        )
+    if verified != bool(policy):
+        raise ValueError(
+            "a verified session needs the verification_policy it was "
+            "verified under, and an unverified one has none"
+        )
+    return policy
+
+
 def _secret_length(version: ProtocolVersion, suite: CipherSuite) -> int:
     # TLS 1.3: the PSK is Hash.length bytes (RFC 8446 §4.6.1, HKDF-Expand-Label
     # with Hash.length).  TLS 1.2: the master secret is 48 bytes (RFC 5246 §8.1).
@@ -310,18 +326,7 @@ class Session:
         s(self, "alpn_protocol", _optional_protocol(self.alpn_protocol, "alpn"))
         s(self, "next_protocol", _optional_protocol(self.next_protocol, "npn"))
         s(self, "peer_certificates", _certificates(self.peer_certificates))
-        _bool(self.verified, "verified")
-        policy = _bytes(self.verification_policy, "verification_policy", 0, 32)
-        if len(policy) not in (0, _POLICY_LENGTH):
-            raise ValueError(
-                f"verification_policy must be empty or {_POLICY_LENGTH} bytes long"
-            )
-        if self.verified != bool(policy):
-            raise ValueError(
-                "a verified session needs the verification_policy it was "
-                "verified under, and an unverified one has none"
-            )
-        s(self, "verification_policy", policy)
+        s(self, "verification_policy", _policy(self.verified, self.verification_policy))
         _bool(self.extended_master_secret, "extended_master_secret")
         s(self, "ticket_age_add", _uint(self.ticket_age_add, "ticket_age_add"))
         s(self, "max_early_data", _uint(self.max_early_data, "max_early_data"))
@@ -548,7 +553,11 @@ class Session:
 # ServerSessionState (server side)
 # ---------------------------------------------------------------------------
 
-_STATE_FORMAT = 1
+#: Format 2 adds the client verification policy (a last field).  A format 1
+#: state (a ticket sealed by an earlier release) opens to None: it cannot
+#: say under which client CAs its chain was verified, so it is ignored and
+#: a full handshake follows (RFC 5077 §3.3, RFC 8446 §4.2.11).
+_STATE_FORMAT = 2
 _T_EMS, _T_VERIFIED, _T_SNI, _T_ALPN = 1, 2, 4, 8
 _T_ALL = _T_EMS | _T_VERIFIED | _T_SNI | _T_ALPN
 
@@ -567,9 +576,13 @@ class ServerSessionState:
     for such a limit) - see :meth:`remaining_lifetime`.
 
     ``peer_certificates`` / ``verified`` are the client's chain (when it
-    sent one) and whether it was verified: a resumed connection reports
-    them.  ``ticket_age_add`` is the TLS 1.3 value sent in the
-    NewSessionTicket, kept to undo the client's obfuscation.
+    sent one) and whether it was verified; ``verification_policy`` is what
+    :func:`twisted_sslfile.x509.client_verification_policy` gave the server
+    that verified it (32 bytes, empty exactly when ``verified`` is false).
+    A resumed connection reports the chain as verified only under an equal
+    policy (:meth:`verified_under`).  ``ticket_age_add`` is the TLS 1.3
+    value sent in the NewSessionTicket, kept to undo the client's
+    obfuscation.
     """
 
     version: ProtocolVersion
@@ -582,6 +595,7 @@ class ServerSessionState:
     alpn_protocol: bytes | None = None
     peer_certificates: tuple[bytes, ...] = ()
     verified: bool = False
+    verification_policy: bytes = b""
     ticket_age_add: int = 0
     authenticated_at: float | None = None
 
@@ -597,10 +611,12 @@ class ServerSessionState:
         s(self, "created_at", created)
         s(self, "lifetime", _uint(self.lifetime, "lifetime"))
         _bool(self.extended_master_secret, "extended_master_secret")
-        _bool(self.verified, "verified")
         s(self, "server_name", _optional_server_name(self.server_name))
         s(self, "alpn_protocol", _optional_protocol(self.alpn_protocol, "alpn"))
         s(self, "peer_certificates", _certificates(self.peer_certificates))
+        s(self, "verification_policy", _policy(self.verified, self.verification_policy))
+        if self.verified and not self.peer_certificates:
+            raise ValueError("a verified session needs the client's certificates")
         s(self, "ticket_age_add", _uint(self.ticket_age_add, "ticket_age_add"))
         auth = self.authenticated_at
         s(
@@ -640,6 +656,19 @@ class ServerSessionState:
         left = self.authenticated_at + MAX_SESSION_LIFETIME - now
         return max(0, min(MAX_SESSION_LIFETIME, math.floor(left)))
 
+    def verified_under(self, policy: bytes) -> bool:
+        """Whether the client's chain was verified under ``policy``.
+
+        ``policy`` is the server's own
+        :func:`~twisted_sslfile.x509.client_verification_policy` (``b""``
+        when it verifies no client chain: then nothing matches).
+        """
+        return (
+            self.verified
+            and len(policy) == _POLICY_LENGTH
+            and hmac.compare_digest(self.verification_policy, policy)
+        )
+
     def client_ticket_age_ms(self, obfuscated_ticket_age: int) -> int:
         """The ticket age the client claimed (RFC 8446 §4.2.11.1), in ms."""
         return (obfuscated_ticket_age - self.ticket_age_add) & _UINT32
@@ -667,6 +696,7 @@ class ServerSessionState:
         _put_optional(w, None if name is None else name.encode("utf-8"))
         _put_optional(w, self.alpn_protocol)
         _put_certificates(w, self.peer_certificates)
+        w.vector(1, self.verification_policy)
         return w.getvalue()
 
     @classmethod
@@ -689,6 +719,7 @@ class ServerSessionState:
             name = _get_optional(r, bool(flags & _T_SNI))
             alpn = _get_optional(r, bool(flags & _T_ALPN))
             certs = _get_certificates(r)
+            policy = r.vector(1)
             r.finish()
             return cls(
                 version=version,  # type: ignore[arg-type]
@@ -699,6 +730,7 @@ class ServerSessionState:
                 lifetime=lifetime,
                 extended_master_secret=bool(flags & _T_EMS),
                 verified=bool(flags & _T_VERIFIED),
+                verification_policy=policy,
                 server_name=None if name is None else name.decode("utf-8"),
                 alpn_protocol=alpn,
                 peer_certificates=certs,

@@ -70,6 +70,7 @@ from .handshake import (
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
+    resumed_client_authentication,
     select_alpn,
 )
 from .record import Record, TLS12Protection
@@ -1100,7 +1101,9 @@ class TLS12Server(_TLS12Handshake):
         §7.4.1.2): an unknown or expired ticket or ID, a session without
         extended master secret or a ClientHello without it (RFC 7627 §5.3),
         a suite we no longer allow, another server name (RFC 6066 §3), or a
-        client certificate we now require that the session lacks.  The one
+        client certificate we now require that the session lacks or would
+        not verify under our own client CAs
+        (:func:`resumed_client_authentication`).  The one
         error is a client that offers a session we would resume without
         offering its cipher suite (see :meth:`_may_resume`).
 
@@ -1123,8 +1126,9 @@ class TLS12Server(_TLS12Handshake):
             return False
         n.resumed = True
         n.master_secret = state.secret
-        n.peer_certificates = state.peer_certificates
-        n.peer_verified = state.verified
+        client_auth = resumed_client_authentication(context, state)
+        assert client_auth is not None  # _may_resume checked
+        n.peer_certificates, n.peer_verified = client_auth
         n.session_id = hello.legacy_session_id
         self._resumed_state = state
         n.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
@@ -1154,10 +1158,9 @@ class TLS12Server(_TLS12Handshake):
             return False
         if (state.server_name or "").lower() != (hello.server_name or "").lower():
             return False
-        policy = context.client_certificate
-        if policy is ClientCertificatePolicy.REQUIRE and not state.peer_certificates:
-            return False
-        if state.peer_certificates and not state.verified and context.verify:
+        # A client chain this server would not accept now, or none when
+        # one is required: a full handshake.
+        if resumed_client_authentication(context, state) is None:
             return False
         if state.cipher_suite not in hello.cipher_suites:
             # RFC 5246 §7.4.1.2: a ClientHello resuming a session MUST offer
@@ -1432,6 +1435,11 @@ class TLS12Server(_TLS12Handshake):
         if previous is not None:
             # A renewed ticket cannot outlive the original authentication.
             lifetime = min(lifetime, previous.remaining_lifetime(now))
+        # Verified under this server's policy (a resumed chain only if it
+        # was verified under the same one: resumed_client_authentication).
+        policy = (
+            tls_x509.client_verification_policy(context) if n.peer_verified else b""
+        )
         return ServerSessionState(
             version=TLS12,
             cipher_suite=n.suite_info.suite,
@@ -1443,7 +1451,8 @@ class TLS12Server(_TLS12Handshake):
             # A renegotiation keeps the first handshake's protocol (_finish).
             alpn_protocol=(self._current or n).alpn_protocol,
             peer_certificates=n.peer_certificates,
-            verified=n.peer_verified,
+            verified=bool(policy),
+            verification_policy=policy,
             authenticated_at=previous.authenticated_at if previous else None,
         )
 

@@ -62,6 +62,7 @@ from .handshake import (
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
+    resumed_client_authentication,
     select_alpn,
 )
 from .record import Record, TLS13Protection
@@ -1080,8 +1081,10 @@ class TLS13Server(_TLS13Handshake):
         """The ticket to resume, checked down to its binder (RFC 8446 §4.2.11).
 
         Tickets we cannot open, that expired, that belong to another server
-        name or to a suite of another hash are passed over: a full handshake
-        follows. A binder that does not verify is fatal (decrypt_error).
+        name or to a suite of another hash, or whose client certificate this
+        server would not accept now (:func:`resumed_client_authentication`)
+        are passed over: a full handshake follows. A binder that does not
+        verify is fatal (decrypt_error).
         """
         offered = hello.pre_shared_key
         tickets = self._context.session_tickets
@@ -1108,13 +1111,17 @@ class TLS13Server(_TLS13Handshake):
                 or not _same_server_name(state.server_name, hello.server_name)
             ):
                 continue
+            # §4.2.11: declining a PSK is always allowed; decide before the
+            # binder, which is checked only for the PSK we select.
+            client_auth = resumed_client_authentication(self._context, state)
+            if client_auth is None:
+                continue
             truncated = raw[: len(raw) - hello.binders_length()]
             expected = _psk_binder(info, state.secret, self._transcript, truncated)
             if not hmac.compare_digest(offered.binders[index], expected):
                 raise DecryptError("PSK binder does not verify (§4.2.11.2)")
             self.resumed = True
-            self.peer_certificates = state.peer_certificates
-            self.peer_verified = state.verified
+            self.peer_certificates, self.peer_verified = client_auth
             return _AcceptedPsk(state, index, with_dhe)
         return None
 
@@ -1311,6 +1318,11 @@ class TLS13Server(_TLS13Handshake):
             authenticated_at = self._psk.state.authenticated_at
         if lifetime <= 0:
             return
+        # Verified under this server's policy (a resumed chain only if it
+        # was verified under the same one: resumed_client_authentication).
+        policy = (
+            tls_x509.client_verification_policy(context) if self.peer_verified else b""
+        )
         for counter in range(context.tickets_per_handshake):
             nonce = counter.to_bytes(2, "big")  # unique within the connection
             age_add = int.from_bytes(context.random(4), "big")
@@ -1325,7 +1337,8 @@ class TLS13Server(_TLS13Handshake):
                 server_name=self.server_name,
                 alpn_protocol=self.alpn_protocol,
                 peer_certificates=self.peer_certificates,
-                verified=self.peer_verified,
+                verified=bool(policy),
+                verification_policy=policy,
                 ticket_age_add=age_add,
                 authenticated_at=authenticated_at,
             )

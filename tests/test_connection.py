@@ -988,18 +988,42 @@ class ServerNameTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(received.exception.alert, AlertDescription.illegal_parameter)
 
     def test_hostile_server_names_get_illegal_parameter(self) -> None:
-        for host in (
-            "bücher.example".encode(),  # UTF-8, not an A-label
-            b"a..b.example",
-            b"a_b.example",
-            b"xn--zz.example",
-            b"example.com.",
-            b"-a.example",
-            b"*.example.com",
-        ):
+        """Bytes that no host name holds (not ASCII; test_messages: too long)."""
+        for host in ("bücher.example".encode(), b"b\x00cher.example"):
             for server in ({}, {"max_version": ProtocolVersion.TLS_1_2}):
                 with self.subTest(host=host, server=server):
                     self.refuse_server_name(host, **server)
+
+    def test_odd_server_names_tolerated(self) -> None:
+        """
+        Printable ASCII that RFC 6066 §3 does not allow a client to send
+        (a trailing dot, underscores, a malformed A-label) is accepted, as
+        OpenSSL and BoringSSL do: "example.com." selects the certificate for
+        example.com, a name no certificate holds gets the default one.
+        """
+        named = self.pki.server("example.com")
+        default = self.pki.server("default.example")
+        server_context = Context(credentials=[default.credential(), named.credential()])
+        expected = {
+            b"example.com.": named,
+            b"EXAMPLE.com.": named,
+            b"a_b.example": default,
+            b"xn--zz.example": default,
+            b"*.example.com": default,
+        }
+        for host, leaf in expected.items():
+            for version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+                with self.subTest(host=host, version=version):
+                    client = Context(insecure_skip_verify=True, max_version=version)
+                    server = Connection(server_context, is_client=False)
+                    server.receive_data(self.hello_with_server_name(host, client))
+                    self.assertEqual(server.server_name, host.decode())
+                    flight = server.data_to_send()
+                    if version == ProtocolVersion.TLS_1_2:
+                        # Certificate travels in the clear in TLS 1.2.
+                        self.assertIn(leaf.der, flight)
+                        other = default if leaf is named else named
+                        self.assertNotIn(other.der, flight)
 
     @given(st.binary(min_size=12, max_size=12))
     @settings(max_examples=100, deadline=None)

@@ -42,7 +42,6 @@ from typing import Any
 from ..constants import ExtensionType, NameType
 from ..constants import ExtensionType as E
 from ..errors import DecodeError, IllegalParameterError, InternalError
-from ..x509 import normalize_server_name
 from .buffer import Reader, Writer
 
 __all__ = [
@@ -174,6 +173,9 @@ _EC_POINT_FORMATS = _opaque_codec(1, 1, 255)
 # RFC 6066 §3: HostName is ASCII; we also refuse controls and spaces, which no
 # DNS name contains and which would be dangerous in logs and matching.
 _HOST_NAME = re.compile(rb"[\x21-\x7e]+")
+#: The longest host name: 253 characters of DNS name, 255 with a trailing
+#: dot and room to spare (RFC 1035 §2.3.4; OpenSSL's TLSEXT_MAXLEN_host_name).
+_MAX_HOST_NAME = 255
 
 
 def _parse_server_name(data: memoryview) -> str:
@@ -190,26 +192,18 @@ def _parse_server_name(data: memoryview) -> str:
         raise DecodeError("server_name must hold exactly one host_name")
     if _HOST_NAME.fullmatch(host) is None:
         raise IllegalParameterError("server_name host_name is not printable ASCII")
-    name = host.decode("ascii")
-    # RFC 6066 §3: "the fully qualified DNS hostname of the server ... ASCII
-    # encoding without a trailing dot", internationalised names as A-labels
-    # (RFC 5890).  A name that cannot be one (empty or over-long labels,
-    # underscores, a malformed xn-- label, a trailing dot) is a field with
-    # a wrong value: illegal_parameter, as for non-ASCII bytes above.  An IP
-    # literal, which the RFC also forbids, is tolerated: some clients send
-    # one, and it can only select a certificate with that IP address.
-    if name.endswith(".") or name.startswith("["):
+    if len(host) > _MAX_HOST_NAME:
         raise IllegalParameterError(
-            "server_name host_name is not a host name (RFC 6066 §3)"
+            f"server_name host_name is {len(host)} bytes long; a host name has "
+            f"at most {_MAX_HOST_NAME}"
         )
-    try:
-        normalize_server_name(name)
-    except ValueError:
-        raise IllegalParameterError(
-            "server_name host_name is not a valid host name: LDH labels or IDNA "
-            "A-labels expected (RFC 6066 §3)"
-        ) from None
-    return name
+    # RFC 6066 §3 asks clients for an LDH / A-label name without a trailing
+    # dot, but says nothing of what a server does with another.  OpenSSL
+    # and BoringSSL accept any name without a NUL byte (clients do send
+    # "example.com." and underscored internal names), so we accept printable
+    # ASCII as it came: it selects a certificate when it normalises to a name
+    # one holds, and otherwise the default one (docs/security.rst).
+    return host.decode("ascii")
 
 
 def _serialize_server_name(value: str) -> bytes:

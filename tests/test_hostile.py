@@ -151,8 +151,8 @@ CONTENT_ALERTS: dict[int, frozenset[AlertDescription]] = {
     H.certificate_verify: frozenset(
         {A.decode_error, A.illegal_parameter, A.decrypt_error}
     ),
-    # RFC 8446 §4.4.4: a wrong verify_data is a decrypt_error; a wrong length
-    # may be reported as either.
+    # RFC 8446 §4.4.4: a wrong verify_data is a decrypt_error; §6.2: a
+    # Finished of the wrong length cannot be decoded (decode_error).
     H.finished: frozenset({A.decode_error, A.decrypt_error}),
     H.key_update: frozenset({A.decode_error, A.illegal_parameter}),
     H.new_session_ticket: frozenset({A.decode_error, A.illegal_parameter}),
@@ -1436,9 +1436,7 @@ class MessageContentTests(HostileTestCase):
         else:
             new = body + data.draw(st.binary(min_size=1, max_size=20))
         expected = {A.decode_error}
-        if msg_type == H.finished:
-            expected.add(A.decrypt_error)
-        elif msg_type in (H.client_hello, H.server_hello) and len(new) == (
+        if msg_type in (H.client_hello, H.server_hello) and len(new) == (
             _extensions_offset(msg_type, body)
         ):
             # A hello without any extension block is a pre-TLS 1.3 hello.
@@ -1534,6 +1532,23 @@ class MessageContentTests(HostileTestCase):
         position = pick(data, 4, len(raw) - 1)
         raw[position] ^= 1 << data.draw(st.integers(0, 7))
         self.assertFails(stage, stage.handshake(bytes(raw)), {A.decrypt_error})
+
+    def test_finished_of_wrong_length(self) -> None:
+        """RFC 8446 §4.4.4: verify_data is exactly Hash.length bytes; §6.2: a
+        message of the wrong length is a decode_error, never the
+        decrypt_error of a verify_data that merely does not match."""
+        for name in ("client wait Finished", "server wait client Finished"):
+            for suite in SUITES:
+                honest = self.build(name, Config(suite=suite)).upcoming[0][1][4:]
+                for variant in (
+                    b"",
+                    honest[:-1],
+                    honest + b"\x00",
+                    honest[:32] if len(honest) == 48 else honest + bytes(16),
+                ):
+                    stage = self.build(name, Config(suite=suite))
+                    wire = stage.handshake(handshake_message(H.finished, variant))
+                    self.assertFails(stage, wire, {A.decode_error})
 
     @hostile
     @given(

@@ -235,6 +235,13 @@ class _TLS13Handshake(HandshakeMachine):
     def _check_finished(self, raw: bytes, body: bytes, base_secret: bytes) -> None:
         finished = messages.Finished.parse(body)
         expected = self._finished_data(base_secret)
+        if len(finished.verify_data) != len(expected):
+            # §4.4.4: verify_data is Hash.length bytes; a message of another
+            # length does not decode (§6.2), whatever it holds.
+            raise DecodeError(
+                f"Finished carries {len(finished.verify_data)} bytes, "
+                f"expected {len(expected)}"
+            )
         if not hmac.compare_digest(finished.verify_data, expected):
             raise DecryptError("Finished verify_data does not match the handshake")
         self._transcript.update(raw)

@@ -656,6 +656,87 @@ class NoPskModesClientConnection(Connection):
     client_handshake_class = _NoPskModesClient
 
 
+def client_sending(**changes: object) -> type[Connection]:
+    """A client Connection whose ClientHello has ``changes`` applied: the
+    crafted hellos of a conformance probe, with a real client behind them."""
+
+    class Client(TLS13Client):
+        def _build_client_hello(self) -> ClientHello:
+            return dataclasses.replace(super()._build_client_hello(), **changes)
+
+    class CraftedClientConnection(Connection):
+        client_handshake_class = Client
+
+    return CraftedClientConnection
+
+
+class ClientHelloConformanceTests(HandshakeTestsMixin, SynchronousTestCase):
+    """How a server answers unusual but possible ClientHellos (issue 9)."""
+
+    def attempt(
+        self,
+        client_context: Context,
+        server_context: Context,
+        **changes: object,
+    ) -> tuple[Connection, Connection, TLSError | None]:
+        """A handshake with a crafted ClientHello; the error, if it failed."""
+        client = client_sending(**changes)(
+            client_context, is_client=True, server_name="example.com"
+        )
+        server = Connection(server_context, is_client=False)
+        client.start()
+        try:
+            pump(client, server)
+        except TLSError as exc:
+            with contextlib.suppress(TLSError):
+                client.receive_data(server.data_to_send())
+            return client, server, exc
+        return client, server, None
+
+    def test_legacy_version_below_tls(self) -> None:
+        """RFC 8446 §D.5: legacy_version 0x0300 or below (SSL 3.0, and the
+        malformed major versions 0, 1 and 2) is a protocol_version, whether
+        or not supported_versions offers a version we speak."""
+        for max_version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            client_context, server_context = self.contexts(
+                client={"max_version": max_version}
+            )
+            for legacy in (0x0000, 0x0002, 0x0100, 0x0103, 0x0200, 0x02FF, 0x0300):
+                label = f"{max_version.name} hello, legacy_version {legacy:#06x}"
+                client, server, error = self.attempt(
+                    client_context, server_context, legacy_version=legacy
+                )
+                self.assertIsNotNone(error, label)
+                assert error is not None
+                self.assertEqual(error.alert, AlertDescription.protocol_version, label)
+                self.assertIs(server.error, error, label)
+                self.assertIsInstance(client.error, RemoteAlertError, label)
+            # A TLS 1.2 hello that lists TLS 1.2 in supported_versions too.
+            _, server, error = self.attempt(
+                client_context,
+                server_context,
+                legacy_version=0x0200,
+                supported_versions=[ProtocolVersion.TLS_1_2],
+            )
+            self.assertIsNotNone(error)
+            assert error is not None
+            self.assertEqual(error.alert, AlertDescription.protocol_version)
+
+    def test_legacy_version_tolerance(self) -> None:
+        """Above 0x0300 legacy_version does not negotiate anything when
+        supported_versions is there (RFC 8446 §4.2.1); without it, a value
+        above TLS 1.2 means "TLS 1.2 or newer" (RFC 5246 §E.1)."""
+        for legacy in (0x0301, 0x0302, 0x0303, 0x0304, 0x0400, 0x0403, 0xFFFF):
+            _, server, error = self.attempt(*self.contexts(), legacy_version=legacy)
+            self.assertIsNone(error, hex(legacy))
+            self.assertEqual(server.version, ProtocolVersion.TLS_1_3, hex(legacy))
+        tls12 = self.contexts(client={"max_version": ProtocolVersion.TLS_1_2})
+        for legacy in (0x0303, 0x0304, 0x0400, 0xFFFF):
+            _, server, error = self.attempt(*tls12, legacy_version=legacy)
+            self.assertIsNone(error, hex(legacy))
+            self.assertEqual(server.version, ProtocolVersion.TLS_1_2, hex(legacy))
+
+
 class VersionMatrixTests(HandshakeTestsMixin, SynchronousTestCase):
     """Every (min, max) pair on each side over {1.2, 1.3} (issue 3)."""
 

@@ -2150,6 +2150,23 @@ RULES: dict[str, Rule] = {
         ),
         A.protocol_version,
     ),
+    # §D.5: "Implementations MUST NOT send a ClientHello.legacy_version ...
+    # set to 0x0300 or less", and one set to 0x0300 is a protocol_version:
+    # so are the malformed ones below it (major version 0, 1 or 2), even
+    # though supported_versions offers TLS 1.3.
+    "ClientHello legacy_version 0x0300 or below": rule(
+        (WAIT_CH, WAIT_CH2),
+        lambda s, raw, d: reencoded(
+            raw,
+            legacy_version=d.draw(
+                st.one_of(
+                    st.sampled_from([0x0000, 0x0001, 0x0100, 0x0103, 0x0200, 0x0300]),
+                    st.integers(0, 0x0300),
+                )
+            ),
+        ),
+        A.protocol_version,
+    ),
     # §9.2: mandatory extensions.
     "ClientHello without signature_algorithms": rule(
         WAIT_CH,

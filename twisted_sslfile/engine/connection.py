@@ -44,6 +44,7 @@ from .events import (
     Event,
     HandshakeCompleted,
 )
+from .handshake import check_legacy_version
 from .messages import (
     ClientHello,
     HandshakeReassembler,
@@ -103,6 +104,7 @@ class _ServerHelloSelector:
         if msg_type != HandshakeType.client_hello:
             raise UnexpectedMessageError("a connection must start with ClientHello")
         hello = ClientHello.parse(body)
+        check_legacy_version(hello.legacy_version)
         context = self._context
         offered = set(hello.supported_versions or ())
         if not offered and hello.legacy_version >= TLS_1_2:

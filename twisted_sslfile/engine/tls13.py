@@ -58,6 +58,7 @@ from .handshake import (
     Handler,
     HandshakeIO,
     HandshakeMachine,
+    check_legacy_version,
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
@@ -957,6 +958,7 @@ class TLS13Server(_TLS13Handshake):
 
     def receive_client_hello(self, raw: bytes, hello: messages.ClientHello) -> None:
         """Answer a ClientHello (the first comes from the version selector)."""
+        check_legacy_version(hello.legacy_version)
         context = self._context
         versions = hello.supported_versions or []
         if TLS13 not in versions or context.max_version < TLS13:

@@ -442,6 +442,98 @@ class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
 
 
+class KeyUpdateLimitTests(HandshakeTestsMixin, SynchronousTestCase):
+    """RFC 8446 §4.6.3 sets no bound on KeyUpdates; each costs a key
+    derivation (and an answer when update_requested), so a peer may send
+    only 32 in a row without application data between (as BoringSSL)."""
+
+    def flood(
+        self, sender: Connection, receiver: Connection, count: int, request: bool
+    ) -> list[Event]:
+        for _ in range(count):
+            sender.key_update(request_peer=request)
+        return receiver.receive_data(sender.data_to_send())
+
+    def test_thirty_two_in_a_row_are_answered(self) -> None:
+        for role in ("client", "server"):
+            for request in (True, False):
+                client, server, _, _ = self.connect(*self.contexts())
+                sender, receiver = (
+                    (client, server) if role == "client" else (server, client)
+                )
+                events = self.flood(sender, receiver, 32, request)
+                self.assertEqual(events.count(KeyUpdated("receive")), 32)
+                self.assertEqual(events.count(KeyUpdated("send")), 32 if request else 0)
+                sender.receive_data(receiver.data_to_send())
+                receiver.send(b"still talking")
+                self.assertEqual(
+                    of_type(
+                        sender.receive_data(receiver.data_to_send()), ApplicationData
+                    ),
+                    [ApplicationData(b"still talking")],
+                )
+
+    def test_thirty_third_in_a_row_is_refused(self) -> None:
+        for role in ("client", "server"):
+            for request in (True, False):
+                client, server, _, _ = self.connect(*self.contexts())
+                sender, receiver = (
+                    (client, server) if role == "client" else (server, client)
+                )
+                with self.assertRaises(TLSError) as caught:
+                    self.flood(sender, receiver, 33, request)
+                label = f"{role} receives, update_requested={request}"
+                self.assertEqual(
+                    caught.exception.alert, AlertDescription.unexpected_message, label
+                )
+                self.assertEqual(
+                    caught.exception.events.count(KeyUpdated("receive")), 32, label
+                )
+                with self.assertRaises(RemoteAlertError) as remote:
+                    sender.receive_data(receiver.data_to_send())
+                self.assertEqual(
+                    remote.exception.alert, AlertDescription.unexpected_message, label
+                )
+
+    def test_answers_to_our_requests_do_not_count(self) -> None:
+        """A client that uploads and asks for fresh keys now and then gets
+        only the peer's answers back, never data: that is no flood."""
+        client, server, _, _ = self.connect(*self.contexts())
+        for round_ in range(40):
+            if round_ % 2:
+                client.renegotiate()  # TLS 1.3: a KeyUpdate, update_requested
+            else:
+                client.key_update(request_peer=True)
+            client.send(b"upload")
+            server.receive_data(client.data_to_send())
+            events = client.receive_data(server.data_to_send())
+            self.assertEqual(events, [KeyUpdated("receive")])
+        # Answered requests are settled: the next unrequested run is counted.
+        with self.assertRaises(TLSError) as caught:
+            self.flood(server, client, 33, False)
+        self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
+
+    def test_application_data_resets_the_count(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        for round_ in range(5):
+            for _ in range(32):
+                client.key_update(request_peer=False)
+            client.send(b"%d" % round_)
+            events = server.receive_data(client.data_to_send())
+            self.assertEqual(
+                of_type(events, ApplicationData), [ApplicationData(b"%d" % round_)]
+            )
+        # Empty application data records carry nothing: they do not reset it.
+        for _ in range(32):
+            client.key_update(request_peer=False)
+        wire = client.data_to_send()
+        wire += client._records._write.seal(ContentType.application_data, b"")
+        client.key_update(request_peer=False)
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(wire + client.data_to_send())
+        self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
+
+
 class KeyUsageLimitTests(HandshakeTestsMixin, SynchronousTestCase):
     def test_key_update_before_usage_limit(self) -> None:
         """Near the AEAD limit the sender changes keys by itself (§5.5)."""

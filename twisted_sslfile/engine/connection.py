@@ -60,6 +60,11 @@ if TYPE_CHECKING:
 
 #: Empty application-data records or warning alerts accepted in a row.
 _MAX_IDLE_RECORDS = 32
+#: TLS 1.3 KeyUpdates accepted in a row without application data between.
+#: Each costs a key derivation (and an answer when update_requested); RFC
+#: 8446 §4.6.3 sets no bound, so a peer could keep us busy forever.  32 is
+#: BoringSSL's number (kMaxKeyUpdates), refused with unexpected_message.
+_MAX_KEY_UPDATES = 32
 
 TLS_1_2 = ProtocolVersion.TLS_1_2
 TLS_1_3 = ProtocolVersion.TLS_1_3
@@ -228,6 +233,10 @@ class Connection:
         # Records that carried nothing (empty application data, warning
         # alerts), in a row: allowed, but not without end (see _idle_record).
         self._idle_records = 0
+        # KeyUpdates received since the last application data, and the
+        # answers still owed to our own update_requested (_count_key_update).
+        self._key_updates = 0
+        self._key_updates_requested = 0
 
     # -- the engine contract -------------------------------------------------
 
@@ -295,12 +304,16 @@ class Connection:
                 "does not support secure renegotiation (RFC 5746)"
             )
         self._guarded(self._handshake.renegotiate)
+        if self._handshake.version == TLS_1_3:
+            self._key_updates_requested += 1
 
     def key_update(self, request_peer: bool = True) -> None:
         """Send a TLS 1.3 KeyUpdate; with ``request_peer`` ask the peer to follow."""
         if self._error is not None or self.sent_close_notify:
             raise ConnectionClosedError("cannot update keys after close or failure")
         self._guarded(lambda: self._handshake.send_key_update(request_peer))
+        if request_peer:
+            self._key_updates_requested += 1
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the transport, in order; empty if none."""
@@ -566,6 +579,7 @@ class Connection:
                 self._idle_record()
                 return
             self._idle_records = 0
+            self._key_updates = 0
             self._events.append(ApplicationData(bytes(record.payload)))
         elif content_type == ContentType.alert:
             self._handle_alert(record.payload)
@@ -586,11 +600,32 @@ class Connection:
                 "in a row"
             )
 
+    def _count_key_update(self) -> None:
+        """Count a KeyUpdate; refuse a run of them without data between.
+
+        Application data resets the count, so a long connection may update
+        its keys as often as it likes; only a flood that carries nothing is
+        cut short.  The peer's answers to our own update_requested are not
+        a flood: one KeyUpdate per request we sent is let through uncounted
+        (a peer may answer several requests with one, §4.6.3).
+        """
+        if self._key_updates_requested:
+            self._key_updates_requested -= 1
+            return
+        self._key_updates += 1
+        if self._key_updates > _MAX_KEY_UPDATES:
+            raise UnexpectedMessageError(
+                f"more than {_MAX_KEY_UPDATES} KeyUpdates without application "
+                "data between"
+            )
+
     def _handle_handshake_record(self, payload: bytes | memoryview) -> None:
         self._idle_records = 0
         self._reassembler.feed(payload)
         while (message := self._reassembler.pop()) is not None:
             msg_type, raw, body = message
+            if msg_type == HandshakeType.key_update:
+                self._count_key_update()
             self._read_keys_changed = False
             self._handshake.handle(msg_type, raw, body)
             if self._read_keys_changed and (

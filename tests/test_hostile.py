@@ -1252,6 +1252,39 @@ class MessageOrderTests(HostileTestCase):
         self.assertFails(stage, wire, {A.unexpected_message})
 
     @hostile
+    @given(
+        spec=stage_specs(
+            tuple(n for n in HANDSHAKE_STAGES if n != "server wait ClientHello")
+        ),
+        data=st.data(),
+    )
+    def test_change_cipher_spec_flood(
+        self, spec: tuple[str, Config], data: st.DataObject
+    ) -> None:
+        """The compatibility CCS carries nothing: like an empty record, 32 in
+        a row are dropped, the 33rd is an unexpected_message (BoringSSL and
+        OpenSSL draw the line at the same place).  A record that carries
+        something starts the count again."""
+        stage = self.build(*spec)
+        ccs = plain_record(CCS, b"\x01")
+        if data.draw(st.booleans(), label="within the bound"):
+            error, events = stage.attack(ccs * data.draw(st.integers(1, 32)))
+            self.assertIsNone(error)
+            self.assertEqual(events, [])
+            while stage.upcoming:
+                # Each honest message (a record that carries something)
+                # starts a new run.
+                stage.deliver_next()
+                if stage.victim.handshake_complete:
+                    break
+                error, _ = stage.attack(ccs * 32)
+                self.assertIsNone(error)
+            stage.complete()
+            return
+        count = data.draw(st.integers(33, 1000))
+        self.assertFails(stage, ccs * count, {A.unexpected_message})
+
+    @hostile
     @given(spec=stage_specs(HANDSHAKE_STAGES), data=st.data())
     def test_application_data_before_handshake(
         self, spec: tuple[str, Config], data: st.DataObject

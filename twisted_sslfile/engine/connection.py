@@ -584,20 +584,21 @@ class Connection:
         elif content_type == ContentType.alert:
             self._handle_alert(record.payload)
         else:
-            self._idle_records = 0
             self._handle_change_cipher_spec(record)
 
     def _idle_record(self) -> None:
         """Count a record that carried nothing.
 
         Each one costs a record's work and yields no progress, so a peer may
-        send only so many in a row (OpenSSL draws the same line).
+        send only so many in a row (OpenSSL and BoringSSL draw the same line,
+        TLS 1.3's compatibility change_cipher_spec included).
         """
         self._idle_records += 1
         if self._idle_records > _MAX_IDLE_RECORDS:
             raise UnexpectedMessageError(
-                f"more than {_MAX_IDLE_RECORDS} empty records or warning alerts "
-                "in a row"
+                f"more than {_MAX_IDLE_RECORDS} records without content (empty "
+                "application data, warning alerts, compatibility "
+                "change_cipher_spec) in a row"
             )
 
     def _count_key_update(self) -> None:
@@ -642,6 +643,13 @@ class Connection:
             raise UnexpectedMessageError("change_cipher_spec payload must be 0x01")
         self._read_keys_changed = False
         self._handshake.handle_change_cipher_spec(record)
+        if self._read_keys_changed:
+            self._idle_records = 0  # TLS 1.2: the new keys are progress
+        else:
+            # RFC 8446 §5: TLS 1.3's compatibility CCS is dropped "without
+            # further processing", but it is not free: one run of them is
+            # bounded like any record that carries nothing.
+            self._idle_record()
 
     def _handle_alert(self, payload: bytes | memoryview) -> None:
         if len(payload) != 2:

@@ -22,11 +22,17 @@ from twisted_sslfile.constants import (
     CipherSuite,
     ClientCertificatePolicy,
     ContentType,
+    ExtensionType,
+    HandshakeType,
     NamedGroup,
     ProtocolVersion,
 )
 from twisted_sslfile.context import Context
-from twisted_sslfile.engine.connection import Connection, ConnectionState
+from twisted_sslfile.engine.connection import (
+    MAX_CLIENT_HELLO_SIZE,
+    Connection,
+    ConnectionState,
+)
 from twisted_sslfile.engine.events import (
     ApplicationData,
     CloseNotify,
@@ -35,7 +41,7 @@ from twisted_sslfile.engine.events import (
     KeyUpdated,
     SessionTicket,
 )
-from twisted_sslfile.engine.messages import ClientHello
+from twisted_sslfile.engine.messages import ClientHello, encode_handshake
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.engine.tls13 import TLS13Client
 from twisted_sslfile.errors import (
@@ -827,6 +833,126 @@ class ClientHelloConformanceTests(HandshakeTestsMixin, SynchronousTestCase):
             _, server, error = self.attempt(*tls12, legacy_version=legacy)
             self.assertIsNone(error, hex(legacy))
             self.assertEqual(server.version, ProtocolVersion.TLS_1_2, hex(legacy))
+
+
+class HalfBuiltHandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
+    """What a server holds for a client that has not finished its handshake
+    (issue 10): 32 KiB of a ClientHello (or of anything else), the Context's
+    max_handshake_message_size only for a client Certificate it asked for."""
+
+    def padded_hello(self, body_length: int, **client: object) -> type[Connection]:
+        """A client whose ClientHello body is ``body_length`` bytes long,
+        padded with the RFC 7685 padding extension."""
+        client_context, _ = self.contexts(client=client)
+        probe = client_sending(other_extensions=[(ExtensionType.padding, b"")])(
+            client_context, is_client=True, server_name="example.com"
+        )
+        probe.start()
+        hello = probe._handshake._client_hello
+        assert hello is not None
+        unpadded = len(encode_handshake(hello)) - 4
+        padding = bytes(body_length - unpadded)
+        return client_sending(other_extensions=[(ExtensionType.padding, padding)])
+
+    def test_client_hello_at_the_bound(self) -> None:
+        client_context, server_context = self.contexts()
+        for length, accepted in (
+            (MAX_CLIENT_HELLO_SIZE, True),
+            (MAX_CLIENT_HELLO_SIZE + 1, False),
+        ):
+            client = self.padded_hello(length)(
+                client_context, is_client=True, server_name="example.com"
+            )
+            server = Connection(server_context, is_client=False)
+            client.start()
+            wire = client.data_to_send()
+            self.assertEqual(int.from_bytes(wire[6:9], "big"), length)
+            if accepted:
+                server.receive_data(wire)
+                pump(client, server)
+                self.assertTrue(server.handshake_complete)
+                continue
+            # Refused on the header, in the first record: the rest of the
+            # hello is never held.
+            with self.assertRaises(TLSError) as caught:
+                server.receive_data(wire[: 5 + 2**14])
+            self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+            self.assertIn("client_hello of 32769 bytes", str(caught.exception))
+            with self.assertRaises(RemoteAlertError) as remote:
+                client.receive_data(server.data_to_send())
+            self.assertEqual(remote.exception.alert, AlertDescription.illegal_parameter)
+
+    def test_smaller_context_bound_wins(self) -> None:
+        client_context, server_context = self.contexts(
+            server={"max_handshake_message_size": 2**14}
+        )
+        client = self.padded_hello(2**14 + 1)(
+            client_context, is_client=True, server_name="example.com"
+        )
+        client.start()
+        server = Connection(server_context, is_client=False)
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(client.data_to_send())
+        self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+
+    def test_every_message_but_a_requested_certificate(self) -> None:
+        """A client Finished (or an unasked-for Certificate) declared larger
+        than 32 KiB is refused on its header, in TLS 1.3 and TLS 1.2."""
+        for version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            for msg_type in (HandshakeType.finished, HandshakeType.certificate):
+                client_context, server_context = self.contexts(
+                    client={"max_version": version}
+                )
+                client = Connection(
+                    client_context, is_client=True, server_name="example.com"
+                )
+                server = Connection(server_context, is_client=False)
+                client.start()
+                server.receive_data(client.data_to_send())
+                client.receive_data(server.data_to_send())
+                header = bytes((msg_type,)) + (MAX_CLIENT_HELLO_SIZE + 1).to_bytes(
+                    3, "big"
+                )
+                client._records.send(ContentType.handshake, header)
+                with self.assertRaises(TLSError) as caught:
+                    server.receive_data(client.data_to_send())
+                self.assertEqual(
+                    caught.exception.alert,
+                    AlertDescription.illegal_parameter,
+                    (version, msg_type),
+                )
+
+    def test_requested_certificate_keeps_the_chain_bound(self) -> None:
+        """A client chain over 32 KiB still gets through to a server that
+        asked for it (the Context's max_handshake_message_size, 128 KiB);
+        it is too large to seal in a ticket, so that client gets none."""
+        names = [f"host-{i:04d}.clients.example" for i in range(1500)]
+        big = self.pki.client("alice", dns_names=names)
+        small = self.pki.client("bob")
+        self.assertGreater(len(big.der), MAX_CLIENT_HELLO_SIZE)
+        for version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            _, server_context = self.contexts(
+                server={
+                    "client_certificate": ClientCertificatePolicy.REQUIRE,
+                    "trust_roots": self.pki.trust_roots,
+                },
+            )
+            for leaf, tickets in ((big, False), (small, True)):
+                client_context = Context(
+                    trust_roots=self.pki.trust_roots,
+                    credentials=[leaf.credential()],
+                    max_version=version,
+                )
+                _, _, client_events, server_events = self.connect(
+                    client_context, server_context
+                )
+                [done] = of_type(server_events, HandshakeCompleted)
+                self.assertEqual(done.peer_certificates[0], leaf.der, version)
+                # TLS 1.2 reports its session (ID) either way; its ticket is
+                # empty when the server sent none (RFC 5077 §3.3).
+                sessions = [e.session for e in of_type(client_events, SessionTicket)]
+                issued = any(session.ticket for session in sessions)
+                self.assertEqual(issued, tickets, (version, leaf.name))
 
 
 class VersionMatrixTests(HandshakeTestsMixin, SynchronousTestCase):

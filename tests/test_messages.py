@@ -1734,6 +1734,25 @@ class ReassemblerTests(SynchronousTestCase):
         reassembler.feed(_h("ff"))
         self.assertRaises(LimitExceededError, reassembler.feed, _h("ff"))
 
+    def test_limit_per_message_type(self) -> None:
+        """A type listed in ``limits`` has its own bound, larger or smaller;
+        the others keep ``max_message_size``."""
+        reassembler = HandshakeReassembler(10, {11: 50, 20: 4})
+        reassembler.feed(_message(11, bytes(50)) + _message(1, bytes(10)))
+        self.assertEqual([m[0] for m in self._drain(reassembler)], [11, 1])
+        for header, name, length, limit in (
+            ("0b 000033", "certificate", 51, 50),
+            ("01 00000b", "client_hello", 11, 10),
+            ("14 000005", "finished", 5, 4),
+        ):
+            with self.assertRaises(LimitExceededError) as caught:
+                HandshakeReassembler(10, {11: 50, 20: 4}).feed(_h(header))
+            self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+            self.assertIn(
+                f"{name} of {length} bytes exceeds the limit of {limit}",
+                str(caught.exception),
+            )
+
     def test_oversized_after_complete_messages(self) -> None:
         reassembler = HandshakeReassembler(10)
         self.assertRaises(

@@ -23,6 +23,7 @@ from ..constants import (
     AlertDescription,
     AlertLevel,
     CipherSuite,
+    ClientCertificatePolicy,
     ContentType,
     HandshakeType,
     NamedGroup,
@@ -51,6 +52,7 @@ from .messages import (
     ServerHello,
 )
 from .record import Record, RecordLayer, RecordProtection
+from .ticketkeys import MAX_ISSUED_TICKET_LENGTH
 from .tls12 import TLS12Client, TLS12Server
 from .tls13 import TLS13Client, TLS13Server
 
@@ -65,6 +67,16 @@ _MAX_IDLE_RECORDS = 32
 #: 8446 §4.6.3 sets no bound, so a peer could keep us busy forever.  32 is
 #: BoringSSL's number (kMaxKeyUpdates), refused with unexpected_message.
 _MAX_KEY_UPDATES = 32
+
+#: The most a server holds of a ClientHello, or of any other message from
+#: its client but a Certificate it asked for (those keep the Context's
+#: max_handshake_message_size).  A connection that has not finished its
+#: handshake has proven nothing and costs its peer one TCP connection, so it
+#: may pin only this much until the handshake timeout: 16 KiB for the hello
+#: itself, post-quantum key shares included (BoringSSL's bound for the whole
+#: message; real hellos are 0.3 to 2.5 KiB), plus 16 KiB for a session ticket
+#: it returns (we issue none larger, ticketkeys.MAX_ISSUED_TICKET_LENGTH).
+MAX_CLIENT_HELLO_SIZE = 2**14 + MAX_ISSUED_TICKET_LENGTH
 
 TLS_1_2 = ProtocolVersion.TLS_1_2
 TLS_1_3 = ProtocolVersion.TLS_1_3
@@ -148,6 +160,21 @@ class _ServerHelloSelector:
         raise TLSError("renegotiation is only possible after the handshake")
 
 
+def _server_reassembler(context: Context) -> HandshakeReassembler:
+    """A server's bounds on what it holds of its client's messages.
+
+    Every message but a requested Certificate is held to
+    :data:`MAX_CLIENT_HELLO_SIZE` (or the Context's own bound, if smaller):
+    nothing else a client sends comes near it (OpenSSL allows 2 KiB for a
+    ClientKeyExchange and 64 bytes for a Finished).
+    """
+    limit = context.max_handshake_message_size
+    hello = min(MAX_CLIENT_HELLO_SIZE, limit)
+    if context.client_certificate is ClientCertificatePolicy.NONE:
+        return HandshakeReassembler(hello)
+    return HandshakeReassembler(hello, {HandshakeType.certificate: limit})
+
+
 #: What Connection drives: a version-specific state machine, or the selector.
 Handshake = TLS13Client | TLS13Server | TLS12Client | TLS12Server | _ServerHelloSelector
 
@@ -198,7 +225,11 @@ class Connection:
         # RFC 8446 §5.1: 0x0303 on every record but (optionally) the first
         # ClientHello; TLS13Client.start sets 0x0301 for that one.
         self._records.legacy_record_version = ProtocolVersion.TLS_1_2
-        self._reassembler = HandshakeReassembler(context.max_handshake_message_size)
+        self._reassembler = (
+            HandshakeReassembler(context.max_handshake_message_size)
+            if is_client
+            else _server_reassembler(context)
+        )
         # A server learns the version from the first ClientHello; until then
         # a selector stands in for the handshake (see _ServerHelloSelector).
         # The state machines reach back through a weak proxy, so that a

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import random
 import weakref
 from collections.abc import Sequence
 
@@ -41,7 +42,11 @@ from twisted_sslfile.engine.events import (
     KeyUpdated,
     SessionTicket,
 )
-from twisted_sslfile.engine.messages import ClientHello, encode_handshake
+from twisted_sslfile.engine.messages import (
+    ClientHello,
+    KeyShareEntry,
+    encode_handshake,
+)
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.engine.tls13 import TLS13Client
 from twisted_sslfile.errors import (
@@ -833,6 +838,126 @@ class ClientHelloConformanceTests(HandshakeTestsMixin, SynchronousTestCase):
             _, server, error = self.attempt(*tls12, legacy_version=legacy)
             self.assertIsNone(error, hex(legacy))
             self.assertEqual(server.version, ProtocolVersion.TLS_1_2, hex(legacy))
+
+    def test_thousands_of_unknown_extensions(self) -> None:
+        """RFC 8446 §4.2: unknown extensions are ignored, however many fit in
+        the ClientHello bound: 7,000 empty ones (28 KB), or 1,000 with random
+        payloads; none is echoed back."""
+        rng = random.Random(9)
+        empty = [(0x4000 + i, b"") for i in range(7000)]
+        payloads = [
+            (0x4000 + i, rng.randbytes(rng.randint(1, 24))) for i in range(1000)
+        ]
+        for max_version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            for extensions in (empty, payloads):
+                client, server, error = self.attempt(
+                    *self.contexts(client={"max_version": max_version}),
+                    other_extensions=extensions,
+                )
+                self.assertIsNone(error)
+                self.assertEqual(server.version, max_version)
+                self.assertTrue(client.handshake_complete)
+
+    def test_only_unknown_groups(self) -> None:
+        """RFC 8446 §4.1.1: no group in common is a handshake_failure, not a
+        HelloRetryRequest for a group the client never offered, with or
+        without key shares for the unknown groups (TLS 1.2 alike)."""
+        unknown = list(range(0x6000, 0x6000 + 8000))
+        shares = [KeyShareEntry(group, b"\xab" * 64) for group in unknown[:200]]
+        cases: list[tuple[ProtocolVersion, dict[str, object]]] = [
+            (ProtocolVersion.TLS_1_3, {"supported_groups": unknown, "key_share": []}),
+            (
+                ProtocolVersion.TLS_1_3,
+                {"supported_groups": unknown, "key_share": shares},
+            ),
+            (ProtocolVersion.TLS_1_2, {"supported_groups": unknown}),
+        ]
+        for max_version, changes in cases:
+            _, server_context = self.contexts()
+            client_context, _ = self.contexts(client={"max_version": max_version})
+            client = client_sending(**changes)(
+                client_context, is_client=True, server_name="example.com"
+            )
+            server = Connection(server_context, is_client=False)
+            client.start()
+            with self.assertRaises(TLSError) as caught:
+                server.receive_data(client.data_to_send())
+            self.assertEqual(caught.exception.alert, AlertDescription.handshake_failure)
+            # Nothing but the alert went out: no HelloRetryRequest.
+            self.assertEqual(
+                server.data_to_send(),
+                bytes((ContentType.alert, 3, 3, 0, 2, 2))
+                + bytes((AlertDescription.handshake_failure,)),
+            )
+
+    def test_unknown_groups_around_a_known_one(self) -> None:
+        """Unknown groups (and shares for them) around one we know: a
+        HelloRetryRequest for the known group when it has no share, no
+        retry when it has one, wherever it is in the list."""
+        unknown = list(range(0x6000, 0x6000 + 200))
+        shares = [KeyShareEntry(group, b"\xab" * 64) for group in unknown]
+        client_context, server_context = self.contexts(
+            client={"groups": [NamedGroup.x25519], "key_share_groups": []}
+        )
+        for groups, with_share, retried in (
+            ([NamedGroup.x25519, *unknown], False, True),
+            ([*unknown, NamedGroup.x25519], True, False),
+        ):
+
+            class Client(TLS13Client):
+                def _build_client_hello(
+                    self, groups: list[int] = groups, with_share: bool = with_share
+                ) -> ClientHello:
+                    hello = super()._build_client_hello()
+                    own = hello.key_share or []
+                    return dataclasses.replace(
+                        hello,
+                        supported_groups=groups,
+                        key_share=[*shares, *own] if with_share else shares,
+                    )
+
+            class Conn(Connection):
+                client_handshake_class = Client
+
+            context = (
+                self.contexts(client={"groups": [NamedGroup.x25519]})[0]
+                if with_share
+                else client_context
+            )
+            client = Conn(context, is_client=True, server_name="example.com")
+            server = Connection(server_context, is_client=False)
+            client.start()
+            pump(client, server)
+            self.assertTrue(server.handshake_complete)
+            self.assertEqual(server.group, NamedGroup.x25519)
+            self.assertEqual(client.handshake_result.group, NamedGroup.x25519)
+            self.assertEqual(server._handshake._first_hello is not None, retried)
+
+    def test_early_data_offered_with_tls12_only(self) -> None:
+        """early_data is a TLS 1.3 extension (RFC 8446 §4.2.10): a hello that
+        offers only TLS 1.2 is answered as TLS 1.2, the extension ignored
+        and not echoed; data then flows both ways."""
+        client_context, server_context = self.contexts(
+            client={"max_version": ProtocolVersion.TLS_1_2}
+        )
+        client, server, error = self.attempt(
+            client_context,
+            server_context,
+            early_data=True,
+            psk_key_exchange_modes=[1],
+        )
+        self.assertIsNone(error)
+        self.assertEqual(server.version, ProtocolVersion.TLS_1_2)
+        client.send(b"ping")
+        _, server_events = pump(client, server)
+        self.assertEqual(
+            of_type(server_events, ApplicationData), [ApplicationData(b"ping")]
+        )
+        server.send(b"pong")
+        client_events, _ = pump(client, server)
+        self.assertEqual(
+            of_type(client_events, ApplicationData), [ApplicationData(b"pong")]
+        )
 
 
 class HalfBuiltHandshakeTests(HandshakeTestsMixin, SynchronousTestCase):

@@ -1882,6 +1882,20 @@ def _duplicate_extension(stage: Stage, raw: bytes, data: st.DataObject) -> bytes
     return edit_extensions(raw, edit)
 
 
+def _duplicate_after_unknown_extensions(
+    stage: Stage, raw: bytes, data: st.DataObject
+) -> bytes:
+    def edit(exts: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        count = data.draw(st.integers(1000, 5000))
+        unknown = [(0x4000 + i, b"") for i in range(count)]
+        psk = [e for e in exts if e[0] == E.pre_shared_key]
+        rest = [e for e in exts if e[0] != E.pre_shared_key]
+        twice = data.draw(st.sampled_from([*rest, unknown[pick(data, 0, count - 1)]]))
+        return [*rest, *unknown, twice, *psk]
+
+    return edit_extensions(raw, edit)
+
+
 def _retry_share(stage: Stage, raw: bytes, data: st.DataObject) -> bytes:
     hello = parsed(raw)
     asked = hello.key_share[0].group
@@ -2279,6 +2293,13 @@ RULES: dict[str, Rule] = {
     # §4.2: one extension of a type per block.
     "ClientHello duplicate extension": rule(
         (WAIT_CH, WAIT_CH2), _duplicate_extension, A.illegal_parameter, A.decode_error
+    ),
+    # §4.2: unknown extensions are ignored, but not a second copy of one:
+    # the duplicate check holds after thousands of them (and stays linear).
+    "ClientHello duplicate after thousands of unknown extensions": rule(
+        (WAIT_CH, WAIT_CH2),
+        _duplicate_after_unknown_extensions,
+        A.illegal_parameter,
     ),
     # §4.2.11: "Servers MUST check that it [pre_shared_key] is the last
     # extension and otherwise fail the handshake with an illegal_parameter

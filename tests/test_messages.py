@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import time
 from typing import Any
 
 from hypothesis import given, settings
@@ -850,6 +851,26 @@ class ClientHelloRejectionTests(SynchronousTestCase):
         )
         unknown = _ext(0x4444, b"x")
         self.assertRejected(_ch_body(unknown, unknown), IllegalParameterError)
+
+    def test_a_full_block_of_extensions_parses_in_linear_time(self) -> None:
+        """The most extensions a block can hold (16,382 empty ones and the
+        supported_versions, 65,535 bytes): kept in order, duplicate check
+        included, in well under a second.  A check that compared each with
+        every other would take some 134 million steps here."""
+        unknown = [_ext(0x4000 + i) for i in range(16382)]
+        body = _ch_body(TLS13_VERSIONS, *unknown)
+        started = time.perf_counter()
+        hello = ClientHello.parse(body)
+        elapsed = time.perf_counter() - started
+        self.assertEqual(len(hello.other_extensions), 16382)
+        self.assertEqual(hello.other_extensions[-1], (0x4000 + 16381, b""))
+        self.assertLess(elapsed, 1.0)
+        # The same block with its last extension a copy of the first.
+        started = time.perf_counter()
+        self.assertRejected(
+            _ch_body(TLS13_VERSIONS, *unknown[:-1], unknown[0]), IllegalParameterError
+        )
+        self.assertLess(time.perf_counter() - started, 1.0)
 
     def test_pre_shared_key_must_be_last(self) -> None:
         psk = _ext(

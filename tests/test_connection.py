@@ -1080,6 +1080,91 @@ class HalfBuiltHandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
                 self.assertEqual(issued, tickets, (version, leaf.name))
 
 
+class AfterTicketsTests(HandshakeTestsMixin, SynchronousTestCase):
+    """The server's NewSessionTickets (RFC 8446 §4.6.1) come after the
+    handshake, so a client may close at any point around them (issue 9)."""
+
+    def until_client_finished(self) -> tuple[Connection, Connection, bytes]:
+        """A client that has sent its Finished, and that Finished."""
+        client = Connection(
+            self.contexts()[0], is_client=True, server_name="example.com"
+        )
+        server = Connection(self.contexts()[1], is_client=False)
+        client.start()
+        server.receive_data(client.data_to_send())
+        client.receive_data(server.data_to_send())
+        self.assertTrue(client.handshake_complete)
+        return client, server, client.data_to_send()
+
+    def test_tickets_before_data_written_as_the_handshake_completes(self) -> None:
+        """Data the server's application writes on HandshakeCompleted, or
+        wrote before, goes out after both tickets."""
+        for early in (False, True):
+            client, server, finished = self.until_client_finished()
+            if early:
+                server.send(b"written before the handshake completed")
+            events = server.receive_data(finished)
+            self.assertEqual(len(of_type(events, HandshakeCompleted)), 1)
+            server.send(b"written on HandshakeCompleted")
+            received = client.receive_data(server.data_to_send())
+            self.assertEqual(
+                [type(e).__name__ for e in received],
+                ["SessionTicket", "SessionTicket"]
+                + ["ApplicationData"] * (2 if early else 1),
+                early,
+            )
+
+    def test_client_closes_at_every_point(self) -> None:
+        """The client sends close_notify after reading any prefix of what
+        the server sent after its handshake (tickets, then data): both ends
+        close cleanly, and the tickets still reach the client."""
+        client, server, finished = self.until_client_finished()
+        server.receive_data(finished)
+        server.send(b"data after the tickets")
+        after = server.data_to_send()
+        # Each record's first, second and last byte, its middle, and the end.
+        cuts = {len(after)}
+        start = 0
+        while start < len(after):
+            end = start + 5 + int.from_bytes(after[start + 3 : start + 5], "big")
+            cuts |= {start, start + 1, (start + end) // 2, end - 1}
+            start = end
+        self.assertEqual(start, len(after))
+        for cut in sorted(cuts):
+            client, server, finished = self.until_client_finished()
+            server.receive_data(finished)
+            server.send(b"data after the tickets")
+            wire = server.data_to_send()
+            self.assertEqual(len(wire), len(after))
+            events = client.receive_data(wire[:cut])
+            client.close()
+            server_events = server.receive_data(client.data_to_send())
+            self.assertEqual(server_events, [CloseNotify()], cut)
+            server.close()
+            events += client.receive_data(wire[cut:] + server.data_to_send())
+            self.assertEqual(len(of_type(events, SessionTicket)), 2, cut)
+            self.assertEqual(events[-1], CloseNotify(), cut)
+            self.assertIs(client.state, ConnectionState.CLOSED, cut)
+            self.assertIs(server.state, ConnectionState.CLOSED, cut)
+
+    def test_client_closes_with_its_finished(self) -> None:
+        """Finished and close_notify in one flight: the server completes,
+        still issues its tickets, and closes cleanly."""
+        client, server, finished = self.until_client_finished()
+        client.close()
+        events = server.receive_data(finished + client.data_to_send())
+        self.assertEqual(
+            [type(e).__name__ for e in events], ["HandshakeCompleted", "CloseNotify"]
+        )
+        server.close()
+        events = client.receive_data(server.data_to_send())
+        self.assertEqual(
+            [type(e).__name__ for e in events],
+            ["SessionTicket", "SessionTicket", "CloseNotify"],
+        )
+        self.assertIs(client.state, ConnectionState.CLOSED)
+
+
 class VersionMatrixTests(HandshakeTestsMixin, SynchronousTestCase):
     """Every (min, max) pair on each side over {1.2, 1.3} (issue 3)."""
 

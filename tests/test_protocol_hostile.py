@@ -17,8 +17,11 @@ bounded; nothing sleeps to synchronise.
 
 from __future__ import annotations
 
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
 from collections.abc import Callable
 from typing import Any
 
@@ -49,7 +52,7 @@ from twisted_sslfile.engine.events import (
     SessionTicket,
 )
 from twisted_sslfile.errors import RemoteAlertError, TLSError
-from twisted_sslfile.protocol import TLSFactory, TLSTruncationError
+from twisted_sslfile.protocol import TLSFactory, TLSProtocol, TLSTruncationError
 
 #: Upper bound of any single wait, in seconds.
 WAIT = 20.0
@@ -534,3 +537,149 @@ class HostileClientTests(TestCase):
         reason = self.reason
         self.assertTrue(reason.check(error.ConnectionDone), reason)
         self.assertEqual(self.apps[0].handshakes, 1)
+
+
+class RecordingTLSProtocol(TLSProtocol):
+    """Keeps the bytes received before the handshake completed."""
+
+    def dataReceived(self, data: bytes) -> None:
+        if not self._conn.handshake_complete:
+            self.factory.hello_bytes += data  # type: ignore[union-attr]
+        super().dataReceived(data)
+
+
+def first_message_length(wire: bytes) -> int:
+    """The declared length of the first handshake message in ``wire``."""
+    payload = bytearray()
+    while len(wire) >= 5 and len(payload) < 4:
+        length = int.from_bytes(wire[3:5], "big")
+        payload += wire[5 : 5 + length]
+        wire = wire[5 + length :]
+    return int.from_bytes(payload[1:4], "big")
+
+
+#: 60 protocol names, 1.9 KB of ALPN: far more than any real client offers.
+BIG_ALPN = ["h2", "http/1.1", "acme-tls/1", "imap", "pop3", "xmpp-client"] + [
+    f"protocol-{i:02d}-{'x' * 20}" for i in range(54)
+]
+
+
+class RealClientHelloTests(TestCase):
+    """Real clients' ClientHellos, inflated as far as their options allow
+    (every group, a huge ALPN list), are far below the server's 32 KiB
+    bound: under the 16 KiB it budgets for a hello without a ticket."""
+
+    timeout = 60
+
+    def setUp(self) -> None:
+        pki = CertificateFactory(self.mktemp())
+        leaf = pki.server("example.com", ip_addresses=["127.0.0.1"])
+        self.apps: list[ServerApp] = []
+
+        def build() -> ServerApp:
+            app = ServerApp()
+            self.apps.append(app)
+            return app
+
+        factory = TLSFactory(
+            Factory.forProtocol(build),
+            Context(credentials=[leaf.credential()], alpn_protocols=[b"http/1.1"]),
+            False,
+        )
+        factory.protocol = RecordingTLSProtocol  # type: ignore[assignment]
+        factory.hello_bytes = bytearray()  # type: ignore[attr-defined]
+        self.factory = factory
+        port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(port.stopListening)
+        self.port = port.getHost().port
+
+    @defer.inlineCallbacks
+    def check(self, talk: Callable[[], Any]) -> Any:
+        yield bounded(deferToThread(talk), "the client")
+        self.assertEqual(len(self.apps), 1)
+        yield bounded(self.apps[0].lost, "the server's connectionLost")
+        self.assertEqual(self.apps[0].handshakes, 1)
+        length = first_message_length(bytes(self.factory.hello_bytes))  # type: ignore[attr-defined]
+        self.assertGreater(length, 200)
+        self.assertLess(length, 2**14)
+        return length
+
+    def run_tool(self, command: list[str]) -> None:
+        """Run a command-line client with its stdin closed: it handshakes,
+        then ends the connection."""
+        tool = shutil.which(command[0])
+        self.assertIsNotNone(tool, f"{command[0]} is needed (.ci/run installs it)")
+        subprocess.run(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=WAIT,
+            check=False,
+        )
+
+    def test_openssl(self) -> Any:
+        groups = "X25519:P-256:P-384:P-521:X448:ffdhe2048:ffdhe3072:ffdhe4096:ffdhe8192"
+        return self.check(
+            lambda: self.run_tool(
+                [
+                    "openssl",
+                    "s_client",
+                    "-connect",
+                    f"127.0.0.1:{self.port}",
+                    "-servername",
+                    "example.com",
+                    "-groups",
+                    groups,
+                    "-alpn",
+                    ",".join(BIG_ALPN),
+                    "-cipher",
+                    "ALL",
+                ]
+            )
+        )
+
+    def test_gnutls(self) -> Any:
+        return self.check(
+            lambda: self.run_tool(
+                [
+                    "gnutls-cli",
+                    "--insecure",
+                    "--priority",
+                    "NORMAL:+GROUP-ALL:+SIGN-ALL:+CIPHER-ALL",
+                    # GnuTLS 3.7 sends no ALPN at all past 8 names.
+                    *[f"--alpn={name}" for name in BIG_ALPN[:8]],
+                    "-p",
+                    str(self.port),
+                    "127.0.0.1",
+                ]
+            )
+        )
+
+    def test_curl(self) -> Any:
+        return self.check(
+            lambda: self.run_tool(
+                [
+                    "curl",
+                    "-k",
+                    "--http2",
+                    "--max-time",
+                    "10",
+                    f"https://127.0.0.1:{self.port}/",
+                ]
+            )
+        )
+
+    def test_python_ssl(self) -> Any:
+        def talk() -> None:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.set_alpn_protocols(BIG_ALPN)
+            with (
+                socket.create_connection(("127.0.0.1", self.port), timeout=WAIT) as raw,
+                context.wrap_socket(raw, server_hostname="example.com") as tls,
+            ):
+                tls.unwrap()
+
+        return self.check(talk)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import random
 import weakref
 from collections.abc import Sequence
 
@@ -25,11 +26,17 @@ from twisted_sslfile.constants import (
     CipherSuite,
     ClientCertificatePolicy,
     ContentType,
+    ExtensionType,
+    HandshakeType,
     NamedGroup,
     ProtocolVersion,
 )
 from twisted_sslfile.context import Context
-from twisted_sslfile.engine.connection import Connection, ConnectionState
+from twisted_sslfile.engine.connection import (
+    MAX_CLIENT_HELLO_SIZE,
+    Connection,
+    ConnectionState,
+)
 from twisted_sslfile.engine.events import (
     ApplicationData,
     CloseNotify,
@@ -38,7 +45,11 @@ from twisted_sslfile.engine.events import (
     KeyUpdated,
     SessionTicket,
 )
-from twisted_sslfile.engine.messages import ClientHello
+from twisted_sslfile.engine.messages import (
+    ClientHello,
+    KeyShareEntry,
+    encode_handshake,
+)
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.engine.tls13 import TLS13Client
 from twisted_sslfile.errors import (
@@ -445,6 +456,98 @@ class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
 
 
+class KeyUpdateLimitTests(HandshakeTestsMixin, SynchronousTestCase):
+    """RFC 8446 §4.6.3 sets no bound on KeyUpdates; each costs a key
+    derivation (and an answer when update_requested), so a peer may send
+    only 32 in a row without application data between (as BoringSSL)."""
+
+    def flood(
+        self, sender: Connection, receiver: Connection, count: int, request: bool
+    ) -> list[Event]:
+        for _ in range(count):
+            sender.key_update(request_peer=request)
+        return receiver.receive_data(sender.data_to_send())
+
+    def test_thirty_two_in_a_row_are_answered(self) -> None:
+        for role in ("client", "server"):
+            for request in (True, False):
+                client, server, _, _ = self.connect(*self.contexts())
+                sender, receiver = (
+                    (client, server) if role == "client" else (server, client)
+                )
+                events = self.flood(sender, receiver, 32, request)
+                self.assertEqual(events.count(KeyUpdated("receive")), 32)
+                self.assertEqual(events.count(KeyUpdated("send")), 32 if request else 0)
+                sender.receive_data(receiver.data_to_send())
+                receiver.send(b"still talking")
+                self.assertEqual(
+                    of_type(
+                        sender.receive_data(receiver.data_to_send()), ApplicationData
+                    ),
+                    [ApplicationData(b"still talking")],
+                )
+
+    def test_thirty_third_in_a_row_is_refused(self) -> None:
+        for role in ("client", "server"):
+            for request in (True, False):
+                client, server, _, _ = self.connect(*self.contexts())
+                sender, receiver = (
+                    (client, server) if role == "client" else (server, client)
+                )
+                with self.assertRaises(TLSError) as caught:
+                    self.flood(sender, receiver, 33, request)
+                label = f"{role} receives, update_requested={request}"
+                self.assertEqual(
+                    caught.exception.alert, AlertDescription.unexpected_message, label
+                )
+                self.assertEqual(
+                    caught.exception.events.count(KeyUpdated("receive")), 32, label
+                )
+                with self.assertRaises(RemoteAlertError) as remote:
+                    sender.receive_data(receiver.data_to_send())
+                self.assertEqual(
+                    remote.exception.alert, AlertDescription.unexpected_message, label
+                )
+
+    def test_answers_to_our_requests_do_not_count(self) -> None:
+        """A client that uploads and asks for fresh keys now and then gets
+        only the peer's answers back, never data: that is no flood."""
+        client, server, _, _ = self.connect(*self.contexts())
+        for round_ in range(40):
+            if round_ % 2:
+                client.renegotiate()  # TLS 1.3: a KeyUpdate, update_requested
+            else:
+                client.key_update(request_peer=True)
+            client.send(b"upload")
+            server.receive_data(client.data_to_send())
+            events = client.receive_data(server.data_to_send())
+            self.assertEqual(events, [KeyUpdated("receive")])
+        # Answered requests are settled: the next unrequested run is counted.
+        with self.assertRaises(TLSError) as caught:
+            self.flood(server, client, 33, False)
+        self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
+
+    def test_application_data_resets_the_count(self) -> None:
+        client, server, _, _ = self.connect(*self.contexts())
+        for round_ in range(5):
+            for _ in range(32):
+                client.key_update(request_peer=False)
+            client.send(b"%d" % round_)
+            events = server.receive_data(client.data_to_send())
+            self.assertEqual(
+                of_type(events, ApplicationData), [ApplicationData(b"%d" % round_)]
+            )
+        # Empty application data records carry nothing: they do not reset it.
+        for _ in range(32):
+            client.key_update(request_peer=False)
+        wire = client.data_to_send()
+        wire += client._records._write.seal(ContentType.application_data, b"")
+        client.key_update(request_peer=False)
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(wire + client.data_to_send())
+        self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
+
+
 class KeyUsageLimitTests(HandshakeTestsMixin, SynchronousTestCase):
     def test_key_update_before_usage_limit(self) -> None:
         """Near the AEAD limit the sender changes keys by itself (§5.5)."""
@@ -657,6 +760,412 @@ class _NoPskModesClient(TLS13Client):
 
 class NoPskModesClientConnection(Connection):
     client_handshake_class = _NoPskModesClient
+
+
+def client_sending(**changes: object) -> type[Connection]:
+    """A client Connection whose ClientHello has ``changes`` applied: the
+    crafted hellos of a conformance probe, with a real client behind them."""
+
+    class Client(TLS13Client):
+        def _build_client_hello(self) -> ClientHello:
+            return dataclasses.replace(super()._build_client_hello(), **changes)
+
+    class CraftedClientConnection(Connection):
+        client_handshake_class = Client
+
+    return CraftedClientConnection
+
+
+class ClientHelloConformanceTests(HandshakeTestsMixin, SynchronousTestCase):
+    """How a server answers unusual but possible ClientHellos (issue 9)."""
+
+    def attempt(
+        self,
+        client_context: Context,
+        server_context: Context,
+        **changes: object,
+    ) -> tuple[Connection, Connection, TLSError | None]:
+        """A handshake with a crafted ClientHello; the error, if it failed."""
+        client = client_sending(**changes)(
+            client_context, is_client=True, server_name="example.com"
+        )
+        server = Connection(server_context, is_client=False)
+        client.start()
+        try:
+            pump(client, server)
+        except TLSError as exc:
+            with contextlib.suppress(TLSError):
+                client.receive_data(server.data_to_send())
+            return client, server, exc
+        return client, server, None
+
+    def test_legacy_version_below_tls(self) -> None:
+        """RFC 8446 §D.5: legacy_version 0x0300 or below (SSL 3.0, and the
+        malformed major versions 0, 1 and 2) is a protocol_version, whether
+        or not supported_versions offers a version we speak."""
+        for max_version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            client_context, server_context = self.contexts(
+                client={"max_version": max_version}
+            )
+            for legacy in (0x0000, 0x0002, 0x0100, 0x0103, 0x0200, 0x02FF, 0x0300):
+                label = f"{max_version.name} hello, legacy_version {legacy:#06x}"
+                client, server, error = self.attempt(
+                    client_context, server_context, legacy_version=legacy
+                )
+                self.assertIsNotNone(error, label)
+                assert error is not None
+                self.assertEqual(error.alert, AlertDescription.protocol_version, label)
+                self.assertIs(server.error, error, label)
+                self.assertIsInstance(client.error, RemoteAlertError, label)
+            # A TLS 1.2 hello that lists TLS 1.2 in supported_versions too.
+            _, server, error = self.attempt(
+                client_context,
+                server_context,
+                legacy_version=0x0200,
+                supported_versions=[ProtocolVersion.TLS_1_2],
+            )
+            self.assertIsNotNone(error)
+            assert error is not None
+            self.assertEqual(error.alert, AlertDescription.protocol_version)
+
+    def test_legacy_version_tolerance(self) -> None:
+        """Above 0x0300 legacy_version does not negotiate anything when
+        supported_versions is there (RFC 8446 §4.2.1); without it, a value
+        above TLS 1.2 means "TLS 1.2 or newer" (RFC 5246 §E.1)."""
+        for legacy in (0x0301, 0x0302, 0x0303, 0x0304, 0x0400, 0x0403, 0xFFFF):
+            _, server, error = self.attempt(*self.contexts(), legacy_version=legacy)
+            self.assertIsNone(error, hex(legacy))
+            self.assertEqual(server.version, ProtocolVersion.TLS_1_3, hex(legacy))
+        tls12 = self.contexts(client={"max_version": ProtocolVersion.TLS_1_2})
+        for legacy in (0x0303, 0x0304, 0x0400, 0xFFFF):
+            _, server, error = self.attempt(*tls12, legacy_version=legacy)
+            self.assertIsNone(error, hex(legacy))
+            self.assertEqual(server.version, ProtocolVersion.TLS_1_2, hex(legacy))
+
+    def test_thousands_of_unknown_extensions(self) -> None:
+        """RFC 8446 §4.2: unknown extensions are ignored, however many fit in
+        the ClientHello bound: 7,000 empty ones (28 KB), or 1,000 with random
+        payloads; none is echoed back."""
+        rng = random.Random(9)
+        empty = [(0x4000 + i, b"") for i in range(7000)]
+        payloads = [
+            (0x4000 + i, rng.randbytes(rng.randint(1, 24))) for i in range(1000)
+        ]
+        for max_version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            for extensions in (empty, payloads):
+                client, server, error = self.attempt(
+                    *self.contexts(client={"max_version": max_version}),
+                    other_extensions=extensions,
+                )
+                self.assertIsNone(error)
+                self.assertEqual(server.version, max_version)
+                self.assertTrue(client.handshake_complete)
+
+    def test_only_unknown_groups(self) -> None:
+        """RFC 8446 §4.1.1: no group in common is a handshake_failure, not a
+        HelloRetryRequest for a group the client never offered, with or
+        without key shares for the unknown groups (TLS 1.2 alike)."""
+        unknown = list(range(0x6000, 0x6000 + 8000))
+        shares = [KeyShareEntry(group, b"\xab" * 64) for group in unknown[:200]]
+        cases: list[tuple[ProtocolVersion, dict[str, object]]] = [
+            (ProtocolVersion.TLS_1_3, {"supported_groups": unknown, "key_share": []}),
+            (
+                ProtocolVersion.TLS_1_3,
+                {"supported_groups": unknown, "key_share": shares},
+            ),
+            (ProtocolVersion.TLS_1_2, {"supported_groups": unknown}),
+        ]
+        for max_version, changes in cases:
+            _, server_context = self.contexts()
+            client_context, _ = self.contexts(client={"max_version": max_version})
+            client = client_sending(**changes)(
+                client_context, is_client=True, server_name="example.com"
+            )
+            server = Connection(server_context, is_client=False)
+            client.start()
+            with self.assertRaises(TLSError) as caught:
+                server.receive_data(client.data_to_send())
+            self.assertEqual(caught.exception.alert, AlertDescription.handshake_failure)
+            # Nothing but the alert went out: no HelloRetryRequest.
+            self.assertEqual(
+                server.data_to_send(),
+                bytes((ContentType.alert, 3, 3, 0, 2, 2))
+                + bytes((AlertDescription.handshake_failure,)),
+            )
+
+    def test_unknown_groups_around_a_known_one(self) -> None:
+        """Unknown groups (and shares for them) around one we know: a
+        HelloRetryRequest for the known group when it has no share, no
+        retry when it has one, wherever it is in the list."""
+        unknown = list(range(0x6000, 0x6000 + 200))
+        shares = [KeyShareEntry(group, b"\xab" * 64) for group in unknown]
+        client_context, server_context = self.contexts(
+            client={"groups": [NamedGroup.x25519], "key_share_groups": []}
+        )
+        for groups, with_share, retried in (
+            ([NamedGroup.x25519, *unknown], False, True),
+            ([*unknown, NamedGroup.x25519], True, False),
+        ):
+
+            class Client(TLS13Client):
+                def _build_client_hello(
+                    self, groups: list[int] = groups, with_share: bool = with_share
+                ) -> ClientHello:
+                    hello = super()._build_client_hello()
+                    own = hello.key_share or []
+                    return dataclasses.replace(
+                        hello,
+                        supported_groups=groups,
+                        key_share=[*shares, *own] if with_share else shares,
+                    )
+
+            class Conn(Connection):
+                client_handshake_class = Client
+
+            context = (
+                self.contexts(client={"groups": [NamedGroup.x25519]})[0]
+                if with_share
+                else client_context
+            )
+            client = Conn(context, is_client=True, server_name="example.com")
+            server = Connection(server_context, is_client=False)
+            client.start()
+            pump(client, server)
+            self.assertTrue(server.handshake_complete)
+            self.assertEqual(server.group, NamedGroup.x25519)
+            self.assertEqual(client.handshake_result.group, NamedGroup.x25519)
+            self.assertEqual(server._handshake._first_hello is not None, retried)
+
+    def test_early_data_offered_with_tls12_only(self) -> None:
+        """early_data is a TLS 1.3 extension (RFC 8446 §4.2.10): a hello that
+        offers only TLS 1.2 is answered as TLS 1.2, the extension ignored
+        and not echoed; data then flows both ways."""
+        client_context, server_context = self.contexts(
+            client={"max_version": ProtocolVersion.TLS_1_2}
+        )
+        client, server, error = self.attempt(
+            client_context,
+            server_context,
+            early_data=True,
+            psk_key_exchange_modes=[1],
+        )
+        self.assertIsNone(error)
+        self.assertEqual(server.version, ProtocolVersion.TLS_1_2)
+        client.send(b"ping")
+        _, server_events = pump(client, server)
+        self.assertEqual(
+            of_type(server_events, ApplicationData), [ApplicationData(b"ping")]
+        )
+        server.send(b"pong")
+        client_events, _ = pump(client, server)
+        self.assertEqual(
+            of_type(client_events, ApplicationData), [ApplicationData(b"pong")]
+        )
+
+
+class HalfBuiltHandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
+    """What a server holds for a client that has not finished its handshake
+    (issue 10): 32 KiB of a ClientHello (or of anything else), the Context's
+    max_handshake_message_size only for a client Certificate it asked for."""
+
+    def padded_hello(self, body_length: int, **client: object) -> type[Connection]:
+        """A client whose ClientHello body is ``body_length`` bytes long,
+        padded with the RFC 7685 padding extension."""
+        client_context, _ = self.contexts(client=client)
+        probe = client_sending(other_extensions=[(ExtensionType.padding, b"")])(
+            client_context, is_client=True, server_name="example.com"
+        )
+        probe.start()
+        hello = probe._handshake._client_hello
+        assert hello is not None
+        unpadded = len(encode_handshake(hello)) - 4
+        padding = bytes(body_length - unpadded)
+        return client_sending(other_extensions=[(ExtensionType.padding, padding)])
+
+    def test_client_hello_at_the_bound(self) -> None:
+        client_context, server_context = self.contexts()
+        for length, accepted in (
+            (MAX_CLIENT_HELLO_SIZE, True),
+            (MAX_CLIENT_HELLO_SIZE + 1, False),
+        ):
+            client = self.padded_hello(length)(
+                client_context, is_client=True, server_name="example.com"
+            )
+            server = Connection(server_context, is_client=False)
+            client.start()
+            wire = client.data_to_send()
+            self.assertEqual(int.from_bytes(wire[6:9], "big"), length)
+            if accepted:
+                server.receive_data(wire)
+                pump(client, server)
+                self.assertTrue(server.handshake_complete)
+                continue
+            # Refused on the header, in the first record: the rest of the
+            # hello is never held.
+            with self.assertRaises(TLSError) as caught:
+                server.receive_data(wire[: 5 + 2**14])
+            self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+            self.assertIn("client_hello of 32769 bytes", str(caught.exception))
+            with self.assertRaises(RemoteAlertError) as remote:
+                client.receive_data(server.data_to_send())
+            self.assertEqual(remote.exception.alert, AlertDescription.illegal_parameter)
+
+    def test_smaller_context_bound_wins(self) -> None:
+        client_context, server_context = self.contexts(
+            server={"max_handshake_message_size": 2**14}
+        )
+        client = self.padded_hello(2**14 + 1)(
+            client_context, is_client=True, server_name="example.com"
+        )
+        client.start()
+        server = Connection(server_context, is_client=False)
+        with self.assertRaises(TLSError) as caught:
+            server.receive_data(client.data_to_send())
+        self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+
+    def test_every_message_but_a_requested_certificate(self) -> None:
+        """A client Finished (or an unasked-for Certificate) declared larger
+        than 32 KiB is refused on its header, in TLS 1.3 and TLS 1.2."""
+        for version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            for msg_type in (HandshakeType.finished, HandshakeType.certificate):
+                client_context, server_context = self.contexts(
+                    client={"max_version": version}
+                )
+                client = Connection(
+                    client_context, is_client=True, server_name="example.com"
+                )
+                server = Connection(server_context, is_client=False)
+                client.start()
+                server.receive_data(client.data_to_send())
+                client.receive_data(server.data_to_send())
+                header = bytes((msg_type,)) + (MAX_CLIENT_HELLO_SIZE + 1).to_bytes(
+                    3, "big"
+                )
+                client._records.send(ContentType.handshake, header)
+                with self.assertRaises(TLSError) as caught:
+                    server.receive_data(client.data_to_send())
+                self.assertEqual(
+                    caught.exception.alert,
+                    AlertDescription.illegal_parameter,
+                    (version, msg_type),
+                )
+
+    def test_requested_certificate_keeps_the_chain_bound(self) -> None:
+        """A client chain over 32 KiB still gets through to a server that
+        asked for it (the Context's max_handshake_message_size, 128 KiB);
+        it is too large to seal in a ticket, so that client gets none."""
+        names = [f"host-{i:04d}.clients.example" for i in range(1500)]
+        big = self.pki.client("alice", dns_names=names)
+        small = self.pki.client("bob")
+        self.assertGreater(len(big.der), MAX_CLIENT_HELLO_SIZE)
+        for version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            _, server_context = self.contexts(
+                server={
+                    "client_certificate": ClientCertificatePolicy.REQUIRE,
+                    "trust_roots": self.pki.trust_roots,
+                },
+            )
+            for leaf, tickets in ((big, False), (small, True)):
+                client_context = Context(
+                    trust_roots=self.pki.trust_roots,
+                    credentials=[leaf.credential()],
+                    max_version=version,
+                )
+                _, _, client_events, server_events = self.connect(
+                    client_context, server_context
+                )
+                [done] = of_type(server_events, HandshakeCompleted)
+                self.assertEqual(done.peer_certificates[0], leaf.der, version)
+                # TLS 1.2 reports its session (ID) either way; its ticket is
+                # empty when the server sent none (RFC 5077 §3.3).
+                sessions = [e.session for e in of_type(client_events, SessionTicket)]
+                issued = any(session.ticket for session in sessions)
+                self.assertEqual(issued, tickets, (version, leaf.name))
+
+
+class AfterTicketsTests(HandshakeTestsMixin, SynchronousTestCase):
+    """The server's NewSessionTickets (RFC 8446 §4.6.1) come after the
+    handshake, so a client may close at any point around them (issue 9)."""
+
+    def until_client_finished(self) -> tuple[Connection, Connection, bytes]:
+        """A client that has sent its Finished, and that Finished."""
+        client = Connection(
+            self.contexts()[0], is_client=True, server_name="example.com"
+        )
+        server = Connection(self.contexts()[1], is_client=False)
+        client.start()
+        server.receive_data(client.data_to_send())
+        client.receive_data(server.data_to_send())
+        self.assertTrue(client.handshake_complete)
+        return client, server, client.data_to_send()
+
+    def test_tickets_before_data_written_as_the_handshake_completes(self) -> None:
+        """Data the server's application writes on HandshakeCompleted, or
+        wrote before, goes out after both tickets."""
+        for early in (False, True):
+            client, server, finished = self.until_client_finished()
+            if early:
+                server.send(b"written before the handshake completed")
+            events = server.receive_data(finished)
+            self.assertEqual(len(of_type(events, HandshakeCompleted)), 1)
+            server.send(b"written on HandshakeCompleted")
+            received = client.receive_data(server.data_to_send())
+            self.assertEqual(
+                [type(e).__name__ for e in received],
+                ["SessionTicket", "SessionTicket"]
+                + ["ApplicationData"] * (2 if early else 1),
+                early,
+            )
+
+    def test_client_closes_at_every_point(self) -> None:
+        """The client sends close_notify after reading any prefix of what
+        the server sent after its handshake (tickets, then data): both ends
+        close cleanly, and the tickets still reach the client."""
+        client, server, finished = self.until_client_finished()
+        server.receive_data(finished)
+        server.send(b"data after the tickets")
+        after = server.data_to_send()
+        # Each record's first, second and last byte, its middle, and the end.
+        cuts = {len(after)}
+        start = 0
+        while start < len(after):
+            end = start + 5 + int.from_bytes(after[start + 3 : start + 5], "big")
+            cuts |= {start, start + 1, (start + end) // 2, end - 1}
+            start = end
+        self.assertEqual(start, len(after))
+        for cut in sorted(cuts):
+            client, server, finished = self.until_client_finished()
+            server.receive_data(finished)
+            server.send(b"data after the tickets")
+            wire = server.data_to_send()
+            self.assertEqual(len(wire), len(after))
+            events = client.receive_data(wire[:cut])
+            client.close()
+            server_events = server.receive_data(client.data_to_send())
+            self.assertEqual(server_events, [CloseNotify()], cut)
+            server.close()
+            events += client.receive_data(wire[cut:] + server.data_to_send())
+            self.assertEqual(len(of_type(events, SessionTicket)), 2, cut)
+            self.assertEqual(events[-1], CloseNotify(), cut)
+            self.assertIs(client.state, ConnectionState.CLOSED, cut)
+            self.assertIs(server.state, ConnectionState.CLOSED, cut)
+
+    def test_client_closes_with_its_finished(self) -> None:
+        """Finished and close_notify in one flight: the server completes,
+        still issues its tickets, and closes cleanly."""
+        client, server, finished = self.until_client_finished()
+        client.close()
+        events = server.receive_data(finished + client.data_to_send())
+        self.assertEqual(
+            [type(e).__name__ for e in events], ["HandshakeCompleted", "CloseNotify"]
+        )
+        server.close()
+        events = client.receive_data(server.data_to_send())
+        self.assertEqual(
+            [type(e).__name__ for e in events],
+            ["SessionTicket", "SessionTicket", "CloseNotify"],
+        )
+        self.assertIs(client.state, ConnectionState.CLOSED)
 
 
 class VersionMatrixTests(HandshakeTestsMixin, SynchronousTestCase):

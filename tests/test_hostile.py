@@ -63,7 +63,11 @@ from twisted_sslfile.constants import (
 )
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine import messages
-from twisted_sslfile.engine.connection import Connection, ConnectionState
+from twisted_sslfile.engine.connection import (
+    MAX_CLIENT_HELLO_SIZE,
+    Connection,
+    ConnectionState,
+)
 from twisted_sslfile.engine.events import (
     AlertReceived,
     ApplicationData,
@@ -151,8 +155,8 @@ CONTENT_ALERTS: dict[int, frozenset[AlertDescription]] = {
     H.certificate_verify: frozenset(
         {A.decode_error, A.illegal_parameter, A.decrypt_error}
     ),
-    # RFC 8446 §4.4.4: a wrong verify_data is a decrypt_error; a wrong length
-    # may be reported as either.
+    # RFC 8446 §4.4.4: a wrong verify_data is a decrypt_error; §6.2: a
+    # Finished of the wrong length cannot be decoded (decode_error).
     H.finished: frozenset({A.decode_error, A.decrypt_error}),
     H.key_update: frozenset({A.decode_error, A.illegal_parameter}),
     H.new_session_ticket: frozenset({A.decode_error, A.illegal_parameter}),
@@ -243,6 +247,23 @@ def pick(data: st.DataObject, low: int, high: int) -> int:
     """
     value = data.draw(st.integers(0, 2**24))
     return low + value % (high - low + 1) if high > low else low
+
+
+def held_limit(victim: Connection, msg_type: int) -> int:
+    """The largest message of ``msg_type`` the victim may hold (its body).
+
+    A client holds up to the Context's max_handshake_message_size; a server
+    holds that much of a client Certificate it asked for, and at most
+    MAX_CLIENT_HELLO_SIZE (32 KiB) of anything else (issue 10).
+    """
+    context = victim._context
+    limit = context.max_handshake_message_size
+    if victim.is_client or (
+        msg_type == H.certificate
+        and context.client_certificate is not ClientCertificatePolicy.NONE
+    ):
+        return limit
+    return min(limit, MAX_CLIENT_HELLO_SIZE)
 
 
 class Hang(BaseException):
@@ -509,7 +530,7 @@ class Stage:
         if records.buffered > MAX_RECORD:
             raise AssertionError(f"{self}: {records.buffered} bytes buffered")
         reassembler = self.victim._reassembler
-        limit = self.victim._context.max_handshake_message_size + 4
+        limit = max(held_limit(self.victim, t) for t in HandshakeType) + 4
         if len(reassembler._buffer) > limit:
             raise AssertionError(f"{self}: reassembler holds more than a message")
 
@@ -1257,6 +1278,39 @@ class MessageOrderTests(HostileTestCase):
         self.assertFails(stage, wire, {A.unexpected_message})
 
     @hostile
+    @given(
+        spec=stage_specs(
+            tuple(n for n in HANDSHAKE_STAGES if n != "server wait ClientHello")
+        ),
+        data=st.data(),
+    )
+    def test_change_cipher_spec_flood(
+        self, spec: tuple[str, Config], data: st.DataObject
+    ) -> None:
+        """The compatibility CCS carries nothing: like an empty record, 32 in
+        a row are dropped, the 33rd is an unexpected_message (BoringSSL and
+        OpenSSL draw the line at the same place).  A record that carries
+        something starts the count again."""
+        stage = self.build(*spec)
+        ccs = plain_record(CCS, b"\x01")
+        if data.draw(st.booleans(), label="within the bound"):
+            error, events = stage.attack(ccs * data.draw(st.integers(1, 32)))
+            self.assertIsNone(error)
+            self.assertEqual(events, [])
+            while stage.upcoming:
+                # Each honest message (a record that carries something)
+                # starts a new run.
+                stage.deliver_next()
+                if stage.victim.handshake_complete:
+                    break
+                error, _ = stage.attack(ccs * 32)
+                self.assertIsNone(error)
+            stage.complete()
+            return
+        count = data.draw(st.integers(33, 1000))
+        self.assertFails(stage, ccs * count, {A.unexpected_message})
+
+    @hostile
     @given(spec=stage_specs(HANDSHAKE_STAGES), data=st.data())
     def test_application_data_before_handshake(
         self, spec: tuple[str, Config], data: st.DataObject
@@ -1343,9 +1397,11 @@ class LimitTests(HostileTestCase):
         data=st.data(),
     )
     def test_oversized_handshake_message(self, size: int, data: st.DataObject) -> None:
-        """A declared length over max_handshake_message_size fails on the
-        header, before the body is buffered (illegal_parameter: the syntax is
-        fine, the value is refused)."""
+        """A declared length over the victim's bound fails on the header,
+        before the body is buffered (illegal_parameter: the syntax is fine,
+        the value is refused).  The bound is max_handshake_message_size, but
+        32 KiB at most for what a server holds of anything except a client
+        Certificate it asked for (held_limit)."""
         name, config = data.draw(
             stage_specs(victim_options=(("max_handshake_message_size", size),))
         )
@@ -1356,6 +1412,7 @@ class LimitTests(HostileTestCase):
         else:
             accepted = ACCEPTED[state]
         msg_type = data.draw(st.sampled_from(sorted(accepted)))
+        size = held_limit(stage.victim, msg_type)
         if data.draw(st.booleans(), label="within the limit"):
             length = data.draw(st.integers(size // 2, size))
             header = bytes((msg_type,)) + length.to_bytes(3, "big")
@@ -1441,9 +1498,7 @@ class MessageContentTests(HostileTestCase):
         else:
             new = body + data.draw(st.binary(min_size=1, max_size=20))
         expected = {A.decode_error}
-        if msg_type == H.finished:
-            expected.add(A.decrypt_error)
-        elif msg_type in (H.client_hello, H.server_hello) and len(new) == (
+        if msg_type in (H.client_hello, H.server_hello) and len(new) == (
             _extensions_offset(msg_type, body)
         ):
             # A hello without any extension block is a pre-TLS 1.3 hello.
@@ -1539,6 +1594,23 @@ class MessageContentTests(HostileTestCase):
         position = pick(data, 4, len(raw) - 1)
         raw[position] ^= 1 << data.draw(st.integers(0, 7))
         self.assertFails(stage, stage.handshake(bytes(raw)), {A.decrypt_error})
+
+    def test_finished_of_wrong_length(self) -> None:
+        """RFC 8446 §4.4.4: verify_data is exactly Hash.length bytes; §6.2: a
+        message of the wrong length is a decode_error, never the
+        decrypt_error of a verify_data that merely does not match."""
+        for name in ("client wait Finished", "server wait client Finished"):
+            for suite in SUITES:
+                honest = self.build(name, Config(suite=suite)).upcoming[0][1][4:]
+                for variant in (
+                    b"",
+                    honest[:-1],
+                    honest + b"\x00",
+                    honest[:32] if len(honest) == 48 else honest + bytes(16),
+                ):
+                    stage = self.build(name, Config(suite=suite))
+                    wire = stage.handshake(handshake_message(H.finished, variant))
+                    self.assertFails(stage, wire, {A.decode_error})
 
     @hostile
     @given(
@@ -1811,6 +1883,20 @@ def _duplicate_extension(stage: Stage, raw: bytes, data: st.DataObject) -> bytes
         candidates = [e for e in exts if e[0] != E.pre_shared_key]
         twice = data.draw(st.sampled_from(candidates))
         return [twice, *exts]
+
+    return edit_extensions(raw, edit)
+
+
+def _duplicate_after_unknown_extensions(
+    stage: Stage, raw: bytes, data: st.DataObject
+) -> bytes:
+    def edit(exts: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        count = data.draw(st.integers(1000, 5000))
+        unknown = [(0x4000 + i, b"") for i in range(count)]
+        psk = [e for e in exts if e[0] == E.pre_shared_key]
+        rest = [e for e in exts if e[0] != E.pre_shared_key]
+        twice = data.draw(st.sampled_from([*rest, unknown[pick(data, 0, count - 1)]]))
+        return [*rest, *unknown, twice, *psk]
 
     return edit_extensions(raw, edit)
 
@@ -2140,6 +2226,23 @@ RULES: dict[str, Rule] = {
         ),
         A.protocol_version,
     ),
+    # §D.5: "Implementations MUST NOT send a ClientHello.legacy_version ...
+    # set to 0x0300 or less", and one set to 0x0300 is a protocol_version:
+    # so are the malformed ones below it (major version 0, 1 or 2), even
+    # though supported_versions offers TLS 1.3.
+    "ClientHello legacy_version 0x0300 or below": rule(
+        (WAIT_CH, WAIT_CH2),
+        lambda s, raw, d: reencoded(
+            raw,
+            legacy_version=d.draw(
+                st.one_of(
+                    st.sampled_from([0x0000, 0x0001, 0x0100, 0x0103, 0x0200, 0x0300]),
+                    st.integers(0, 0x0300),
+                )
+            ),
+        ),
+        A.protocol_version,
+    ),
     # §9.2: mandatory extensions.
     "ClientHello without signature_algorithms": rule(
         WAIT_CH,
@@ -2195,6 +2298,13 @@ RULES: dict[str, Rule] = {
     # §4.2: one extension of a type per block.
     "ClientHello duplicate extension": rule(
         (WAIT_CH, WAIT_CH2), _duplicate_extension, A.illegal_parameter, A.decode_error
+    ),
+    # §4.2: unknown extensions are ignored, but not a second copy of one:
+    # the duplicate check holds after thousands of them (and stays linear).
+    "ClientHello duplicate after thousands of unknown extensions": rule(
+        (WAIT_CH, WAIT_CH2),
+        _duplicate_after_unknown_extensions,
+        A.illegal_parameter,
     ),
     # §4.2.11: "Servers MUST check that it [pre_shared_key] is the last
     # extension and otherwise fail the handshake with an illegal_parameter

@@ -724,6 +724,29 @@ class ServerForOpenSSLClientTests(InteropTestCase):
         self.assertEqual(driver.events.count(KeyUpdated("send")), 3)
         self.exchange(driver, client)
 
+    def test_key_update_flood_from_openssl(self) -> None:
+        """32 ``K`` commands in a row are answered, application data starts
+        the count again, and the 33rd in a row ends the connection with
+        unexpected_message, which s_client reports."""
+        driver, client = self.start_client()
+        driver.handshake()
+        client.expect_connected()
+        for round_ in range(2):
+            for _ in range(32):
+                client.key_update(request_peer=True)
+            theirs = line(f"after-32-updates-{round_}")
+            client.write(theirs)
+            self.assertEqual(driver.receive_exactly(len(theirs)), theirs)
+        self.assertEqual(driver.events.count(KeyUpdated("send")), 64)
+        for _ in range(33):
+            client.key_update(request_peer=True)
+        with self.assertRaises(TLSError) as caught:
+            driver.wait_for(lambda: False, "reading the KeyUpdate flood")
+        self.assertAlert(caught.exception, AlertDescription.unexpected_message)
+        events = driver.events + caught.exception.events
+        self.assertEqual(events.count(KeyUpdated("receive")), 64 + 32)
+        client.expect_error_output("unexpected message")
+
     # -- volume -------------------------------------------------------------------
 
     def test_one_mebibyte_each_way(self) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import time
 from typing import Any
 
 from hypothesis import given, settings
@@ -850,6 +851,26 @@ class ClientHelloRejectionTests(SynchronousTestCase):
         )
         unknown = _ext(0x4444, b"x")
         self.assertRejected(_ch_body(unknown, unknown), IllegalParameterError)
+
+    def test_a_full_block_of_extensions_parses_in_linear_time(self) -> None:
+        """The most extensions a block can hold (16,382 empty ones and the
+        supported_versions, 65,535 bytes): kept in order, duplicate check
+        included, in well under a second.  A check that compared each with
+        every other would take some 134 million steps here."""
+        unknown = [_ext(0x4000 + i) for i in range(16382)]
+        body = _ch_body(TLS13_VERSIONS, *unknown)
+        started = time.perf_counter()
+        hello = ClientHello.parse(body)
+        elapsed = time.perf_counter() - started
+        self.assertEqual(len(hello.other_extensions), 16382)
+        self.assertEqual(hello.other_extensions[-1], (0x4000 + 16381, b""))
+        self.assertLess(elapsed, 1.0)
+        # The same block with its last extension a copy of the first.
+        started = time.perf_counter()
+        self.assertRejected(
+            _ch_body(TLS13_VERSIONS, *unknown[:-1], unknown[0]), IllegalParameterError
+        )
+        self.assertLess(time.perf_counter() - started, 1.0)
 
     def test_pre_shared_key_must_be_last(self) -> None:
         psk = _ext(
@@ -1772,6 +1793,25 @@ class ReassemblerTests(SynchronousTestCase):
         reassembler.feed(_h("ff"))
         reassembler.feed(_h("ff"))
         self.assertRaises(LimitExceededError, reassembler.feed, _h("ff"))
+
+    def test_limit_per_message_type(self) -> None:
+        """A type listed in ``limits`` has its own bound, larger or smaller;
+        the others keep ``max_message_size``."""
+        reassembler = HandshakeReassembler(10, {11: 50, 20: 4})
+        reassembler.feed(_message(11, bytes(50)) + _message(1, bytes(10)))
+        self.assertEqual([m[0] for m in self._drain(reassembler)], [11, 1])
+        for header, name, length, limit in (
+            ("0b 000033", "certificate", 51, 50),
+            ("01 00000b", "client_hello", 11, 10),
+            ("14 000005", "finished", 5, 4),
+        ):
+            with self.assertRaises(LimitExceededError) as caught:
+                HandshakeReassembler(10, {11: 50, 20: 4}).feed(_h(header))
+            self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
+            self.assertIn(
+                f"{name} of {length} bytes exceeds the limit of {limit}",
+                str(caught.exception),
+            )
 
     def test_oversized_after_complete_messages(self) -> None:
         reassembler = HandshakeReassembler(10)

@@ -1457,6 +1457,82 @@ class CloseTests(TLSTestMixin, SynchronousTestCase):
 # -- producers --------------------------------------------------------------
 
 
+class AfterTicketsTests(TLSTestMixin, SynchronousTestCase):
+    """The client closes or aborts around the server's NewSessionTickets,
+    which follow the handshake (RFC 8446 §4.6.1); the server's application
+    writes as soon as its handshake completes (issue 9).  Each end must be
+    told what happened, exactly once, and never a clean close for a reset."""
+
+    GREETING = b"written on handshakeCompleted"
+
+    def run_case(
+        self, client_app: Recorder, act: str, when: str
+    ) -> tuple[Recorder, Recorder, SimNetwork]:
+        server_app = Recorder()
+        server_app.on_handshake = lambda app: app.transport.write(self.GREETING)
+
+        def action(app: Recorder, *_: object) -> None:
+            getattr(app.transport, act)()
+
+        if when == "handshake":
+            client_app.on_handshake = action
+        else:
+            client_app.on_data = action
+        self.pair(client_app, server_app)
+        return client_app, server_app, self.network_of(client_app)
+
+    def network_of(self, app: Recorder) -> SimNetwork:
+        return app.transport.transport.network  # type: ignore[no-any-return]
+
+    def test_close_on_handshake(self) -> None:
+        """close_notify goes out behind the client's Finished: the server
+        completes (tickets, greeting), then both close cleanly."""
+        client, server, _ = self.run_case(Recorder(), "loseConnection", "handshake")
+        self.assertEqual(server.handshakes, 1)
+        self.assertDone(client)
+        self.assertDone(server)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_close_after_greeting(self) -> None:
+        client, server, _ = self.run_case(Recorder(), "loseConnection", "data")
+        self.assertEqual(bytes(client.data), self.GREETING)
+        self.assertDone(client)
+        self.assertDone(server)
+
+    def test_half_close_on_handshake(self) -> None:
+        """The client shuts its side at once and keeps reading: it still gets
+        the greeting sent behind the tickets, then the server's close."""
+        client, server, _ = self.run_case(
+            HalfCloser(), "loseWriteConnection", "handshake"
+        )
+        self.assertEqual(bytes(client.data), self.GREETING)
+        assert isinstance(client, HalfCloser)
+        self.assertEqual(client.read_lost, 1)
+        self.assertDone(client)
+        self.assertDone(server)
+
+    def test_abort_after_greeting(self) -> None:
+        """The tickets and the greeting arrived, then a reset: the server's
+        application hears the lost connection, not a clean close."""
+        client, server, network = self.run_case(Recorder(), "abortConnection", "data")
+        self.assertEqual(server.handshakes, 1)
+        self.assertTrue(client.lost and client.lost.check(error.ConnectionAborted))
+        self.assertTrue(network.server.reset_received)
+        self.assertTrue(server.lost and server.lost.check(error.ConnectionLost))
+        self.assertFalse(server.lost.check(error.ConnectionDone))
+        self.assertEqual(server.lost_count, 1)
+
+    def test_abort_on_handshake(self) -> None:
+        """An abort drops even the client's Finished, still unsent when its
+        application hears of the handshake: for the server the client left
+        mid-handshake, which it reports as a failed handshake."""
+        client, server, _ = self.run_case(Recorder(), "abortConnection", "handshake")
+        self.assertTrue(client.lost and client.lost.check(error.ConnectionAborted))
+        self.assertEqual(server.handshakes, 0)
+        self.assertTrue(server.lost and server.lost.check(error.ConnectionLost))
+        self.assertEqual(server.lost_count, 1)
+
+
 class ProducerTests(TLSTestMixin, SynchronousTestCase):
     def test_push_producer_transport_back_pressure(self) -> None:
         """

@@ -31,6 +31,7 @@ from twisted_sslfile.engine.sessions import (
     SessionCache,
 )
 from twisted_sslfile.engine.ticketkeys import (
+    MAX_ISSUED_TICKET_LENGTH,
     TICKET_OVERHEAD,
     TicketKey,
     TicketKeyFileError,
@@ -1046,14 +1047,21 @@ class TicketStateTests(SynchronousTestCase):
         self.assertIsNone(keys.open_state(keys.seal(b"not a state")))
 
     def test_too_large_for_a_ticket(self) -> None:
+        """No ticket above MAX_ISSUED_TICKET_LENGTH (16 KiB): the ClientHello
+        that carries it back must fit the server's ClientHello bound."""
         keys, _, _ = memory_keys()
         huge = state13(peer_certificates=(b"c" * 40000, b"d" * 30000))
         self.assertIsNone(keys.seal_state(huge))
-        fits = state13(peer_certificates=(b"c" * 60000,))
+        empty = keys.seal_state(state13(peer_certificates=(b"c",)))
+        assert empty is not None
+        room = MAX_ISSUED_TICKET_LENGTH - len(empty) + 1
+        fits = state13(peer_certificates=(b"c" * room,))
         ticket = keys.seal_state(fits)
         assert ticket is not None
-        self.assertLessEqual(len(ticket), 65535)
+        self.assertEqual(len(ticket), MAX_ISSUED_TICKET_LENGTH)
         self.assertEqual(keys.open_state(ticket), fits)
+        too_big = state13(peer_certificates=(b"c" * (room + 1),))
+        self.assertIsNone(keys.seal_state(too_big))
 
     def test_seal_state_type(self) -> None:
         keys, _, _ = memory_keys()

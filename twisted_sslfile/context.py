@@ -200,7 +200,9 @@ DEFAULT_SIGNATURE_SCHEMES: tuple[SignatureScheme, ...] = (
 #: connection before we can check anything.  The biggest honest message is
 #: the Certificate message: ten certificates of ~12 KiB (RSA-4096 chains,
 #: SCT lists, an OCSP staple, or post-quantum signatures) still fit in
-#: 128 KiB.  OpenSSL's comparable default (max_cert_list) is 100 KiB.
+#: 128 KiB.  OpenSSL's comparable default (max_cert_list) is 100 KiB.  A
+#: server holds its client's messages to a smaller bound (32 KiB, see
+#: engine.connection.MAX_CLIENT_HELLO_SIZE), except a Certificate it asked for.
 DEFAULT_MAX_HANDSHAKE_MESSAGE_SIZE = 131072
 #: One full record: anything smaller could not hold an ordinary chain.
 _MIN_HANDSHAKE_MESSAGE_SIZE = 2**14

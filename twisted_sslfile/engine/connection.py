@@ -23,6 +23,7 @@ from ..constants import (
     AlertDescription,
     AlertLevel,
     CipherSuite,
+    ClientCertificatePolicy,
     ContentType,
     HandshakeType,
     NamedGroup,
@@ -45,12 +46,14 @@ from .events import (
     Event,
     HandshakeCompleted,
 )
+from .handshake import check_legacy_version
 from .messages import (
     ClientHello,
     HandshakeReassembler,
     ServerHello,
 )
 from .record import Record, RecordLayer, RecordProtection
+from .ticketkeys import MAX_ISSUED_TICKET_LENGTH
 from .tls12 import TLS12Client, TLS12Server
 from .tls13 import TLS13Client, TLS13Server
 
@@ -60,6 +63,21 @@ if TYPE_CHECKING:
 
 #: Empty application-data records or warning alerts accepted in a row.
 _MAX_IDLE_RECORDS = 32
+#: TLS 1.3 KeyUpdates accepted in a row without application data between.
+#: Each costs a key derivation (and an answer when update_requested); RFC
+#: 8446 §4.6.3 sets no bound, so a peer could keep us busy forever.  32 is
+#: BoringSSL's number (kMaxKeyUpdates), refused with unexpected_message.
+_MAX_KEY_UPDATES = 32
+
+#: The most a server holds of a ClientHello, or of any other message from
+#: its client but a Certificate it asked for (those keep the Context's
+#: max_handshake_message_size).  A connection that has not finished its
+#: handshake has proven nothing and costs its peer one TCP connection, so it
+#: may pin only this much until the handshake timeout: 16 KiB for the hello
+#: itself, post-quantum key shares included (BoringSSL's bound for the whole
+#: message; real hellos are 0.3 to 2.5 KiB), plus 16 KiB for a session ticket
+#: it returns (we issue none larger, ticketkeys.MAX_ISSUED_TICKET_LENGTH).
+MAX_CLIENT_HELLO_SIZE = 2**14 + MAX_ISSUED_TICKET_LENGTH
 
 TLS_1_2 = ProtocolVersion.TLS_1_2
 TLS_1_3 = ProtocolVersion.TLS_1_3
@@ -104,6 +122,7 @@ class _ServerHelloSelector:
         if msg_type != HandshakeType.client_hello:
             raise UnexpectedMessageError("a connection must start with ClientHello")
         hello = ClientHello.parse(body)
+        check_legacy_version(hello.legacy_version)
         context = self._context
         offered = set(hello.supported_versions or ())
         if not offered and hello.legacy_version >= TLS_1_2:
@@ -140,6 +159,21 @@ class _ServerHelloSelector:
 
     def renegotiate(self) -> None:
         raise TLSError("renegotiation is only possible after the handshake")
+
+
+def _server_reassembler(context: Context) -> HandshakeReassembler:
+    """A server's bounds on what it holds of its client's messages.
+
+    Every message but a requested Certificate is held to
+    :data:`MAX_CLIENT_HELLO_SIZE` (or the Context's own bound, if smaller):
+    nothing else a client sends comes near it (OpenSSL allows 2 KiB for a
+    ClientKeyExchange and 64 bytes for a Finished).
+    """
+    limit = context.max_handshake_message_size
+    hello = min(MAX_CLIENT_HELLO_SIZE, limit)
+    if context.client_certificate is ClientCertificatePolicy.NONE:
+        return HandshakeReassembler(hello)
+    return HandshakeReassembler(hello, {HandshakeType.certificate: limit})
 
 
 #: What Connection drives: a version-specific state machine, or the selector.
@@ -198,7 +232,11 @@ class Connection:
         # RFC 8446 §5.1: 0x0303 on every record but (optionally) the first
         # ClientHello; TLS13Client.start sets 0x0301 for that one.
         self._records.legacy_record_version = ProtocolVersion.TLS_1_2
-        self._reassembler = HandshakeReassembler(context.max_handshake_message_size)
+        self._reassembler = (
+            HandshakeReassembler(context.max_handshake_message_size)
+            if is_client
+            else _server_reassembler(context)
+        )
         # A server learns the version from the first ClientHello; until then
         # a selector stands in for the handshake (see _ServerHelloSelector).
         # The state machines reach back through a weak proxy, so that a
@@ -233,6 +271,10 @@ class Connection:
         # Records that carried nothing (empty application data, warning
         # alerts), in a row: allowed, but not without end (see _idle_record).
         self._idle_records = 0
+        # KeyUpdates received since the last application data, and the
+        # answers still owed to our own update_requested (_count_key_update).
+        self._key_updates = 0
+        self._key_updates_requested = 0
 
     # -- the engine contract -------------------------------------------------
 
@@ -300,12 +342,16 @@ class Connection:
                 "does not support secure renegotiation (RFC 5746)"
             )
         self._guarded(self._handshake.renegotiate)
+        if self._handshake.version == TLS_1_3:
+            self._key_updates_requested += 1
 
     def key_update(self, request_peer: bool = True) -> None:
         """Send a TLS 1.3 KeyUpdate; with ``request_peer`` ask the peer to follow."""
         if self._error is not None or self.sent_close_notify:
             raise ConnectionClosedError("cannot update keys after close or failure")
         self._guarded(lambda: self._handshake.send_key_update(request_peer))
+        if request_peer:
+            self._key_updates_requested += 1
 
     def data_to_send(self) -> bytes:
         """Bytes to write to the transport, in order; empty if none."""
@@ -571,24 +617,45 @@ class Connection:
                 self._idle_record()
                 return
             self._idle_records = 0
+            self._key_updates = 0
             self._events.append(ApplicationData(bytes(record.payload)))
         elif content_type == ContentType.alert:
             self._handle_alert(record.payload)
         else:
-            self._idle_records = 0
             self._handle_change_cipher_spec(record)
 
     def _idle_record(self) -> None:
         """Count a record that carried nothing.
 
         Each one costs a record's work and yields no progress, so a peer may
-        send only so many in a row (OpenSSL draws the same line).
+        send only so many in a row (OpenSSL and BoringSSL draw the same line,
+        TLS 1.3's compatibility change_cipher_spec included).
         """
         self._idle_records += 1
         if self._idle_records > _MAX_IDLE_RECORDS:
             raise UnexpectedMessageError(
-                f"more than {_MAX_IDLE_RECORDS} empty records or warning alerts "
-                "in a row"
+                f"more than {_MAX_IDLE_RECORDS} records without content (empty "
+                "application data, warning alerts, compatibility "
+                "change_cipher_spec) in a row"
+            )
+
+    def _count_key_update(self) -> None:
+        """Count a KeyUpdate; refuse a run of them without data between.
+
+        Application data resets the count, so a long connection may update
+        its keys as often as it likes; only a flood that carries nothing is
+        cut short.  The peer's answers to our own update_requested are not
+        a flood: one KeyUpdate per request we sent is let through uncounted
+        (a peer may answer several requests with one, §4.6.3).
+        """
+        if self._key_updates_requested:
+            self._key_updates_requested -= 1
+            return
+        self._key_updates += 1
+        if self._key_updates > _MAX_KEY_UPDATES:
+            raise UnexpectedMessageError(
+                f"more than {_MAX_KEY_UPDATES} KeyUpdates without application "
+                "data between"
             )
 
     def _handle_handshake_record(self, payload: bytes | memoryview) -> None:
@@ -596,6 +663,8 @@ class Connection:
         self._reassembler.feed(payload)
         while (message := self._reassembler.pop()) is not None:
             msg_type, raw, body = message
+            if msg_type == HandshakeType.key_update:
+                self._count_key_update()
             self._read_keys_changed = False
             self._handshake.handle(msg_type, raw, body)
             if self._read_keys_changed and (
@@ -612,6 +681,13 @@ class Connection:
             raise UnexpectedMessageError("change_cipher_spec payload must be 0x01")
         self._read_keys_changed = False
         self._handshake.handle_change_cipher_spec(record)
+        if self._read_keys_changed:
+            self._idle_records = 0  # TLS 1.2: the new keys are progress
+        else:
+            # RFC 8446 §5: TLS 1.3's compatibility CCS is dropped "without
+            # further processing", but it is not free: one run of them is
+            # bounded like any record that carries nothing.
+            self._idle_record()
 
     def _handle_alert(self, payload: bytes | memoryview) -> None:
         if len(payload) != 2:

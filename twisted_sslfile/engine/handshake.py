@@ -27,8 +27,13 @@ from ..constants import (
     AlertLevel,
     ClientCertificatePolicy,
     HandshakeType,
+    ProtocolVersion,
 )
-from ..errors import NoApplicationProtocolError, UnexpectedMessageError
+from ..errors import (
+    NoApplicationProtocolError,
+    ProtocolVersionError,
+    UnexpectedMessageError,
+)
 
 if TYPE_CHECKING:
     from ..context import Context, Credential
@@ -126,6 +131,22 @@ def select_alpn(ours: Sequence[bytes], theirs: list[bytes] | None) -> bytes | No
             f"client offers ALPN {theirs!r}, none of which this server speaks"
         )
     return chosen
+
+
+def check_legacy_version(legacy_version: int) -> None:
+    """Refuse a ClientHello.legacy_version of SSL 3.0 or below.
+
+    RFC 8446 §D.5: no implementation may send 0x0300 or less, and 0x0300 is
+    a protocol_version; the values below it (major version 0, 1 or 2) are
+    not TLS at all.  This holds even when supported_versions offers a
+    version we speak.  A value above 0x0303 is a newer client's, tolerated
+    (RFC 5246 §E.1; RFC 8446 §4.2.1 negotiates by supported_versions).
+    """
+    if legacy_version <= ProtocolVersion.SSL_3_0:
+        raise ProtocolVersionError(
+            f"ClientHello legacy_version {legacy_version:#06x} is SSL 3.0 or "
+            "below (RFC 8446 §D.5)"
+        )
 
 
 def is_ip_address(name: str) -> bool:

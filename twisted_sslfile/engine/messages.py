@@ -28,6 +28,7 @@ that do not fit when *serializing* are our own bugs and raise
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, TypeAlias
 
@@ -887,18 +888,23 @@ class HandshakeReassembler:
     A declared length above ``max_message_size`` raises
     :class:`LimitExceededError` as soon as the 4-byte header is complete and
     before any of the body is buffered, so a peer cannot make us hold more
-    than ``max_message_size + 4`` bytes of a message.  The alert is
+    than ``max_message_size + 4`` bytes of a message.  ``limits`` gives some
+    message types a bound of their own instead (a server holds a ClientHello
+    to a much smaller bound than a client Certificate).  The alert is
     ``illegal_parameter``: the length is well-formed (any uint24 is valid
     syntax, which is what ``decode_error`` is about, RFC 8446 §6.2) but its
     value is one we do not accept, which is what ``illegal_parameter``
     ("conform[s] to the formal protocol syntax but [is] otherwise
-    incorrect") describes.
+    incorrect") describes, and what OpenSSL and BoringSSL send.
     """
 
-    __slots__ = ("_buffer", "_expected", "_max", "_ready")
+    __slots__ = ("_buffer", "_expected", "_limits", "_max", "_ready")
 
-    def __init__(self, max_message_size: int) -> None:
+    def __init__(
+        self, max_message_size: int, limits: Mapping[int, int] | None = None
+    ) -> None:
         self._max = max_message_size
+        self._limits = dict(limits) if limits else None
         self._buffer = bytearray()
         self._expected = 0  # total size of the message in _buffer, once known
         # Made on first use (see feed): an empty deque is 760 bytes, and an
@@ -926,9 +932,18 @@ class HandshakeReassembler:
 
     def _header_length(self, header: bytes | bytearray | memoryview) -> int:
         length = int.from_bytes(header[1:4], "big")
-        if length > self._max:
+        limits = self._limits
+        limit = self._max if limits is None else limits.get(header[0], self._max)
+        if length > limit:
+            msg_type = header[0]
+            name = (
+                HandshakeType(msg_type).name
+                if msg_type in HandshakeType._value2member_map_
+                else f"type {msg_type}"
+            )
             raise LimitExceededError(
-                f"handshake message of {length} bytes exceeds the limit of {self._max}",
+                f"handshake message {name} of {length} bytes exceeds the limit "
+                f"of {limit}",
                 AlertDescription.illegal_parameter,
             )
         return 4 + length

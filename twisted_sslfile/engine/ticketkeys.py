@@ -39,6 +39,7 @@ from .sessions import (
 __all__ = [
     "DEFAULT_RELOAD_INTERVAL",
     "DEFAULT_ROTATION_INTERVAL",
+    "MAX_ISSUED_TICKET_LENGTH",
     "TICKET_CIPHERS",
     "TICKET_OVERHEAD",
     "TicketKey",
@@ -67,6 +68,12 @@ _NONCE_LENGTH = 12
 _TAG_LENGTH = 16
 #: Bytes a ticket adds around the sealed state: key name, nonce, AEAD tag.
 TICKET_OVERHEAD = _KEY_NAME_LENGTH + _NONCE_LENGTH + _TAG_LENGTH
+#: The largest ticket we issue.  The client sends it back in its ClientHello,
+#: which a server holds to a bound of its own (connection.MAX_CLIENT_HELLO_SIZE:
+#: 16 KiB for the hello, this much for its ticket); only a client certificate
+#: chain sealed into the state comes near it.  Without a ticket such a client
+#: still connects, with a full handshake each time.
+MAX_ISSUED_TICKET_LENGTH = 2**14
 #: The AEADs a ticket can be sealed with; both take 256-bit keys.
 TICKET_CIPHERS: dict[str, type[AESGCM] | type[ChaCha20Poly1305]] = {
     "AES-256-GCM": AESGCM,
@@ -575,13 +582,15 @@ class TicketKeys:
     def seal_state(self, state: ServerSessionState) -> bytes | None:
         """A ticket for ``state``; None if it cannot fit in one.
 
-        Tickets are at most 65535 bytes (RFC 8446 §4.6.1); only a huge client
-        certificate chain could push a state past that.  Send no ticket then.
+        Tickets may be 65535 bytes (RFC 8446 §4.6.1), but we issue none above
+        :data:`MAX_ISSUED_TICKET_LENGTH`, so that the ClientHello carrying it
+        back stays within the server's bound; only a large client certificate
+        chain could push a state past that.  Send no ticket then.
         """
         if not isinstance(state, ServerSessionState):
             raise InternalError(f"cannot seal {type(state).__name__} in a ticket")
         plaintext = state.encode()
-        if len(plaintext) + TICKET_OVERHEAD > _MAX_TICKET_LENGTH:
+        if len(plaintext) + TICKET_OVERHEAD > MAX_ISSUED_TICKET_LENGTH:
             return None
         return self.seal(plaintext)
 

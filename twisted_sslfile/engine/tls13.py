@@ -59,6 +59,7 @@ from .handshake import (
     HandshakeIO,
     HandshakeMachine,
     by_certificate_authorities,
+    check_legacy_version,
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
@@ -237,6 +238,13 @@ class _TLS13Handshake(HandshakeMachine):
     def _check_finished(self, raw: bytes, body: bytes, base_secret: bytes) -> None:
         finished = messages.Finished.parse(body)
         expected = self._finished_data(base_secret)
+        if len(finished.verify_data) != len(expected):
+            # §4.4.4: verify_data is Hash.length bytes; a message of another
+            # length does not decode (§6.2), whatever it holds.
+            raise DecodeError(
+                f"Finished carries {len(finished.verify_data)} bytes, "
+                f"expected {len(expected)}"
+            )
         if not hmac.compare_digest(finished.verify_data, expected):
             raise DecryptError("Finished verify_data does not match the handshake")
         self._transcript.update(raw)
@@ -985,6 +993,7 @@ class TLS13Server(_TLS13Handshake):
 
     def receive_client_hello(self, raw: bytes, hello: messages.ClientHello) -> None:
         """Answer a ClientHello (the first comes from the version selector)."""
+        check_legacy_version(hello.legacy_version)
         context = self._context
         versions = hello.supported_versions or []
         if TLS13 not in versions or context.max_version < TLS13:

@@ -23,7 +23,13 @@ from typing import Any
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from tests.peers import OpenSSLServer, _OutputCollector
+from tests.peers import (
+    OpenSSLServer,
+    _OutputCollector,
+    echo,
+    python_ssl_server,
+    python_ssl_server_context,
+)
 from tests.test_echo import (
     LOOPBACK_ENDPOINT,
     TIMEOUT,
@@ -231,6 +237,8 @@ class ClientTests(EchoServerTestCase):
 FATAL = b"Fatal Python error"
 #: The report's last line before the relay starts: the handshake is done.
 REPORTED = b"\n---\n"
+#: Seconds without progress after which a flow is taken to be paused.
+STALL = 2.0
 
 
 class _PtyMaster:
@@ -547,6 +555,49 @@ class StdioTests(EchoServerTestCase):
         self.assertEqual(client.wait(), 1, client.describe())
         self.assertIn("standard output closed", client.stderr.text)
         self.assertNotIn("Traceback", client.stderr.text)
+
+    def test_flow_control(self) -> None:
+        """
+        stdout not read: the client stops reading the server, the server
+        (Python's ssl, blocking sends) stops reading the client, and the
+        client stops reading stdin. Nothing buffers without bound; once
+        stdout is read again, every byte comes through.
+        """
+        key = os.path.join(self.server.directory, "sslfile-echo-key.pem")
+        context = python_ssl_server_context(self.server.cert_path, key)
+        peer = python_ssl_server(context, echo)
+        client = self.client(
+            f"localhost:{peer.port}",
+            "--cafile",
+            self.server.cert_path,
+            "-q",
+            collect_stdout=False,
+        )
+        stdin = client.process.stdin
+        assert stdin is not None
+        os.set_blocking(stdin.fileno(), False)
+        data = memoryview(os.urandom(48 * 1024 * 1024))
+        sent = 0
+        # Feed stdin until it stays full for a while: the client stopped
+        # reading it (without flow control it would take all 48 MiB).
+        while sent < len(data):
+            _, writable, _ = select.select([], [stdin], [], STALL)
+            if not writable:
+                break
+            with contextlib.suppress(BlockingIOError):
+                sent += os.write(stdin.fileno(), data[sent : sent + 65536])
+        self.assertLess(sent, len(data) // 2, "stdin was read without pause")
+        stdout = _OutputCollector(client.process.stdout)
+        os.set_blocking(stdin.fileno(), True)
+        stdin.close()
+        self.assertEqual(client.wait(), 0, client.describe())
+        expected = bytes(data[:sent])
+        for name, got in (
+            ("client's stdout", stdout.data),
+            ("server", peer.result().received),
+        ):
+            # Not assertEqual: its message would hold megabytes.
+            self.assertTrue(got == expected, f"{name}: {len(got)} of {sent} bytes")
 
     def test_stderr_reader_gone(self) -> None:
         """

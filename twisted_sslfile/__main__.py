@@ -20,23 +20,40 @@ Choices, and why:
 * **Verification is on by default.**  ``--insecure`` turns it off for the
   connection but the chain is still checked afterwards against the trust
   roots, and the report says what a verifying client would have decided.
+* **Standard input and output go through** :class:`twisted.internet.stdio.
+  StandardIO`, not a thread: nothing is left blocked in a read when the
+  connection ends first (a daemon thread inside ``sys.stdin`` makes the
+  interpreter abort at exit), pipes, terminals, regular files and
+  ``/dev/null`` all work, and a closed stdout (``| head -c1``) is an event
+  rather than an exception.  Flow control runs both ways: a full stdout
+  pauses reading from the server, a full send buffer pauses reading stdin.
+  The descriptors are non-blocking while the reactor runs and handed back
+  as they were: their open file descriptions are shared with the shell.
 * **Exit status**: 0 after a clean close, 1 when the connection, handshake
-  or verification failed or the server cut the stream without close_notify,
-  2 for a usage error.
+  or verification failed, the server cut the stream without close_notify or
+  standard output went away, 2 for a usage error.  Ctrl-C (SIGINT) or
+  SIGTERM drops the connection without close_notify (the server must not
+  take a cut-off upload for a complete one) and ends the process by that
+  signal, as Python itself does on Ctrl-C: a shell sees 130 (143), and a
+  script running the client stops too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
+import signal
 import sys
-import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from types import FrameType
 from typing import Any, TextIO
 
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IHalfCloseableProtocol
+from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
 from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.stdio import StandardIO
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -106,13 +123,130 @@ def build_description(target: str, connect_timeout: float) -> str:
 class _Report:
     """Lines about the connection, on standard error."""
 
-    def __init__(self, out: TextIO, quiet: bool) -> None:
+    def __init__(self, out: TextIO | None, quiet: bool) -> None:
         self.out = out
         self.quiet = quiet
 
     def __call__(self, line: str = "", *, always: bool = False) -> None:
-        if always or not self.quiet:
-            print(line, file=self.out, flush=True)
+        if self.out is None or not (always or not self.quiet):
+            return
+        try:
+            # stderr often shares its open file description with stdin or
+            # stdout, which StandardIO made non-blocking: write this line
+            # blocking, as any tool's report is written.
+            with _blocking(self.out.fileno()):
+                print(line, file=self.out, flush=True)
+        except (OSError, ValueError):
+            # stderr is gone (EPIPE, a hung-up terminal): the report is
+            # best-effort, the exit status still tells.  /dev/null in its
+            # place lets the interpreter's last flush succeed.
+            out, self.out = self.out, None
+            with contextlib.suppress(OSError, ValueError):
+                _null_over(out.fileno())
+
+
+class OutputClosedError(Exception):
+    """Standard output went away (EPIPE: ``| head -c1`` exited)."""
+
+
+class Interrupted(Exception):
+    """Ctrl-C (SIGINT) or SIGTERM ended the connection."""
+
+
+@contextlib.contextmanager
+def _blocking(fd: int) -> Iterator[None]:
+    """``fd`` in blocking mode for the duration, then as it was."""
+    try:
+        was_blocking = os.get_blocking(fd)
+    except OSError:
+        was_blocking = True
+    if not was_blocking:
+        os.set_blocking(fd, True)
+    try:
+        yield
+    finally:
+        if not was_blocking:
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, False)
+
+
+def _null_over(fd: int) -> None:
+    """Put /dev/null in the place of descriptor ``fd``."""
+    null = os.open(os.devnull, os.O_RDWR)
+    if null != fd:
+        os.dup2(null, fd)
+        os.close(null)
+
+
+def _standard_descriptors() -> None:
+    """Open /dev/null on any of descriptors 0-2 that is closed (``<&-``).
+
+    Otherwise the first descriptor the client opens (the reactor's, the
+    socket's) takes the number and becomes "stdin" or "stdout".  A closed
+    stdin reads as end of input; a closed stdout discards the data, as
+    ``print`` does when ``sys.stdout`` is None.
+    """
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            _null_over(fd)
+            if fd == 2 and sys.stderr is None:
+                sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115
+
+
+@contextlib.contextmanager
+def _handed_back_blocking(fds: Sequence[int]) -> Iterator[None]:
+    """StandardIO makes stdin and stdout non-blocking; their open file
+    descriptions are shared with the shell (a terminal, a pipeline), which
+    must get them back as they were."""
+    saved: dict[int, bool] = {}
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            saved[fd] = os.get_blocking(fd)
+    try:
+        yield
+    finally:
+        for fd, blocking in saved.items():
+            with contextlib.suppress(OSError):
+                os.set_blocking(fd, blocking)
+
+
+@implementer(IPushProducer)
+class _Valve:
+    """A push producer that pauses and resumes one side of the relay.
+
+    Registered instead of the transports themselves so that a consumer's
+    ``stopProducing`` (its end of the connection) only stops the flow:
+    ending the connection stays the client's decision.
+    """
+
+    def __init__(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
+        self.pauseProducing = pause
+        self.resumeProducing = resume
+
+    def stopProducing(self) -> None:
+        self.pauseProducing()
+
+
+@implementer(IHalfCloseableProtocol)
+class _Stdio(Protocol):
+    """The local side of the relay: stdin to the server, stdout's fate."""
+
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+
+    def dataReceived(self, data: bytes) -> None:
+        self.client.send(data)
+
+    def readConnectionLost(self) -> None:
+        self.client.stdin_closed()
+
+    def writeConnectionLost(self) -> None:
+        self.client.stdout_closed()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        self.client.stdio_lost(reason)
 
 
 @implementer(IHalfCloseableProtocol)
@@ -123,8 +257,7 @@ class _Relay(Protocol):
         self.client = client
 
     def dataReceived(self, data: bytes) -> None:
-        self.client.output.write(data)
-        self.client.output.flush()
+        self.client.stdio.write(data)
 
     def readConnectionLost(self) -> None:
         # The server's close_notify: it sends no more; close our side too,
@@ -136,7 +269,7 @@ class _Relay(Protocol):
         """Our close_notify is out; keep reading until the server closes."""
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.client.lost(reason)
+        self.client.connection_ended(reason)
 
 
 class _Client:
@@ -146,12 +279,18 @@ class _Client:
         self.args = args
         self.reactor = reactor
         self.report = _Report(sys.stderr, args.quiet)
-        self.output = sys.stdout.buffer
         self.status = 1
         self.tls: Any = None
         self.handshake_ok = False
         self.server_closed = False
         self.endpoint: Any = None
+        self.connecting: Any = None
+        self.stdio: Any = None
+        self.stdout_open = True
+        self.ended: Failure | None = None
+        #: The signal (SIGINT, SIGTERM) that ended the run, if one did.
+        self.interrupted: int | None = None
+        self.done = False
 
     # -- start ------------------------------------------------------------------
 
@@ -159,14 +298,22 @@ class _Client:
         self.endpoint = endpoint
         factory = Factory.forProtocol(lambda: _Relay(self))
         factory.noisy = False
-        d = endpoint.connect(factory)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            # An ignored signal stays ignored (`nohup`, `cmd &` in a script).
+            if signal.getsignal(signum) != signal.SIG_IGN:
+                signal.signal(signum, self._signalled)
+        d = self.connecting = endpoint.connect(factory)
         d.addCallbacks(self.connected, self.connect_failed)
 
     def connect_failed(self, failure: Failure) -> None:
+        self.connecting = None
+        if self.done:
+            return
         self.report(f"connect failed: {failure.getErrorMessage()}", always=True)
         self.finish(1)
 
     def connected(self, relay: _Relay) -> None:
+        self.connecting = None
         self.tls = relay.transport
         try:
             peer = relay.transport.getPeer()
@@ -261,25 +408,22 @@ class _Client:
     # -- relay ------------------------------------------------------------------
 
     def _start_stdin(self) -> None:
+        # --no-stdin reads /dev/null: end of input at once, the same path.
+        stdin = 0
         if self.args.no_stdin:
-            self.reactor.callLater(0, self.stdin_closed)
-            return
-        # A thread, not twisted.internet.stdio: epoll refuses regular files,
-        # and `< request.txt` is a normal way to use this tool.
-        thread = threading.Thread(target=self._read_stdin, daemon=True)
-        thread.start()
-
-    def _read_stdin(self) -> None:
-        stream = sys.stdin.buffer
-        while True:
-            try:
-                data = stream.read1(65536)
-            except (OSError, ValueError):
-                data = b""
-            if not data:
-                self.reactor.callFromThread(self.stdin_closed)
-                return
-            self.reactor.callFromThread(self.send, data)
+            stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
+        # Twisted's epoll reactor polls regular files (which epoll refuses)
+        # continuously, so `< request.txt > reply` works too.
+        stdio = self.stdio = StandardIO(
+            _Stdio(self), stdin=stdin, stdout=1, reactor=self.reactor
+        )
+        # Flow control both ways: bounded buffers whatever either side does.
+        self.tls.registerProducer(
+            _Valve(stdio.pauseProducing, stdio.resumeProducing), True
+        )
+        stdio.registerProducer(
+            _Valve(self.tls.pauseProducing, self.tls.resumeProducing), True
+        )
 
     def send(self, data: bytes) -> None:
         if self.tls is not None and not self.tls.disconnected:
@@ -288,6 +432,66 @@ class _Client:
     def stdin_closed(self) -> None:
         if self.tls is not None and not self.tls.disconnected:
             self.tls.loseWriteConnection()
+
+    def stdout_closed(self) -> None:
+        """Nobody reads stdout any more: drop the connection, no close_notify
+        (as s_client killed by SIGPIPE does); the exit status is 1."""
+        self.stdout_open = False
+        if self.done or self.ended is not None:
+            return
+        self.tls.abortConnection()
+
+    def stdio_lost(self, reason: Failure) -> None:
+        """stdout flushed after the connection ended (or it failed doing so)."""
+        self.stdout_open = False
+        ended = self.ended
+        if self.done or ended is None:
+            return
+        if not reason.check(ConnectionDone):
+            ended = Failure(OutputClosedError("standard output closed"))
+        self.lost(ended)
+
+    def connection_ended(self, reason: Failure) -> None:
+        """The TLS connection is gone: flush stdout, then report and exit."""
+        self.ended = reason
+        if self.done:  # a second signal already ended the run
+            return
+        if self.interrupted is not None:
+            reason = self._interrupted()
+        elif not self.stdout_open:
+            reason = Failure(
+                OutputClosedError("standard output closed: dropped the connection")
+            )
+        elif self.stdio is not None:
+            self.stdio.loseConnection()  # then stdio_lost
+            return
+        self.lost(reason)
+
+    def _signalled(self, signum: int, frame: FrameType | None) -> None:
+        self.reactor.callFromThread(self.interrupt, signum)
+
+    def _interrupted(self) -> Failure:
+        name = signal.Signals(self.interrupted or signal.SIGINT).name
+        return Failure(Interrupted(f"interrupted ({name}): no close_notify sent"))
+
+    def interrupt(self, signum: int = signal.SIGINT) -> None:
+        """Ctrl-C: drop the connection without close_notify (a cut-off upload
+        must not look complete to the server).  While stdout is still being
+        flushed, or at a second signal, stop at once."""
+        if self.done:
+            return
+        again = self.interrupted is not None
+        self.interrupted = signum
+        if self.tls is None:
+            name = signal.Signals(signum).name
+            self.report(f"Interrupted ({name}) before the connection was made")
+            if self.connecting is not None:
+                self.connecting.cancel()
+            self.finish(1)
+        elif again or self.ended is not None:
+            self.lost(self._interrupted())
+        else:
+            self.tls.abortConnection()  # then connection_ended
 
     # -- end --------------------------------------------------------------------
 
@@ -332,6 +536,7 @@ class _Client:
         self.report(f"Session saved in {path}{unverified}")
 
     def finish(self, status: int) -> None:
+        self.done = True
         self.status = status
         if self.reactor.running:
             self.reactor.stop()
@@ -439,6 +644,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m twisted_sslfile`` and ``sslfile-client``."""
+    _standard_descriptors()
     parser = _parser()
     args = parser.parse_args(argv)
     from twisted.internet import reactor
@@ -461,8 +667,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--sess-in {args.sess_in}: {e}")
     client = _Client(args, reactor)
     reactor.callWhenRunning(client.start, endpoint)
-    reactor.run()
+    with _handed_back_blocking((0, 1, 2)):
+        reactor.run()
+    if client.interrupted is not None:
+        return _end_by_signal(client.interrupted)
     return client.status
+
+
+def _end_by_signal(signum: int) -> int:
+    """Die of ``signum``, as Python does of SIGINT after an uncaught
+    KeyboardInterrupt: a shell shows 128 + signum, and a shell script
+    running the client stops as well (bash stops a script at Ctrl-C only
+    when its command was killed by the signal)."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if stream is not None:
+                stream.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    return 128 + signum  # not reached where the signal kills
 
 
 if __name__ == "__main__":

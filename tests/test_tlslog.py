@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from twisted.internet import defer, reactor
+from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.task import Clock
 from twisted.internet.threads import deferToThread
@@ -34,15 +35,16 @@ from twisted.trial.unittest import SynchronousTestCase, TestCase
 from tests.certs import CertificateFactory
 from tests.peers import OpenSSLClient
 from tests.test_protocol import Echo, Recorder, SimNetwork, pki
-from twisted_sslfile.constants import ProtocolVersion
+from twisted_sslfile.constants import CipherSuite, ProtocolVersion
 from twisted_sslfile.context import Context
 from twisted_sslfile.endpoints import (
     EndpointDescriptionError,
     client_from_string,
     server_from_string,
 )
+from twisted_sslfile.engine.events import HandshakeCompleted
 from twisted_sslfile.protocol import TLSFactory, start_tls
-from twisted_sslfile.tlslog import FIELDS, LOG_NAMESPACE, resolve_logger
+from twisted_sslfile.tlslog import FIELDS, LOG_NAMESPACE, ConnectionLog, resolve_logger
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Seconds the connections of these tests stay open (on the Clock).
@@ -554,6 +556,54 @@ class ConnectionLogTests(SynchronousTestCase):
         for secret in (exported, exported.hex(), exported[:8].hex()):
             self.assertNotIn(str(secret), text)
         self.assertNotIn("ticket", text.lower())
+
+    def test_log_trouble_never_costs_the_connection(self) -> None:
+        """
+        A failure while describing the connection is logged as a failure,
+        and the application still gets its connectionLost.
+        """
+        from twisted_sslfile import tlslog
+
+        def broken(*args: object, **kwargs: object) -> dict[str, Any]:
+            raise RuntimeError("broken classifier")
+
+        self.patch(tlslog, "_classify", broken)
+        pair = _Pair(self.clock)
+        pair.client.loseConnection()
+        pair.network.flush()
+        self.assertEqual(pair.server_app.lost_count, 1)
+        event = pair.server_log.one(self)
+        self.assertEqual(event["log_level"], LogLevel.critical)
+        self.assertIn("cannot describe 127.0.0.1:1", formatEvent(event))
+        self.assertTrue(event["log_failure"].check(RuntimeError))
+
+    def test_unparseable_peer_certificate(self) -> None:
+        """
+        A peer certificate that cannot be parsed (accepted unverified)
+        names itself as such rather than failing the event.
+        """
+        log = _Events()
+        record = ConnectionLog(log.logger)
+        result = HandshakeCompleted(
+            version=ProtocolVersion.TLS_1_3,
+            cipher_suite=CipherSuite.TLS_AES_128_GCM_SHA256,
+            group=None,
+            alpn_protocol=None,
+            next_protocol=None,
+            server_name=None,
+            peer_certificates=(b"not DER",),
+        )
+        record.connection_lost(
+            reason=Failure(ConnectionDone()),
+            result=result,
+            is_client=False,
+            server_name=None,
+            now=0.0,
+        )
+        event = log.one(self)
+        self.assertEqual(event["peer_subject"], "(unparseable certificate)")
+        self.assertEqual(event["group"], None)
+        self.assertIn(" group=- ", event["summary"])
 
     def test_start_tls(self) -> None:
         """start_tls(connection_log=...) logs the upgraded connection."""

@@ -248,7 +248,11 @@ class ConnectionLog:
         self.started = now
         get_peer = getattr(transport, "getPeer", None)
         if get_peer is not None:
-            self.peer = describe_peer(get_peer())
+            try:
+                self.peer = describe_peer(get_peer())
+            except Exception:
+                # The log must never cost the connection; "-" says unknown.
+                self.logger.failure("connection log: no peer address")
 
     def peer_close_notify(self, we_sent_ours: bool) -> None:
         """The peer's close_notify arrived; ``we_sent_ours`` says whether
@@ -267,7 +271,35 @@ class ConnectionLog:
     ) -> None:
         """Emit the connection's event: ``info``, or ``warn`` when the
         handshake failed (unless the local side closed or aborted it) or a
-        fatal alert ended the connection."""
+        fatal alert ended the connection.
+
+        Never raises: it runs inside ``connectionLost``, ahead of the
+        application's own, which a logging problem must not prevent.
+        """
+        try:
+            level, fields = self._event(
+                reason=reason,
+                result=result,
+                is_client=is_client,
+                server_name=server_name,
+                now=now,
+            )
+        except Exception:
+            self.logger.failure(
+                "connection log: cannot describe {peer}", peer=self.peer
+            )
+            return
+        self.logger.emit(level, "{summary}", **fields)
+
+    def _event(
+        self,
+        *,
+        reason: Failure,
+        result: HandshakeCompleted | None,
+        is_client: bool,
+        server_name: str | None,
+        now: float,
+    ) -> tuple[LogLevel, dict[str, Any]]:
         completed = result is not None
         end = _classify(
             reason, completed=completed, peer_closed_first=self.peer_closed_first
@@ -328,6 +360,4 @@ class ConnectionLog:
         warn = end["end"] == "alert" or (
             not completed and end["end"] not in ("clean", "aborted")
         )
-        self.logger.emit(
-            LogLevel.warn if warn else LogLevel.info, "{summary}", **fields
-        )
+        return LogLevel.warn if warn else LogLevel.info, fields

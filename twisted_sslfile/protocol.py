@@ -1086,7 +1086,7 @@ class TLSFactory(WrappingFactory):
     ends (peer, SNI, what was negotiated, bytes, duration, why it ended;
     failed handshakes at ``warn`` level) to the logger of
     :mod:`twisted_sslfile.tlslog`; a ``twisted.logger.Logger`` logs to that
-    logger instead.  Off by default, and then it costs nothing.
+    logger instead.  Off by default; off, that module is not even imported.
     """
 
     protocol = TLSProtocol  # type: ignore[assignment]

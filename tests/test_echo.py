@@ -443,7 +443,7 @@ class OpenSSLClientTests(EchoServerTestCase):
     def test_handshake_failure_logged(self) -> None:
         """
         A client that does not trust the certificate aborts; the server
-        logs one line saying the handshake failed and why.
+        logs one warning saying the handshake failed, for which name, and why.
         """
         other = self.pki()
         client = OpenSSLClient(self.server.port, ca_file=other.ca_path)
@@ -453,8 +453,8 @@ class OpenSSLClientTests(EchoServerTestCase):
         line = self.server.connection_line()
         self.assertRegex(
             line,
-            r"127\.0\.0\.1:\d+ handshake failed; in=0 out=0 time=\S+ "
-            r"end: peer sent fatal alert \w+$",
+            r"#warn\] 127\.0\.0\.1:\d+ handshake failed; sni=localhost in=0 "
+            r"out=0 time=\S+ end: peer sent fatal alert \w+$",
         )
 
 
@@ -524,6 +524,10 @@ class PythonSSLTests(EchoServerTestCase):
             cert=(client.chain_path, client.key_path),  # type: ignore[arg-type]
         )
         self.assertEqual(reply, b"hello over python ssl\n")
+        self.assertIn(
+            ' resumed=no subject="CN=a client,O=twisted_sslfile tests" in=',
+            server.connection_line(1),
+        )
         with self.assertRaises((ssl.SSLError, OSError)):
             python_ssl_echo(server.port, pki.ca_path)
         self.assertIn("handshake failed", server.connection_line(2))
@@ -582,8 +586,9 @@ class ShutdownTests(EchoServerTestCase):
             self.assertEqual(tls.recv(100), b"")
             tls.close()
         self.assertIn(
-            "end: server shutdown, close_notify sent", server.connection_line()
+            "shutting down: sending close_notify to 1 open connection(s)", server.log
         )
+        self.assertIn("end: closed locally with close_notify", server.connection_line())
         self.assertIn(server.process.returncode, STOPPED)  # type: ignore[union-attr]
 
 

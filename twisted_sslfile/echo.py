@@ -3,8 +3,10 @@
 It exists so that "does TLS work here?" has a two-command answer: start
 this, point ``openssl s_client``, a browser-less ``curl``, Python's ``ssl``
 or ``python -m twisted_sslfile`` at it, and read one log line per connection
-saying what was negotiated and how the connection ended.  The choices below
-follow from that:
+saying what was negotiated and how the connection ended (the connection log
+of :mod:`twisted_sslfile.tlslog`, which any ``TLSFactory`` can have; it is
+on here by default, and ``connectionLog=no`` in an ``--endpoint`` turns it
+off there).  The choices below follow from that:
 
 * **No certificate needed.**  Without ``--cert`` a self-signed certificate
   for ``localhost``, ``127.0.0.1`` and ``::1`` is generated, saved under
@@ -34,17 +36,18 @@ import datetime
 import os
 import signal
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from twisted.application import service
 from twisted.internet import defer
-from twisted.internet.error import ConnectionDone
 from twisted.internet.protocol import Factory, Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python import usage
 from twisted.python.failure import Failure
+
+# Re-exported: the command-line client and older callers import them here.
+from twisted_sslfile.tlslog import describe_peer, format_version
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -52,7 +55,7 @@ __all__ = [
     "EchoProtocol",
     "EchoService",
     "Options",
-    "describe_end",
+    "describe_peer",
     "format_version",
     "makeService",
 ]
@@ -71,125 +74,30 @@ _RENEW_BEFORE = datetime.timedelta(days=7)
 log = Logger(namespace="sslfile-echo")
 
 
-def format_version(version: int | None) -> str:
-    """``TLSv1.3``: the spelling openssl and Python's ``ssl`` print."""
-    if version is None:
-        return "-"
-    major, minor = divmod(int(version), 256)
-    if major == 3 and minor >= 1:
-        return f"TLSv1.{minor - 1}"
-    return f"0x{int(version):04x}"
-
-
-def _name(value: Any) -> str:
-    if value is None:
-        return "-"
-    name = getattr(value, "name", None)
-    return name if isinstance(name, str) else str(value)
-
-
-def _protocol_name(value: bytes | None) -> str:
-    if value is None:
-        return "-"
-    return value.decode("ascii", "backslashreplace")
-
-
-def describe_peer(address: Any) -> str:
-    """``127.0.0.1:51234``, ``[::1]:51234``, or a UNIX socket's description."""
-    host = getattr(address, "host", None)
-    port = getattr(address, "port", None)
-    if host is not None and port is not None:
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    if type(address).__name__ == "UNIXAddress":
-        # A connecting UNIX socket is usually unnamed (no path to show).
-        name = address.name
-        if isinstance(name, bytes):
-            name = name.decode("utf-8", "backslashreplace")
-        return f"unix:{name}" if name else "unix"
-    return str(address)
-
-
-def describe_end(reason: Failure, closed_by_server: bool) -> str:
-    """Why a connection ended, in words an operator can act on."""
-    from twisted_sslfile.errors import RemoteAlertError, TLSError
-    from twisted_sslfile.protocol import HandshakeTimeoutError, TLSTruncationError
-
-    if reason.check(HandshakeTimeoutError):
-        return "handshake timed out"
-    if reason.check(TLSTruncationError):
-        return f"truncated: {reason.value}"
-    if reason.check(RemoteAlertError):
-        return f"peer sent fatal alert {reason.value.alert.name}"
-    if reason.check(TLSError):
-        error = reason.value
-        return f"TLS error, sent alert {error.alert.name}: {error.message}"
-    if reason.check(ConnectionDone):
-        if closed_by_server:
-            return "server shutdown, close_notify sent"
-        return "peer closed with close_notify"
-    return f"{reason.type.__name__}: {reason.getErrorMessage()}"
-
-
 class EchoProtocol(Protocol):
-    """Send back every byte; log the connection's story when it ends."""
+    """Send back every byte.
+
+    The connection's log line comes from the TLS layer below (the
+    endpoints' ``connectionLog``, on by default in :class:`Options`).
+    """
 
     factory: EchoFactory
 
     def __init__(self) -> None:
-        self.bytes_in = 0
-        self.bytes_out = 0
-        self.started = 0.0
-        self.peer = "-"
-        self.closed_by_server = False
         self.done: defer.Deferred[None] = defer.Deferred()
 
     def connectionMade(self) -> None:
-        self.started = time.monotonic()
-        self.peer = describe_peer(self.transport.getPeer())
         self.factory.connections.add(self)
 
     def dataReceived(self, data: bytes) -> None:
-        self.bytes_in += len(data)
         self.transport.write(data)
-        self.bytes_out += len(data)
 
     def close(self) -> None:
         """Server shutdown: close_notify, then the transport closes."""
-        self.closed_by_server = True
         self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
         self.factory.connections.discard(self)
-        duration = time.monotonic() - self.started
-        result = getattr(self.transport, "handshakeResult", None)
-        end = describe_end(reason, self.closed_by_server)
-        fields = {
-            "peer": self.peer,
-            "bytes_in": self.bytes_in,
-            "bytes_out": self.bytes_out,
-            "duration": duration,
-            "end": end,
-        }
-        if result is None:
-            log.info(
-                "{peer} handshake failed; in={bytes_in} out={bytes_out} "
-                "time={duration:.3f}s end: {end}",
-                **fields,
-            )
-        else:
-            log.info(
-                "{peer} sni={sni} {version} {suite} group={group} alpn={alpn} "
-                "npn={npn} resumed={resumed} in={bytes_in} out={bytes_out} "
-                "time={duration:.3f}s end: {end}",
-                sni=result.server_name or "-",
-                version=format_version(result.version),
-                suite=_name(result.cipher_suite),
-                group=_name(result.group),
-                alpn=_protocol_name(result.alpn_protocol),
-                npn=_protocol_name(result.next_protocol),
-                resumed="yes" if result.resumed else "no",
-                **fields,
-            )
         self.done.callback(None)
 
 
@@ -197,7 +105,7 @@ class EchoFactory(Factory):
     """Makes :class:`EchoProtocol` and keeps the live ones for shutdown."""
 
     protocol = EchoProtocol
-    #: The per-connection line says everything; "Starting factory" does not.
+    #: The per-connection log says everything; "Starting factory" does not.
     noisy = False
 
     def __init__(self) -> None:
@@ -306,6 +214,12 @@ class EchoService(service.Service):
         self._restore_sighup()
         stopping = [defer.maybeDeferred(port.stopListening) for port in self.ports]
         self.ports = []
+        if self.factory.connections:
+            # Their log lines will say "closed locally": this says why.
+            log.info(
+                "shutting down: sending close_notify to {count} open connection(s)",
+                count=len(self.factory.connections),
+            )
         stopping.append(self.factory.close_all())
         return defer.DeferredList(stopping)
 
@@ -398,7 +312,8 @@ class Options(usage.Options):
 
     def tls_defaults(self) -> dict[str, str]:
         """The command line as ``sslfile:`` TLS options."""
-        defaults: dict[str, str] = {}
+        # The line per connection is what this server is for.
+        defaults: dict[str, str] = {"connectionLog": "yes"}
         if len(self["cert"]) == 1 and os.path.isdir(self["cert"][0]):
             defaults["certDir"] = self["cert"][0]
         elif self["cert"]:

@@ -52,6 +52,7 @@ from twisted.internet.interfaces import (
     IStreamClientEndpoint,
     IStreamServerEndpoint,
 )
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from twisted_sslfile import x509 as _x509
@@ -134,6 +135,7 @@ TLS_OPTIONS: dict[str, _Option] = {
     "handshakeTimeout": _Option(True, True, "seconds, or 'none'"),
     "ticketKeys": _Option(True, False, "session ticket key file"),
     "reloadInterval": _Option(True, False, "seconds between certificate checks"),
+    "connectionLog": _Option(True, True, "yes or no: log each connection"),
 }
 
 #: Options of Twisted's ``ssl:`` and ``tls:`` endpoints that ``sslfile:``
@@ -276,6 +278,8 @@ class TLSSettings:
     certificate_files: tuple[str, ...] = field(default=())
     #: A server's certificates as files to watch (certKey or certDir).
     certificates: CertificateStore | None = None
+    #: One log event per connection (:mod:`twisted_sslfile.tlslog`).
+    connection_log: bool = False
 
 
 def _error(
@@ -574,6 +578,10 @@ def build_settings(
             )
         add("ticketKeys", ticket_key_file=ticket_keys)
 
+    connection_log = False
+    if get("connectionLog") is not None:
+        connection_log = _boolean("connectionLog", get("connectionLog"))  # type: ignore[arg-type]
+
     timeout = DEFAULT_HANDSHAKE_TIMEOUT
     if get("handshakeTimeout") is not None:
         timeout = _timeout("handshakeTimeout", get("handshakeTimeout"))  # type: ignore[arg-type]
@@ -617,6 +625,7 @@ def build_settings(
         handshake_timeout=timeout,
         certificate_files=tuple(cert_files),
         certificates=store,
+        connection_log=connection_log,
     )
 
 
@@ -664,6 +673,8 @@ class TLSServerEndpoint:
         while listening, and read again by :meth:`reload`.
     :param clock: the reactor (or a ``task.Clock``) for those checks;
         default the global reactor.
+    :param connection_log: ``TLSFactory``'s: True (or a ``Logger``) logs
+        one event per connection.
     """
 
     def __init__(
@@ -674,12 +685,14 @@ class TLSServerEndpoint:
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         certificates: CertificateStore | None = None,
         clock: IReactorTime | None = None,
+        connection_log: bool | Logger = False,
     ) -> None:
         self.inner = inner
         self.context = context
         self.handshake_timeout = handshake_timeout
         self.certificates = certificates
         self.clock = clock
+        self.connection_log = connection_log
         if certificates is not None:
             certificates.bind(context)
 
@@ -705,10 +718,15 @@ class TLSServerEndpoint:
                 handshake_timeout=self.handshake_timeout,
                 certificates=self.certificates,
                 watch_clock=self.clock,
+                connection_log=self.connection_log,
             )
         else:
             tls = TLSFactory(
-                factory, self.context, False, handshake_timeout=self.handshake_timeout
+                factory,
+                self.context,
+                False,
+                handshake_timeout=self.handshake_timeout,
+                connection_log=self.connection_log,
             )
         tls.noisy = getattr(factory, "noisy", True)
         return tls
@@ -737,6 +755,8 @@ class TLSClientEndpoint:
         an invalid name is a ValueError here.
     :param session: a session from an earlier connection to offer for
         resumption (when the installed engine supports it).
+    :param connection_log: ``TLSFactory``'s: True (or a ``Logger``) logs
+        one event per connection.
     """
 
     def __init__(
@@ -747,6 +767,7 @@ class TLSClientEndpoint:
         *,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
         session: object | None = None,
+        connection_log: bool | Logger = False,
     ) -> None:
         if server_name is None and context.verify:
             raise ValueError(
@@ -760,10 +781,14 @@ class TLSClientEndpoint:
         self.server_name = server_name
         self.handshake_timeout = handshake_timeout
         self.session = session
+        self.connection_log = connection_log
 
     def wrap_factory(self, factory: Any) -> TLSFactory:
         """The factory ``connect`` gives the inner endpoint."""
-        kwargs: dict[str, Any] = {"handshake_timeout": self.handshake_timeout}
+        kwargs: dict[str, Any] = {
+            "handshake_timeout": self.handshake_timeout,
+            "connection_log": self.connection_log,
+        }
         if self.session is not None:
             kwargs["session"] = self.session
         tls = TLSFactory(factory, self.context, True, self.server_name, **kwargs)
@@ -1006,6 +1031,7 @@ def server_from_parsed(
         handshake_timeout=settings.handshake_timeout,
         certificates=settings.certificates,
         clock=reactor,
+        connection_log=settings.connection_log,
     )
 
 
@@ -1037,6 +1063,7 @@ def client_from_parsed(
         settings.context,
         settings.server_name,
         handshake_timeout=settings.handshake_timeout,
+        connection_log=settings.connection_log,
     )
 
 

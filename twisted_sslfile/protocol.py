@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from twisted.internet import error
@@ -69,6 +69,11 @@ from twisted_sslfile.engine.events import (
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.errors import RemoteAlertError, TLSError
 from twisted_sslfile.x509 import canonical_server_name
+
+if TYPE_CHECKING:
+    from twisted.logger import Logger
+
+    from twisted_sslfile.tlslog import ConnectionLog
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -186,6 +191,8 @@ class TLSProtocol(Protocol):
         the global reactor when None.
     :param session: client only: a :class:`~twisted_sslfile.engine.sessions.
         Session` from an earlier connection to offer for resumption.
+    :param connection_log: a ``twisted.logger.Logger`` that gets one event
+        when the connection ends (:mod:`twisted_sslfile.tlslog`), or None.
     """
 
     def __init__(
@@ -201,6 +208,7 @@ class TLSProtocol(Protocol):
         close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
         clock: IReactorTime | None = None,
+        connection_log: Logger | None = None,
     ) -> None:
         self.factory = factory
         self.wrappedProtocol = wrappedProtocol
@@ -269,6 +277,13 @@ class TLSProtocol(Protocol):
         self._drain_timer: Any = None
         self._half_close_possible = False
 
+        # The connection log (tlslog): None, and never imported, when off.
+        self._log: ConnectionLog | None = None
+        if connection_log is not None:
+            from twisted_sslfile.tlslog import ConnectionLog
+
+            self._log = ConnectionLog(connection_log)
+
     # -- helpers -------------------------------------------------------------
 
     @property
@@ -309,6 +324,8 @@ class TLSProtocol(Protocol):
         self._half_close_possible = ITCPTransport.providedBy(
             transport
         ) or IHalfCloseableDescriptor.providedBy(transport)
+        if self._log is not None:
+            self._log.connection_made(transport, self._clock.seconds())
         if self._handshake_timeout is not None:
             self._handshake_timer = self._clock.callLater(
                 self._handshake_timeout, self._handshake_timed_out
@@ -403,6 +420,14 @@ class TLSProtocol(Protocol):
                     self.wrappedProtocol.dataReceived(item)
         if self.factory is not None and self in getattr(self.factory, "protocols", {}):
             self.factory.unregisterProtocol(self)
+        if self._log is not None:
+            self._log.connection_lost(
+                reason=final,
+                result=self._handshake_result,
+                is_client=self.is_client,
+                server_name=self._conn.server_name,
+                now=self._clock.seconds(),
+            )
         if self._wrapped_connected:
             self.wrappedProtocol.connectionLost(final)
 
@@ -715,6 +740,8 @@ class TLSProtocol(Protocol):
         self._update_reading()
 
     def _deliver(self, data: bytes) -> None:
+        if self._log is not None:
+            self._log.bytes_in += len(data)
         if self._closing or self._draining:
             return  # the application closed; like TCP, it reads no more
         if self._app_paused or self._pending:
@@ -724,6 +751,8 @@ class TLSProtocol(Protocol):
 
     def _on_peer_close_notify(self) -> None:
         self._peer_closed = True
+        if self._log is not None:
+            self._log.peer_close_notify(self._conn.sent_close_notify)
         self._set_reason(Failure(error.ConnectionDone()))
         if self._closing:
             # Our close_notify is out (or we gave up on the session): done.
@@ -839,6 +868,8 @@ class TLSProtocol(Protocol):
         except TLSError as exc:
             self._fail(exc)
             return False
+        if self._log is not None:
+            self._log.bytes_out += len(data)
         return True
 
     def _flush(self) -> None:
@@ -1051,6 +1082,12 @@ class TLSFactory(WrappingFactory):
     ``IProtocolNegotiationFactory``, its ``acceptableProtocols()`` become the
     ALPN (and NPN) list of each connection, in a Context derived from
     ``context`` with :meth:`Context.replace` and cached per list.
+
+    ``connection_log=True`` logs one structured event per connection when it
+    ends (peer, SNI, what was negotiated, bytes, duration, why it ended;
+    failed handshakes at ``warn`` level) to the logger of
+    :mod:`twisted_sslfile.tlslog`; a ``twisted.logger.Logger`` logs to that
+    logger instead.  Off by default; off, that module is not even imported.
     """
 
     protocol = TLSProtocol  # type: ignore[assignment]
@@ -1067,6 +1104,7 @@ class TLSFactory(WrappingFactory):
         drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
         clock: IReactorTime | None = None,
         session: Session | None = None,
+        connection_log: bool | Logger = False,
     ) -> None:
         super().__init__(wrapped_factory)
         if server_name is not None and not is_client:
@@ -1094,6 +1132,12 @@ class TLSFactory(WrappingFactory):
             raise ValueError("session is a client option")
         #: Offered by every connection this factory makes (client only).
         self.session = session
+        #: Where each connection's log event goes; None when the log is off.
+        self.connection_log: Logger | None = None
+        if connection_log is not False:
+            from twisted_sslfile.tlslog import resolve_logger
+
+            self.connection_log = resolve_logger(connection_log)
         self._contexts: dict[tuple[bytes, ...], tuple[Context, object, Context]] = {}
 
     def context_for_connection(self) -> Context:
@@ -1149,6 +1193,7 @@ class TLSFactory(WrappingFactory):
             drain_timeout=self.drain_timeout,
             clock=self.clock,
             session=self.session,
+            connection_log=self.connection_log,
         )
 
 
@@ -1163,6 +1208,7 @@ def start_tls(
     close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
     clock: IReactorTime | None = None,
+    connection_log: bool | Logger = False,
 ) -> TLSProtocol:
     """Upgrade a live plaintext connection to TLS (STARTTLS).
 
@@ -1176,6 +1222,7 @@ def start_tls(
     Returns the :class:`TLSProtocol`, which is now the protocol's transport.
     The transport must not have a producer registered by the application:
     unregister it first and register it again on the returned transport.
+    ``connection_log`` is :class:`TLSFactory`'s.
     """
     if IProtocol.providedBy(target) and getattr(target, "transport", None) is not None:
         protocol, transport = target, target.transport
@@ -1190,6 +1237,11 @@ def start_tls(
         raise ValueError(f"{target!r} is neither a connected protocol nor a transport")
     if getattr(transport, "producer", None) is not None:
         raise ValueError("unregister the transport's producer before start_tls")
+    logger = None
+    if connection_log is not False:
+        from twisted_sslfile.tlslog import resolve_logger
+
+        logger = resolve_logger(connection_log)
     tls = TLSProtocol(
         None,
         protocol,
@@ -1200,6 +1252,7 @@ def start_tls(
         close_timeout=close_timeout,
         drain_timeout=drain_timeout,
         clock=clock,
+        connection_log=logger,
     )
     tls._wrapped_connected = True
     # From now on the transport delivers to TLS.

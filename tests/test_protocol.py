@@ -2356,3 +2356,72 @@ class LoopbackTests(TestCase):
         self.assertEqual(reader.received, size)
         self.assertEqual(reader.digest.digest(), hashlib.sha256(payload).digest())
         self.assertGreater(reader.pauses, 5)
+
+    @defer.inlineCallbacks
+    def test_paused_producer_does_not_hold_truncation_close(self) -> Any:
+        """
+        The peer's TCP FIN (no close_notify) arrives while the application's
+        producer is paused by a full write buffer.  Twisted's TCP does not
+        close while a paused producer is registered (it resumes it instead),
+        so the producer is detached first: once the peer reads, the close is
+        orderly and prompt, not an abort at close_timeout.
+        """
+        server_lost: defer.Deferred[list[Failure]] = defer.Deferred()
+        servers: list[TLSProtocol] = []
+
+        @implementer(IPushProducer)
+        class Streamer(Recorder):
+            paused = False
+
+            def handshakeCompleted(self) -> None:
+                servers.append(self.transport)
+                self.transport.registerProducer(self, True)
+                self.produce()
+
+            def produce(self) -> None:
+                for _ in range(64):  # bounded: writes after a close vanish
+                    if self.paused:
+                        break
+                    self.transport.write(b"s" * 65536)
+
+            def pauseProducing(self) -> None:
+                self.paused = True
+
+            def resumeProducing(self) -> None:
+                self.paused = False
+                reactor.callLater(0, self.produce)
+
+            def stopProducing(self) -> None:
+                self.paused = True
+
+            def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
+                server_lost.callback([reason])
+
+        port = self.listen(Factory.forProtocol(Streamer), close_timeout=20)
+        client_lost: defer.Deferred[list[Failure]] = defer.Deferred()
+        clients: list[TLSProtocol] = []
+
+        class Stalled(Recorder):
+            def handshakeCompleted(self) -> None:
+                clients.append(self.transport)
+                self.transport.pauseProducing()
+
+            def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
+                client_lost.callback([reason])
+
+        self.connect(port, Stalled())
+        while not (servers and clients and servers[0].wrappedProtocol.paused):
+            yield deferLater(reactor, 0.01)
+        # A FIN under TLS: the client's TCP write side shuts.
+        clients[0].transport.loseWriteConnection()
+        while not servers[0]._transport_closed:
+            yield deferLater(reactor, 0.01)
+        clients[0].resumeProducing()  # the client reads what is queued
+        started = reactor.seconds()
+        [reason] = yield server_lost
+        self.assertLess(reactor.seconds() - started, 10)
+        self.assertTrue(reason.check(TLSTruncationError), reason)
+        [client_reason] = yield client_lost
+        # An orderly FIN after the data (the server sent no close_notify
+        # either), not a reset, which would show as a bare ConnectionLost.
+        self.assertTrue(client_reason.check(TLSTruncationError), client_reason)

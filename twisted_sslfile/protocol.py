@@ -1023,6 +1023,12 @@ class TLSProtocol(Protocol):
         self._shutting_down = True
         self._cancel("_drain_timer")
         self._cancel("_flush_call")
+        # Twisted's TCP does not close while a paused producer is registered
+        # (it resumes it when the buffer drains, and waits for more): the
+        # application's producer, which can write nothing more, goes first.
+        self._stop_producer()
+        if self._lost:
+            return
         self.transport.loseConnection()
         if not self._lost:
             self._start_close_timer()

@@ -19,9 +19,15 @@ follow from that:
 * **Everything is checked before the reactor starts**, so a typo stops
   twistd with a usage error rather than leaving a server that fails every
   handshake.
-* **Shutdown is clean**: listening stops, then every open connection gets a
-  close_notify; the wait for the peers' answers is bounded by the TLS
-  layer's close timeout.
+* **Flow control**: the connection is the producer of its own echo (as
+  ``twisted.protocols.portforward`` pairs two connections), so reading
+  pauses while the write buffer is full.  A client that sends and never
+  reads makes the server hold a few records per connection, not everything
+  it sent.
+* **Shutdown is clean, and bounded**: listening stops, then every open
+  connection gets a close_notify; the wait for the peers' answers, and for
+  a stuck client's buffer, is bounded by the TLS layer's close timeout
+  (``--close-timeout``), after which the connection is aborted.
 """
 
 from __future__ import annotations
@@ -141,6 +147,10 @@ class EchoProtocol(Protocol):
         self.started = time.monotonic()
         self.peer = describe_peer(self.transport.getPeer())
         self.factory.connections.add(self)
+        # What we write is what we read: when the transport's write buffer
+        # fills (the client is not reading), it pauses itself as our
+        # producer, which stops reading the socket until the buffer drains.
+        self.transport.registerProducer(self.transport, True)
 
     def dataReceived(self, data: bytes) -> None:
         self.bytes_in += len(data)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -558,6 +559,55 @@ class ShutdownTests(EchoServerTestCase):
             "end: server shutdown, close_notify sent", server.connection_line()
         )
         self.assertIn(server.process.returncode, STOPPED)  # type: ignore[union-attr]
+
+    def test_sigterm_with_clients_that_never_read(self) -> None:
+        """
+        Clients that send and never read hold the server's write buffers
+        full; SIGTERM still ends the server within close_timeout + 1 s:
+        the stuck connections are aborted, and logged as such.
+        """
+        close_timeout = 1.0
+        server = self.start_server(
+            "--endpoint", LOOPBACK_ENDPOINT, "--close-timeout", str(close_timeout)
+        )
+        stuck = [self._stuck_client(server) for _ in range(3)]
+        process = server.process
+        assert process is not None
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(close_timeout + 1 + TIMEOUT)
+        finally:
+            elapsed = time.monotonic() - started
+            for tls in stuck:
+                tls.close()
+        self.assertLess(elapsed, close_timeout + 1, server.log)
+        self.assertIn(process.returncode, STOPPED)
+        line = server.connection_line(3)
+        self.assertIn(
+            "end: server shutdown timed out (peer not reading), connection aborted",
+            line,
+        )
+
+    def _stuck_client(self, server: EchoServer) -> ssl.SSLSocket:
+        """A TLS client that writes until the server stops taking its data
+        (its echo buffer is full and nobody reads it), then goes quiet."""
+        context = ssl.create_default_context(cafile=server.cert_path)
+        raw = socket.create_connection(("127.0.0.1", server.port), TIMEOUT)
+        tls = context.wrap_socket(raw, server_hostname="localhost")
+        tls.setblocking(False)
+        chunk = os.urandom(65536)
+        sent = 0
+        while sent < 256 * 1024 * 1024:
+            try:
+                sent += tls.send(chunk)
+            except (ssl.SSLWantWriteError, BlockingIOError):
+                # Writable again within a while means the server still reads.
+                _, writable, _ = select.select([], [tls], [], 1.0)
+                if not writable:
+                    return tls
+        tls.close()
+        raise AssertionError(f"the server took {sent} bytes without pausing")
 
 
 class UsageErrorTests(SynchronousTestCase):

@@ -112,10 +112,17 @@ def describe_peer(address: Any) -> str:
 def describe_end(reason: Failure, closed_by_server: bool) -> str:
     """Why a connection ended, in words an operator can act on."""
     from twisted_sslfile.errors import RemoteAlertError, TLSError
-    from twisted_sslfile.protocol import HandshakeTimeoutError, TLSTruncationError
+    from twisted_sslfile.protocol import (
+        CloseTimeoutError,
+        HandshakeTimeoutError,
+        TLSTruncationError,
+    )
 
     if reason.check(HandshakeTimeoutError):
         return "handshake timed out"
+    if reason.check(CloseTimeoutError):
+        who = "server shutdown" if closed_by_server else "close"
+        return f"{who} timed out (peer not reading), connection aborted"
     if reason.check(TLSTruncationError):
         return f"truncated: {reason.value}"
     if reason.check(RemoteAlertError):
@@ -325,6 +332,14 @@ class Options(usage.Options):
             None,
             "Seconds a handshake may take, or 'none'.",
         ],
+        [
+            "close-timeout",
+            None,
+            None,
+            "Seconds a close may take (default 3): the wait for the client's "
+            "close_notify and for a client that stopped reading, after which "
+            "the connection is aborted. It bounds the shutdown too.",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -367,6 +382,7 @@ class Options(usage.Options):
             ("max-version", "maxVersion"),
             ("ticket-keys", "ticketKeys"),
             ("handshake-timeout", "handshakeTimeout"),
+            ("close-timeout", "closeTimeout"),
         ):
             if self[option] is not None:
                 defaults[name] = self[option]

@@ -51,7 +51,11 @@ from zope.interface import implementer
 from twisted_sslfile import x509 as _x509
 from twisted_sslfile.constants import ClientCertificatePolicy
 from twisted_sslfile.context import Context, Credential
-from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT, TLSFactory
+from twisted_sslfile.protocol import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    TLSFactory,
+)
 
 __all__ = [
     "PREFIX",
@@ -120,6 +124,7 @@ TLS_OPTIONS: dict[str, _Option] = {
     "ciphers": _Option(True, True, "cipher suite names, comma-separated"),
     "groups": _Option(True, True, "key exchange group names, comma-separated"),
     "handshakeTimeout": _Option(True, True, "seconds, or 'none'"),
+    "closeTimeout": _Option(True, True, "seconds, or 'none'"),
     "ticketKeys": _Option(True, False, "session ticket key file"),
 }
 
@@ -217,6 +222,7 @@ class TLSSettings:
     is_client: bool
     server_name: str | None = None
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
     #: Paths of the certificate files, in certKey order (for log lines).
     certificate_files: tuple[str, ...] = field(default=())
 
@@ -466,6 +472,9 @@ def build_settings(
     timeout = DEFAULT_HANDSHAKE_TIMEOUT
     if get("handshakeTimeout") is not None:
         timeout = _timeout("handshakeTimeout", get("handshakeTimeout"))  # type: ignore[arg-type]
+    close_timeout = DEFAULT_CLOSE_TIMEOUT
+    if get("closeTimeout") is not None:
+        close_timeout = _timeout("closeTimeout", get("closeTimeout"))  # type: ignore[arg-type]
 
     server_name = None
     if is_client:
@@ -492,6 +501,7 @@ def build_settings(
         is_client=is_client,
         server_name=server_name,
         handshake_timeout=timeout,
+        close_timeout=close_timeout,
         certificate_files=tuple(cert_files),
     )
 
@@ -510,6 +520,9 @@ class TLSServerEndpoint:
     :param context: the server's policy and certificates.
     :param handshake_timeout: seconds before an unfinished handshake is
         dropped; None for no limit.
+    :param close_timeout: seconds a close may take before the connection
+        is aborted (see :class:`~twisted_sslfile.protocol.TLSProtocol`);
+        None for no limit.
     """
 
     def __init__(
@@ -518,15 +531,21 @@ class TLSServerEndpoint:
         context: Context,
         *,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         self.inner = inner
         self.context = context
         self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
 
     def wrap_factory(self, factory: Any) -> TLSFactory:
         """The factory ``listen`` gives the inner endpoint."""
         tls = TLSFactory(
-            factory, self.context, False, handshake_timeout=self.handshake_timeout
+            factory,
+            self.context,
+            False,
+            handshake_timeout=self.handshake_timeout,
+            close_timeout=self.close_timeout,
         )
         tls.noisy = getattr(factory, "noisy", True)
         return tls
@@ -562,6 +581,7 @@ class TLSClientEndpoint:
         server_name: str | None,
         *,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
         session: object | None = None,
     ) -> None:
         if server_name is None and context.verify:
@@ -573,11 +593,15 @@ class TLSClientEndpoint:
         self.context = context
         self.server_name = server_name
         self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
         self.session = session
 
     def wrap_factory(self, factory: Any) -> TLSFactory:
         """The factory ``connect`` gives the inner endpoint."""
-        kwargs: dict[str, Any] = {"handshake_timeout": self.handshake_timeout}
+        kwargs: dict[str, Any] = {
+            "handshake_timeout": self.handshake_timeout,
+            "close_timeout": self.close_timeout,
+        }
         if self.session is not None:
             kwargs["session"] = self.session
         tls = TLSFactory(factory, self.context, True, self.server_name, **kwargs)
@@ -735,7 +759,10 @@ def server_from_parsed(
     )
     inner = _inner_server(reactor, inner_type, inner_args, inner_kwargs)
     return TLSServerEndpoint(
-        inner, settings.context, handshake_timeout=settings.handshake_timeout
+        inner,
+        settings.context,
+        handshake_timeout=settings.handshake_timeout,
+        close_timeout=settings.close_timeout,
     )
 
 
@@ -762,6 +789,7 @@ def client_from_parsed(
         settings.context,
         settings.server_name,
         handshake_timeout=settings.handshake_timeout,
+        close_timeout=settings.close_timeout,
     )
 
 

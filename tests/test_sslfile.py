@@ -1742,6 +1742,30 @@ class TCPResetScenarios:
         self.assertEqual(client.close(), 0)
         self.assertEqual(client.errno(), errno.ECONNRESET)
 
+    def test_stalled_handshake_blocking_clean_close_reset(self) -> Any:
+        """
+        A blocking clean close of a stalled handshake that ends in a reset
+        (the peer never answers, then resets) returns 0 with ECONNRESET,
+        and a later shutdown() keeps that errno rather than overwriting it
+        with EPIPE (Pike 8.0 and 9.x agree: close has shut down already).
+        """
+        return self.run_scenario(self._stalled_clean_close_reset)
+
+    @defer.inlineCallbacks
+    def _stalled_clean_close_reset(self) -> Any:
+        csock, ssock = self.pair()
+        client = self.client(csock)
+        client.set_blocking()
+        closing = self.in_thread(lambda: (client.close(None, True), client.errno()))
+        # is_open() takes the lock the closing thread holds until it waits.
+        yield self.wait_until(lambda: client.is_open() == 2)
+        ssock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        ssock.close()  # a reset (the ClientHello is unread anyway)
+        result = yield closing
+        self.assertEqual(result, (0, errno.ECONNRESET))
+        self.assertIsNone(client.shutdown())
+        self.assertEqual(client.errno(), errno.ECONNRESET)
+
 
 class GlobalReactorSocketpairTests(
     GlobalReactorMixin, SocketpairMixin, ScenarioTests, TestCase

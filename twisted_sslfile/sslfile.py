@@ -697,8 +697,9 @@ class SSLFile:
 
         The open socket comes back when no close was asked for, or after a
         finished clean close; otherwise it is closed and None returned
-        (errno EPIPE for an unfinished clean close).  Bytes that came after
-        the peer's close_notify are then returned by :meth:`read`.
+        (errno EPIPE for an unfinished clean close, or the error the close
+        ended in).  Bytes that came after the peer's close_notify are then
+        returned by :meth:`read`.
         """
         with self._lock:
             if self._shut:
@@ -715,11 +716,15 @@ class SSLFile:
                 self._closing == _OPEN
                 or (self._closing == _CLOSE_CLEAN and self._clean_done)
             )
-            self._errno = (
-                _errno.EPIPE
-                if self._closing == _CLOSE_CLEAN and not self._clean_done
-                else 0
-            )
+            if self._closing and self._error:
+                # A close that ended in an error (a reset during a clean
+                # close, say) already reported it, and in Pike it has shut
+                # down already: a later shutdown() leaves that errno alone.
+                self._errno = self._error
+            elif self._closing == _CLOSE_CLEAN and not self._clean_done:
+                self._errno = _errno.EPIPE
+            else:
+                self._errno = 0
             if keep:
                 self._unregister(close_socket=False)
                 sock.settimeout(self._original_timeout)

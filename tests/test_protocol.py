@@ -1876,6 +1876,51 @@ class ProducerTests(TLSTestMixin, SynchronousTestCase):
         self.assertEqual(bytes(client_app.data), b"data")
         self.assertEqual(client_app.read_lost, 1)
 
+    def test_transport_as_own_producer(self) -> None:
+        """
+        The echo idiom, registerProducer(transport, True): a peer that stops
+        reading pauses our reads (after the handshake), reading again resumes
+        them, and every byte comes back.
+        """
+        server_app = Echo()
+        server_app.on_handshake = lambda app: app.transport.registerProducer(
+            app.transport, True
+        )
+        client, _server, network = self.pair(
+            Recorder(), server_app, window=64 * 1024, read_size=65536
+        )
+        network.client.reading_paused = True
+        payload = os.urandom(2_000_000)
+        client.write(payload)
+        network.flush()
+        self.assertTrue(network.server.reading_paused)
+        self.assertLess(len(server_app.data), 1_000_000)
+        network.client.reading_paused = False
+        network.flush()
+        self.assertEqual(bytes(client.wrappedProtocol.data), payload)
+
+    def test_transport_as_own_producer_reset(self) -> None:
+        """
+        When the transport below is lost (a reset), it stops its producer
+        first, as Twisted's TCP does; with the TLS transport as its own
+        producer that must not count as our clean close: connectionLost
+        reports the reset, not ConnectionDone.
+        """
+        server_app = Echo()
+        server_app.on_handshake = lambda app: app.transport.registerProducer(
+            app.transport, True
+        )
+        client, _server, network = self.pair(Recorder(), server_app)
+        client.write(b"ping")
+        network.flush()
+        client.abortConnection()
+        network.flush()
+        lost = server_app.lost
+        self.assertIsNotNone(lost)
+        self.assertTrue(lost.check(error.ConnectionLost), lost)
+        self.assertFalse(lost.check(error.ConnectionDone), lost)
+        self.assertFalse(network.server.write_shut_requested)
+
     def test_connection_lost_delivers_held_data(self) -> None:
         """
         Decrypted data held for a paused application is delivered before

@@ -168,7 +168,7 @@ class _ProducerProxy:
 
     def stopProducing(self) -> None:
         if self._protocol is not None:
-            self._protocol._stop_producer()
+            self._protocol._transport_stopped_producer()
 
 
 @implementer(
@@ -278,6 +278,7 @@ class TLSProtocol(Protocol):
         self._peer_closed = False  # peer's close_notify received
         self._draining = False  # fatal alert sent; discarding input
         self._shutting_down = False  # the transport is being closed/aborted
+        self._transport_going = False  # the transport stopped our producer
         self._transport_closed = False  # transport.loseConnection was called
         self._tcp_write_shut = False  # transport.loseWriteConnection was called
         self._write_lost_notified = False
@@ -453,7 +454,7 @@ class TLSProtocol(Protocol):
         """Flush, send close_notify, and close once the peer answers (or
         ``close_timeout`` passes).  A registered producer is stopped: what it
         would write after this could never be sent."""
-        if self._closing or self._lost:
+        if self._closing or self._lost or self._transport_going:
             return
         self._closing = True
         self.disconnecting = True
@@ -932,6 +933,18 @@ class TLSProtocol(Protocol):
                 producer.resumeProducing()
             finally:
                 self._in_pull = False
+
+    def _transport_stopped_producer(self) -> None:
+        """The transport below stopped the producer we registered with it.
+
+        Twisted's TCP does that as it is lost, just before connectionLost.
+        The application's producer is stopped in turn; if it closes the
+        connection (a TLS transport registered as its own producer does),
+        that is no clean close of ours: the transport's loss, about to be
+        reported, is what ended the connection.
+        """
+        self._transport_going = True
+        self._stop_producer()
 
     def _stop_producer(self) -> None:
         producer = self._producer

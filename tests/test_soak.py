@@ -14,7 +14,8 @@ The scenarios, and what each must end with:
   itself, as ``sslfile-echo`` does); the client closes once all came back.
 * ``client_abort`` / ``server_abort``: one side aborts after a random number
   of chunks: ``ConnectionAborted`` there, a ``ConnectionLost`` (the reset) at
-  the peer, which received a prefix of what was sent.
+  the peer, which received a prefix of what was sent.  ``echo_abort``: the
+  client aborts an echo (whose transport is its own producer) half-way.
 * ``stalled_server`` / ``stalled_client``: one side stops reading for good;
   the other writes far more than the socket buffers hold and closes.  The
   close ends at ``close_timeout`` in :class:`CloseTimeoutError`; the staller
@@ -63,7 +64,8 @@ CONNECTION_DEADLINE = 15.0
 
 SCENARIOS = (
     ("halfclose", 40),
-    ("echo", 20),
+    ("echo", 15),
+    ("echo_abort", 5),
     ("client_abort", 10),
     ("server_abort", 10),
     ("stalled_server", 7),
@@ -121,12 +123,12 @@ def make_plans(rng: random.Random) -> list[Plan]:
         else:
             client = chunks(rng.randint(0, 6), 40000)
             server = chunks(rng.randint(0, 6), 40000)
-            if scenario == "echo":
+            if scenario.startswith("echo"):
                 server = []
         abort_after = 0
         if scenario.endswith("_abort"):
             # The aborting side aborts after some of its chunks, maybe none.
-            own = client if scenario == "client_abort" else server
+            own = server if scenario == "server_abort" else client
             abort_after = rng.randint(0, len(own))
         plans.append(
             Plan(
@@ -180,7 +182,7 @@ class End(Protocol):
         assert plan is not None
         if self.reason is not None or self.aborted:
             return
-        if plan.scenario == f"{self.side}_abort" and self._sent == plan.abort_after:
+        if self.aborts(plan) and self._sent == plan.abort_after:
             self.aborted = True
             self.transport.abortConnection()
             return
@@ -190,6 +192,11 @@ class End(Protocol):
             reactor.callLater(0, self._write_next)
             return
         self.finished_writing()
+
+    def aborts(self, plan: Plan) -> bool:
+        return plan.scenario == f"{self.side}_abort" or (
+            plan.scenario == "echo_abort" and self.side == "client"
+        )
 
     def finished_writing(self) -> None:
         """All chunks written: what the scenario does next."""
@@ -275,14 +282,14 @@ class ServerEnd(End):
             self.test.shrink_buffers(self.transport)
         if plan.scenario == "stalled_server":
             self.transport.pauseProducing()
-        elif plan.scenario == "echo":
+        elif plan.scenario.startswith("echo"):
             self.transport.registerProducer(self.transport, True)
             return
         self.start_writing()
 
     def dataReceived(self, data: bytes) -> None:
         super().dataReceived(data)
-        if self.plan is not None and self.plan.scenario == "echo":
+        if self.plan is not None and self.plan.scenario.startswith("echo"):
             self.transport.write(data)
 
     def readConnectionLost(self) -> None:
@@ -437,11 +444,11 @@ class SoakTests(TestCase):
                 ("server data", bytes(server.received) == client_stream),
                 ("client data", bytes(client.received) == expected),
             ]
-        elif scenario in ("client_abort", "server_abort"):
-            if scenario == "client_abort":
-                aborter, other, sent = client, server, client_stream
-            else:
+        elif scenario in ("client_abort", "server_abort", "echo_abort"):
+            if scenario == "server_abort":
                 aborter, other, sent = server, client, server_stream
+            else:
+                aborter, other, sent = client, server, client_stream
             assert aborter.reason is not None and other.reason is not None
             problems += [
                 ("aborter reason", bool(aborter.reason.check(ConnectionAborted))),

@@ -151,13 +151,14 @@ class EchoProtocol(Protocol):
         self.done: defer.Deferred[None] = defer.Deferred()
 
     def connectionMade(self) -> None:
+        transport: Any = self.transport
         self.started = time.monotonic()
-        self.peer = describe_peer(self.transport.getPeer())
+        self.peer = describe_peer(transport.getPeer())
         self.factory.connections.add(self)
         # What we write is what we read: when the transport's write buffer
         # fills (the client is not reading), it pauses itself as our
         # producer, which stops reading the socket until the buffer drains.
-        self.transport.registerProducer(self.transport, True)
+        transport.registerProducer(transport, True)
 
     def dataReceived(self, data: bytes) -> None:
         self.bytes_in += len(data)

@@ -472,9 +472,10 @@ def build_settings(
     timeout = DEFAULT_HANDSHAKE_TIMEOUT
     if get("handshakeTimeout") is not None:
         timeout = _timeout("handshakeTimeout", get("handshakeTimeout"))  # type: ignore[arg-type]
-    close_timeout = DEFAULT_CLOSE_TIMEOUT
-    if get("closeTimeout") is not None:
-        close_timeout = _timeout("closeTimeout", get("closeTimeout"))  # type: ignore[arg-type]
+    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
+    close_value = get("closeTimeout")
+    if close_value is not None:
+        close_timeout = _timeout("closeTimeout", close_value)
 
     server_name = None
     if is_client:

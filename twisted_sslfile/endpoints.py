@@ -63,7 +63,11 @@ from twisted_sslfile.certstore import (
 )
 from twisted_sslfile.constants import ClientCertificatePolicy
 from twisted_sslfile.context import Context, Credential
-from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT, TLSFactory
+from twisted_sslfile.protocol import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    TLSFactory,
+)
 
 __all__ = [
     "PREFIX",
@@ -133,6 +137,7 @@ TLS_OPTIONS: dict[str, _Option] = {
     "ciphers": _Option(True, True, "cipher suite names, comma-separated"),
     "groups": _Option(True, True, "key exchange group names, comma-separated"),
     "handshakeTimeout": _Option(True, True, "seconds, or 'none'"),
+    "closeTimeout": _Option(True, True, "seconds, or 'none'"),
     "ticketKeys": _Option(True, False, "session ticket key file"),
     "reloadInterval": _Option(True, False, "seconds between certificate checks"),
     "connectionLog": _Option(True, True, "yes or no: log each connection"),
@@ -274,6 +279,7 @@ class TLSSettings:
     is_client: bool
     server_name: str | None = None
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
     #: Paths of the certificate files, in certKey order (for log lines).
     certificate_files: tuple[str, ...] = field(default=())
     #: A server's certificates as files to watch (certKey or certDir).
@@ -585,6 +591,10 @@ def build_settings(
     timeout = DEFAULT_HANDSHAKE_TIMEOUT
     if get("handshakeTimeout") is not None:
         timeout = _timeout("handshakeTimeout", get("handshakeTimeout"))  # type: ignore[arg-type]
+    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
+    close_value = get("closeTimeout")
+    if close_value is not None:
+        close_timeout = _timeout("closeTimeout", close_value)
 
     server_name = None
     if is_client:
@@ -623,6 +633,7 @@ def build_settings(
         is_client=is_client,
         server_name=server_name,
         handshake_timeout=timeout,
+        close_timeout=close_timeout,
         certificate_files=tuple(cert_files),
         certificates=store,
         connection_log=connection_log,
@@ -675,6 +686,9 @@ class TLSServerEndpoint:
         default the global reactor.
     :param connection_log: ``TLSFactory``'s: True (or a ``Logger``) logs
         one event per connection.
+    :param close_timeout: seconds a close may take before the connection
+        is aborted (see :class:`~twisted_sslfile.protocol.TLSProtocol`);
+        None for no limit.
     """
 
     def __init__(
@@ -686,6 +700,7 @@ class TLSServerEndpoint:
         certificates: CertificateStore | None = None,
         clock: IReactorTime | None = None,
         connection_log: bool | Logger = False,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         self.inner = inner
         self.context = context
@@ -693,6 +708,7 @@ class TLSServerEndpoint:
         self.certificates = certificates
         self.clock = clock
         self.connection_log = connection_log
+        self.close_timeout = close_timeout
         if certificates is not None:
             certificates.bind(context)
 
@@ -716,6 +732,7 @@ class TLSServerEndpoint:
                 self.context,
                 False,
                 handshake_timeout=self.handshake_timeout,
+                close_timeout=self.close_timeout,
                 certificates=self.certificates,
                 watch_clock=self.clock,
                 connection_log=self.connection_log,
@@ -726,6 +743,7 @@ class TLSServerEndpoint:
                 self.context,
                 False,
                 handshake_timeout=self.handshake_timeout,
+                close_timeout=self.close_timeout,
                 connection_log=self.connection_log,
             )
         tls.noisy = getattr(factory, "noisy", True)
@@ -766,6 +784,7 @@ class TLSClientEndpoint:
         server_name: str | None,
         *,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
         session: object | None = None,
         connection_log: bool | Logger = False,
     ) -> None:
@@ -780,6 +799,7 @@ class TLSClientEndpoint:
         self.context = context
         self.server_name = server_name
         self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
         self.session = session
         self.connection_log = connection_log
 
@@ -788,6 +808,7 @@ class TLSClientEndpoint:
         kwargs: dict[str, Any] = {
             "handshake_timeout": self.handshake_timeout,
             "connection_log": self.connection_log,
+            "close_timeout": self.close_timeout,
         }
         if self.session is not None:
             kwargs["session"] = self.session
@@ -1032,6 +1053,7 @@ def server_from_parsed(
         certificates=settings.certificates,
         clock=reactor,
         connection_log=settings.connection_log,
+        close_timeout=settings.close_timeout,
     )
 
 
@@ -1064,6 +1086,7 @@ def client_from_parsed(
         settings.server_name,
         handshake_timeout=settings.handshake_timeout,
         connection_log=settings.connection_log,
+        close_timeout=settings.close_timeout,
     )
 
 

@@ -629,7 +629,7 @@ class ShutdownTests(EchoServerTestCase):
         self.assertIn(process.returncode, STOPPED)
         line = server.connection_line(3)
         self.assertIn(
-            "end: server shutdown timed out (peer not reading), connection aborted",
+            "end: close timed out (peer not reading), connection aborted",
             line,
         )
 
@@ -825,6 +825,16 @@ def _server_buffered(tls: TLSProtocol) -> int:
 ECHO_CONNECTION_BOUND = 320 * 1024
 
 
+class CountingEcho(EchoProtocol):
+    """The echo protocol, counting what it reads (the tests' own probe)."""
+
+    bytes_in = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        super().dataReceived(data)
+
+
 class EchoFlowControlUnitTests(SynchronousTestCase):
     """The echo protocol over the SimNetwork model of TCP, on a Clock."""
 
@@ -836,6 +846,7 @@ class EchoFlowControlUnitTests(SynchronousTestCase):
         self, **network: Any
     ) -> tuple[TLSProtocol, TLSProtocol, EchoProtocol, SimNetwork]:
         factory = EchoFactory()
+        factory.protocol = CountingEcho
         app = factory.buildProtocol(None)
         client = TLSProtocol(
             None,
@@ -923,7 +934,7 @@ class EchoFlowControlTCPTests(TestCase):
         samples: list[int] = []
         servers: list[TLSProtocol] = []
 
-        class Sampled(EchoProtocol):
+        class Sampled(CountingEcho):
             def connectionMade(self) -> None:
                 super().connectionMade()
                 servers.append(self.transport)

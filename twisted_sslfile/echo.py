@@ -297,6 +297,8 @@ class Options(usage.Options):
             None,
             "Seconds between checks of the certificate files for renewals "
             "(default 60), or 'none' (SIGHUP only).",
+        ],
+        [
             "close-timeout",
             None,
             None,

@@ -433,6 +433,18 @@ class _PtyMaster:
             raise
 
 
+def _default_signals() -> None:
+    """In the child: SIGINT and SIGTERM as an interactive shell leaves them.
+
+    A test runner started in the background by a non-interactive shell
+    (``trial tests &``, as CI scripts do) has SIGINT ignored, and children
+    inherit that; the client keeps an ignored signal ignored (``nohup``), so
+    the Ctrl-C tests would wait for an exit that cannot come.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 class RunningClient:
     """``python -m twisted_sslfile ARGS`` as a running process.
 
@@ -467,6 +479,7 @@ class RunningClient:
             stdout=stdout,
             stderr=subprocess.PIPE,
             start_new_session=start_new_session,
+            preexec_fn=_default_signals,
         )
         test.addCleanup(self.kill)
         self.stderr = _OutputCollector(self.process.stderr)

@@ -29,6 +29,12 @@ Choices, and why:
   pauses reading from the server, a full send buffer pauses reading stdin.
   The descriptors are non-blocking while the reactor runs and handed back
   as they were: their open file descriptions are shared with the shell.
+* **Parity with s_client where people rely on it**: the chain with each
+  certificate's validity, key and fingerprint and the leaf's SANs, the
+  server's signature scheme, ``--showcerts``, the chain of a refused
+  handshake too (the engine hands it over on the error), ``--starttls
+  smtp`` and an opt-in key log (``--keylogfile``, or ``SSLKEYLOGFILE`` as
+  curl reads it - the library itself never does).
 * **Exit status**: 0 after a clean close, 1 when the connection, handshake
   or verification failed, the server cut the stream without close_notify or
   standard output went away, 2 for a usage error.  Ctrl-C (SIGINT) or

@@ -21,6 +21,10 @@ from typing import Any
 
 from cryptography import x509
 from twisted.internet import defer, error, protocol, reactor
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase, TestCase
 
 from tests.certs import CertificateFactory, IssuedCertificate
@@ -487,3 +491,112 @@ class ParseTests(SynchronousTestCase):
         self.assertEqual(facts["subjectAltName"], "DNS:localhost")
         cert = x509.load_pem_x509_certificate(read(issued.cert_path))
         self.assertEqual(facts["subject"], cert.subject.rfc4514_string())
+
+
+class _FakeClient:
+    """What _SMTPStartTLS reports to: the report, and how it ended."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.failure: str | None = None
+        self.upgraded = False
+
+    def report(self, text: str = "", *, always: bool = False) -> None:
+        self.lines.append(text)
+
+    def plain_failed(self, why: str) -> None:
+        self.failure = why
+
+    def upgrade(self, negotiator: Any) -> None:
+        self.upgraded = True
+
+
+class SMTPNegotiationTests(SynchronousTestCase):
+    """The plaintext phase of --starttls smtp against hostile or broken
+    servers: every way out is an error that says why, within bounds."""
+
+    def negotiator(self) -> tuple[Any, _FakeClient, StringTransport]:
+        from twisted_sslfile.__main__ import _SMTPStartTLS
+
+        client = _FakeClient()
+        negotiator = _SMTPStartTLS(client)  # type: ignore[arg-type]
+        transport = StringTransport(hostAddress=IPv4Address("TCP", "127.0.0.1", 5))
+        negotiator.makeConnection(transport)
+        return negotiator, client, transport
+
+    def test_happy_path(self) -> None:
+        negotiator, client, transport = self.negotiator()
+        negotiator.dataReceived(b"220-mail.example ESMTP\r\n220 more\r\n")
+        self.assertEqual(transport.value(), b"EHLO [127.0.0.1]\r\n")
+        transport.clear()
+        negotiator.dataReceived(b"250-mail.example\r\n250-PIPELINING\r\n")
+        negotiator.dataReceived(b"250 starttls\r\n")  # keywords are case-blind
+        self.assertEqual(transport.value(), b"STARTTLS\r\n")
+        negotiator.dataReceived(b"220 go ahead\r\n")
+        self.assertTrue(client.upgraded)
+        self.assertIsNone(client.failure)
+
+    def check_failure(self, data: bytes, *fragments: str, quit: bool = True) -> None:
+        negotiator, client, transport = self.negotiator()
+        negotiator.dataReceived(data)
+        self.assertFalse(client.upgraded)
+        assert client.failure is not None
+        for fragment in fragments:
+            self.assertIn(fragment, client.failure)
+        self.assertTrue(transport.disconnecting)
+        self.assertEqual(transport.value().endswith(b"QUIT\r\n"), quit)
+
+    def test_refusing_greeting(self) -> None:
+        self.check_failure(b"554 go away\r\n", "does not accept mail: 554 go away")
+
+    def test_no_starttls(self) -> None:
+        self.check_failure(
+            b"220 hi\r\n250-mail.example\r\n250-PIPELINING\r\n250 8BITMIME\r\n",
+            "does not offer STARTTLS (its EHLO reply lists: PIPELINING, 8BITMIME)",
+        )
+
+    def test_starttls_refused(self) -> None:
+        self.check_failure(
+            b"220 hi\r\n250-x\r\n250 STARTTLS\r\n454 TLS not available\r\n",
+            "refused STARTTLS: 454 TLS not available",
+        )
+
+    def test_injection(self) -> None:
+        self.check_failure(
+            b"220 hi\r\n250-x\r\n250 STARTTLS\r\n220 go\r\n250 injected\r\n",
+            "plaintext injected before TLS",
+            quit=False,
+        )
+
+    def test_endless_line(self) -> None:
+        self.check_failure(b"220 " + b"x" * 5000, "never ends")
+
+    def test_endless_reply(self) -> None:
+        self.check_failure(b"220-x\r\n" * 101, "too many lines")
+
+    def test_closed(self) -> None:
+        negotiator, client, _ = self.negotiator()
+        negotiator.dataReceived(b"220 hi\r\n")
+        negotiator.connectionLost(Failure(error.ConnectionDone()))
+        self.assertEqual(
+            client.failure,
+            "the server closed the connection before answering EHLO "
+            "(Connection was closed cleanly.)",
+        )
+
+    def test_ehlo_names_ipv6(self) -> None:
+        from twisted_sslfile.__main__ import _SMTPStartTLS
+
+        negotiator = _SMTPStartTLS(_FakeClient())  # type: ignore[arg-type]
+        negotiator.makeConnection(
+            StringTransport(hostAddress=IPv6Address("TCP", "::1", 5))
+        )
+        self.assertEqual(negotiator.ehlo_name(), b"[IPv6:::1]")
+
+    def test_timed_out(self) -> None:
+        """The timer _Client arms (the handshake timeout) ends the wait."""
+        negotiator, client, transport = self.negotiator()
+        negotiator.timer = Clock().callLater(30, negotiator.timed_out)
+        negotiator.timed_out()
+        self.assertEqual(client.failure, "timed out before its greeting")
+        self.assertTrue(transport.disconnecting)

@@ -37,9 +37,10 @@ from tests.test_connection import pump
 from tests.test_interop_openssl import line
 from twisted_sslfile import KeyLogFile
 from twisted_sslfile._files import InsecureFileWarning, UnsafeFileError
-from twisted_sslfile.constants import ProtocolVersion
+from twisted_sslfile.constants import AlertDescription, ProtocolVersion
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine.connection import Connection
+from twisted_sslfile.errors import InternalError
 
 TLS13 = ProtocolVersion.TLS_1_3
 TLS12 = ProtocolVersion.TLS_1_2
@@ -206,6 +207,17 @@ class KeyLogOptionTests(SynchronousTestCase):
             self.assertEqual(client_lines, server_lines)
             self.assertEqual({text.split()[0] for text in client_lines}, labels)
             self.assertEqual(len(client_lines), len(labels))
+
+    def test_failing_callable_fails_the_handshake(self) -> None:
+        """A key log that cannot be written is not silently skipped."""
+
+        def broken(text: str) -> None:
+            raise OSError("disk full")
+
+        with self.assertRaises(InternalError) as caught:
+            self.handshake(client_log=broken)
+        self.assertEqual(caught.exception.alert, AlertDescription.internal_error)
+        self.assertIn("disk full", str(caught.exception))
 
     def test_not_callable_refused(self) -> None:
         with self.assertRaises(ValueError) as caught:

@@ -297,6 +297,8 @@ class _SMTPStartTLS(Protocol):
     #: Lines in one reply (an EHLO reply lists a dozen extensions).
     MAX_REPLY_LINES = 100
 
+    transport: Any  # a connected TCP (or UNIX) transport
+
     def __init__(self, client: _Client) -> None:
         self.client = client
         self.buffer = b""

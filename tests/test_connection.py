@@ -30,6 +30,7 @@ from twisted_sslfile.constants import (
     HandshakeType,
     NamedGroup,
     ProtocolVersion,
+    SignatureScheme,
 )
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine.connection import (
@@ -53,6 +54,7 @@ from twisted_sslfile.engine.messages import (
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.engine.tls13 import TLS13Client
 from twisted_sslfile.errors import (
+    CertificateError,
     ConnectionClosedError,
     RemoteAlertError,
     TLSError,
@@ -1310,6 +1312,8 @@ class ChainRefusalReasonTests(HandshakeTestsMixin, SynchronousTestCase):
         _, server, error = self.fail_handshake(client_context, server_context)
         message = str(error)
         self.assertEqual(error.alert, alert, message)
+        # The refused chain, as sent, for a report of what was refused.
+        self.assertEqual(list(error.peer_certificates), leaf.chain_der)
         self.assertEqual(server.error.alert, alert)
         self.assertNotIn("untrusted root", message)
         self.assertIn("verifier: ", message)
@@ -1548,3 +1552,136 @@ class ServerNameTests(HandshakeTestsMixin, SynchronousTestCase):
                 e.alert,
                 {AlertDescription.illegal_parameter, AlertDescription.decode_error},
             )
+
+
+class RefusedChainTests(HandshakeTestsMixin, SynchronousTestCase):
+    """
+    A chain refused by verification travels on the error (DER, leaf first,
+    as sent) so that a report can show it; the handshake still fails.
+    """
+
+    def check(self, version: ProtocolVersion) -> None:
+        other = CertificateFactory(self.mktemp(), name="Other")
+        leaf = other.server("example.com")
+        server_context = Context(
+            credentials=[leaf.credential()], min_version=version, max_version=version
+        )
+        client_context = Context(trust_roots=self.pki.trust_roots)
+        client, _, error = self.fail_handshake(client_context, server_context)
+        self.assertIsInstance(error, CertificateError)
+        self.assertEqual(error.alert, AlertDescription.unknown_ca)
+        self.assertEqual(list(error.peer_certificates), leaf.chain_der)
+        # Nothing about the refused chain is published as the peer's.
+        self.assertEqual(client.state, ConnectionState.FAILED)
+        self.assertEqual(client.peer_certificates, ())
+        self.assertIsNone(client.handshake_result)
+
+    def test_tls13(self) -> None:
+        self.check(ProtocolVersion.TLS_1_3)
+
+    def test_tls12(self) -> None:
+        self.check(ProtocolVersion.TLS_1_2)
+
+    def test_client_chain_refused_by_server(self) -> None:
+        other = CertificateFactory(self.mktemp(), name="Other")
+        stranger = other.client("client.example")
+        client_context, server_context = self.contexts(
+            server={
+                "client_certificate": ClientCertificatePolicy.REQUIRE,
+                "trust_roots": self.pki.trust_roots,
+            },
+            client={"credentials": [stranger.credential()]},
+        )
+        _, server, _ = self.fail_handshake(client_context, server_context)
+        assert server.error is not None
+        self.assertEqual(list(server.error.peer_certificates), stranger.chain_der)
+
+    def test_other_errors_carry_no_chain(self) -> None:
+        client_context, server_context = self.contexts(
+            server={"alpn_protocols": [b"h2"]},
+            client={"alpn_protocols": [b"http/1.1"]},
+        )
+        _, _, error = self.fail_handshake(client_context, server_context)
+        self.assertEqual(error.alert, AlertDescription.no_application_protocol)
+        self.assertEqual(error.peer_certificates, ())
+
+
+class PeerSignatureSchemeTests(HandshakeTestsMixin, SynchronousTestCase):
+    """
+    ``peer_signature_scheme``: what the peer signed the handshake with, in
+    the event and as a query; None when it signed nothing.
+    """
+
+    def check(
+        self, key_type: str, version: ProtocolVersion, expected: SignatureScheme
+    ) -> None:
+        client_context, server_context = self.contexts(
+            key_type,
+            server={"min_version": version, "max_version": version},
+        )
+        client, server, client_events, _ = self.connect(client_context, server_context)
+        [done] = of_type(client_events, HandshakeCompleted)
+        self.assertEqual(done.peer_signature_scheme, expected)
+        self.assertEqual(client.peer_signature_scheme, expected)
+        # The server's peer (a client without certificate) signed nothing.
+        self.assertIsNone(server.peer_signature_scheme)
+
+    def test_tls13_ecdsa(self) -> None:
+        self.check(
+            "ecdsa-p256",
+            ProtocolVersion.TLS_1_3,
+            SignatureScheme.ecdsa_secp256r1_sha256,
+        )
+
+    def test_tls13_rsa(self) -> None:
+        self.check(
+            "rsa-2048", ProtocolVersion.TLS_1_3, SignatureScheme.rsa_pss_rsae_sha256
+        )
+
+    def test_tls13_ed25519(self) -> None:
+        self.check("ed25519", ProtocolVersion.TLS_1_3, SignatureScheme.ed25519)
+
+    def test_tls12_server_key_exchange(self) -> None:
+        self.check(
+            "rsa-2048", ProtocolVersion.TLS_1_2, SignatureScheme.rsa_pss_rsae_sha256
+        )
+
+    def test_client_certificate_verify(self) -> None:
+        for version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            issued = self.pki.client("client.example", key_type="ecdsa-p256")
+            client_context, server_context = self.contexts(
+                server={
+                    "client_certificate": ClientCertificatePolicy.REQUIRE,
+                    "trust_roots": self.pki.trust_roots,
+                    "max_version": version,
+                },
+                client={"credentials": [issued.credential()]},
+            )
+            _, server, _, _ = self.connect(client_context, server_context)
+            self.assertEqual(server.version, version)
+            self.assertEqual(
+                server.peer_signature_scheme, SignatureScheme.ecdsa_secp256r1_sha256
+            )
+
+    def test_none_before_the_handshake(self) -> None:
+        client_context, _ = self.contexts()
+        client = Connection(client_context, is_client=True, server_name="example.com")
+        client.start()
+        self.assertIsNone(client.peer_signature_scheme)
+
+    def test_none_when_resumed(self) -> None:
+        """A resumption carries no CertificateVerify (RFC 8446 §2.2)."""
+        client_context, server_context = self.contexts()
+        client, _, _, _ = self.connect(client_context, server_context)
+        session = client.session
+        assert session is not None
+        resumed = Connection(
+            client_context, is_client=True, server_name="example.com", session=session
+        )
+        server = Connection(server_context, is_client=False)
+        resumed.start()
+        events, _ = pump(resumed, server)
+        [done] = of_type(events, HandshakeCompleted)
+        self.assertTrue(done.resumed)
+        self.assertIsNone(done.peer_signature_scheme)
+        self.assertIsNone(resumed.peer_signature_scheme)

@@ -69,6 +69,7 @@ def checkout_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["PYTHONPATH"] = str(ROOT) + (os.pathsep + path if path else "")
     env.pop("LISTEN_FDS", None)
     env.pop("LISTEN_PID", None)
+    env.pop("SSLKEYLOGFILE", None)  # a key log only where a test asks for one
     env.update(extra or {})
     return env
 

@@ -17,6 +17,7 @@ ClientHellos mean a HelloRetryRequest happened), and what s_server prints.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 
 from twisted.trial.unittest import SynchronousTestCase
@@ -69,6 +70,14 @@ def digit_lines(count: int) -> bytes:
     return b"".join(
         b"%064d\n" % int.from_bytes(os.urandom(26), "big") for _ in range(count)
     )
+
+
+def traced_signature_schemes(
+    peer: peers.OpenSSLServer | peers.OpenSSLClient,
+) -> list[str]:
+    """The schemes of the CertificateVerify messages in OpenSSL's -trace,
+    sent and received, in order ("Signature Algorithm: NAME (0xHHHH)")."""
+    return re.findall(r"Signature Algorithm: (\w+) \(0x[0-9a-f]{4}\)", peer.trace)
 
 
 def line(label: str) -> bytes:
@@ -224,6 +233,10 @@ class ClientAgainstOpenSSLServerTests(InteropTestCase):
         server = self.start_server(issued)
         conn = self.handshake_and_exchange(server)
         self.assertEqual(list(conn.peer_certificates), issued.chain_der)
+        # The scheme we report is the one s_server says it signed with.
+        scheme = conn.peer_signature_scheme
+        assert scheme is not None
+        self.assertEqual(traced_signature_schemes(server), [scheme.name])
 
     def test_rsa_2048(self) -> None:
         self.check_key_type("rsa-2048")
@@ -254,6 +267,8 @@ class ClientAgainstOpenSSLServerTests(InteropTestCase):
         with self.assertRaises(TLSError) as caught:
             driver.handshake()
         self.assertAlert(caught.exception, AlertDescription.unknown_ca)
+        # The refused chain, for a report: what s_server sent (no intermediate).
+        self.assertEqual(caught.exception.peer_certificates, (issued.der,))
         server.expect_error_output("unknown ca")
 
     def test_intermediate_not_a_ca_is_named(self) -> None:
@@ -592,13 +607,17 @@ class ServerForOpenSSLClientTests(InteropTestCase):
             client_certificate=ClientCertificatePolicy.REQUIRE,
             trust_roots=self.pki.ca_path,
         )
-        conn, _ = self.serve(
+        conn, client = self.serve(
             context,
             cert=issued.cert_path,
             key=issued.key_path,
             cert_chain=self.intermediates_path(issued),
         )
         self.assertEqual(list(conn.peer_certificates), issued.chain_der)
+        # s_client's trace: our CertificateVerify, then its own.
+        scheme = conn.peer_signature_scheme
+        assert scheme is not None
+        self.assertEqual(traced_signature_schemes(client)[-1:], [scheme.name])
 
     def test_client_certificate_ecdsa(self) -> None:
         self.check_client_certificate("ecdsa-p256")

@@ -18,7 +18,7 @@ from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePE
 from tests import peers
 from tests.certs import CertificateFactory
 from tests.driver import Driver
-from tests.test_interop_openssl import InteropTestCase, line
+from tests.test_interop_openssl import InteropTestCase, line, traced_signature_schemes
 from twisted_sslfile.constants import (
     AlertDescription,
     CipherSuite,
@@ -123,6 +123,12 @@ class ClientAgainstOpenSSLServerTests(InteropTestCase):
         server.expect_output(f"CIPHER is {name}")
         server.expect_output("Secure Renegotiation IS supported")
         self.close(driver, server)
+        # ServerKeyExchange's scheme, as s_server's trace (complete once it
+        # exited) has it.
+        assert done.peer_signature_scheme is not None
+        self.assertEqual(
+            traced_signature_schemes(server), [done.peer_signature_scheme.name]
+        )
 
     def test_ecdhe_ecdsa_aes128_gcm(self) -> None:
         self.check_suite(CS.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)

@@ -72,6 +72,7 @@ class RFC8448Connection(Connection):
 
 class ClientReplayTests(SynchronousTestCase):
     def setUp(self) -> None:
+        self.keylog: list[str] = []
         context = Context(
             # The RFC's certificate is a bare self-signed "rsa" test cert.
             insecure_skip_verify=True,
@@ -79,6 +80,7 @@ class ClientReplayTests(SynchronousTestCase):
             key_share_groups=[NamedGroup.x25519],
             min_version=ProtocolVersion.TLS_1_3,
             random=scripted_random(rfc.CLIENT_X25519_PRIVATE),  # type: ignore[arg-type]
+            keylog=self.keylog.append,
         )
         self.client = RFC8448Connection(context, is_client=True, server_name="server")
         self.client.start()
@@ -127,9 +129,48 @@ class ClientReplayTests(SynchronousTestCase):
         client.close()
         self.assertEqual(client.data_to_send(), rfc.CLIENT_ALERT_RECORD)
 
+    def test_key_log(self) -> None:
+        """
+        Context(keylog=...) receives the RFC's five secrets, named by the
+        RFC's ClientHello.random, in the NSS key log format; and the
+        CertificateVerify scheme is reported.
+        """
+        client = self.client
+        client.data_to_send()
+        client.receive_data(rfc.SERVER_HELLO_RECORD)
+        client.receive_data(rfc.SERVER_FLIGHT_RECORD)
+        random = rfc.CLIENT_RANDOM.hex()
+        self.assertEqual(
+            self.keylog,
+            [
+                f"{label} {random} {secret.hex()}"
+                for label, secret in (
+                    (
+                        "CLIENT_HANDSHAKE_TRAFFIC_SECRET",
+                        rfc.CLIENT_HANDSHAKE_TRAFFIC_SECRET,
+                    ),
+                    (
+                        "SERVER_HANDSHAKE_TRAFFIC_SECRET",
+                        rfc.SERVER_HANDSHAKE_TRAFFIC_SECRET,
+                    ),
+                    (
+                        "CLIENT_TRAFFIC_SECRET_0",
+                        rfc.CLIENT_APPLICATION_TRAFFIC_SECRET_0,
+                    ),
+                    (
+                        "SERVER_TRAFFIC_SECRET_0",
+                        rfc.SERVER_APPLICATION_TRAFFIC_SECRET_0,
+                    ),
+                    ("EXPORTER_SECRET", rfc.EXPORTER_MASTER_SECRET),
+                )
+            ],
+        )
+        self.assertEqual(client.peer_signature_scheme, rfc.SIGNATURE_SCHEME)
+
 
 class ServerReplayTests(SynchronousTestCase):
     def setUp(self) -> None:
+        self.keylog: list[str] = []
         certificate = cx509.load_der_x509_certificate(rfc.CERTIFICATE_DER)
         context = Context(
             credentials=[Credential([certificate], rfc.server_rsa_private_key())],
@@ -139,6 +180,7 @@ class ServerReplayTests(SynchronousTestCase):
             random=scripted_random(  # type: ignore[arg-type]
                 rfc.SERVER_X25519_PRIVATE, rfc.SERVER_RANDOM
             ),
+            keylog=self.keylog.append,
         )
         self.server = Connection(context, is_client=False)
 
@@ -149,6 +191,17 @@ class ServerReplayTests(SynchronousTestCase):
         handshake = self.server._handshake
         self.assertEqual(
             handshake._server_hs_secret, rfc.SERVER_HANDSHAKE_TRAFFIC_SECRET
+        )
+        # A server logs under its client's random too (what Wireshark looks up).
+        random = rfc.CLIENT_RANDOM.hex()
+        self.assertEqual(
+            self.keylog[:2],
+            [
+                f"CLIENT_HANDSHAKE_TRAFFIC_SECRET {random} "
+                f"{rfc.CLIENT_HANDSHAKE_TRAFFIC_SECRET.hex()}",
+                f"SERVER_HANDSHAKE_TRAFFIC_SECRET {random} "
+                f"{rfc.SERVER_HANDSHAKE_TRAFFIC_SECRET.hex()}",
+            ],
         )
         self.assertEqual(
             handshake._client_hs_secret, rfc.CLIENT_HANDSHAKE_TRAFFIC_SECRET

@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "ClientCertificatePolicy": "twisted_sslfile.constants",
     "Context": "twisted_sslfile.context",
     "Credential": "twisted_sslfile.context",
+    "KeyLogFile": "twisted_sslfile._files",
     "Connection": "twisted_sslfile.engine.connection",
     "Session": "twisted_sslfile.engine.sessions",
     "TicketKeys": "twisted_sslfile.engine.ticketkeys",
@@ -77,6 +78,7 @@ __all__ = [
     "HandshakeTimeoutError",
     "IllegalParameterError",
     "InternalError",
+    "KeyLogFile",
     "LimitExceededError",
     "MissingExtensionError",
     "NoApplicationProtocolError",
@@ -104,6 +106,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
+    from twisted_sslfile._files import KeyLogFile
     from twisted_sslfile.constants import ClientCertificatePolicy, ProtocolVersion
     from twisted_sslfile.context import Context, Credential
     from twisted_sslfile.engine.connection import Connection

@@ -29,6 +29,12 @@ Choices, and why:
   pauses reading from the server, a full send buffer pauses reading stdin.
   The descriptors are non-blocking while the reactor runs and handed back
   as they were: their open file descriptions are shared with the shell.
+* **Parity with s_client where people rely on it**: the chain with each
+  certificate's validity, key and fingerprint and the leaf's SANs, the
+  server's signature scheme, ``--showcerts``, the chain of a refused
+  handshake too (the engine hands it over on the error), ``--starttls
+  smtp`` and an opt-in key log (``--keylogfile``, or ``SSLKEYLOGFILE`` as
+  curl reads it - the library itself never does).
 * **Exit status**: 0 after a clean close, 1 when the connection, handshake
   or verification failed, the server cut the stream without close_notify or
   standard output went away, 2 for a usage error.  Ctrl-C (SIGINT) or
@@ -283,6 +289,157 @@ class _Relay(Protocol):
         self.client.connection_ended(reason)
 
 
+class _SMTPStartTLS(Protocol):
+    """Plain SMTP up to STARTTLS, as ``s_client -starttls smtp`` speaks it.
+
+    Read the 220 greeting, send EHLO, check that STARTTLS is among the
+    extensions (RFC 3207 §4), send STARTTLS, read its 220, then hand the
+    connection to TLS.  Replies are read line by line, with bounds on a
+    line and on a reply: a server that never stops talking is an error, not
+    a memory leak.  Bytes that arrive after the 220 to STARTTLS are refused
+    rather than taken into the TLS stream or shown as the server's: a
+    server (or a man in the middle) must not inject plaintext that would
+    look as if it came over TLS (RFC 3207 §4.2 implies the client discards
+    all knowledge from before; CVE-2011-0411 was this bug in servers).
+    """
+
+    #: RFC 5321 §4.5.3.1.5 allows 512 octets per reply line; be lenient.
+    MAX_LINE = 4096
+    #: Lines in one reply (an EHLO reply lists a dozen extensions).
+    MAX_REPLY_LINES = 100
+
+    transport: Any  # a connected TCP (or UNIX) transport
+
+    def __init__(self, client: _Client) -> None:
+        self.client = client
+        self.buffer = b""
+        self.reply: list[bytes] = []
+        self.waiting_for = "greeting"
+        self.timer: Any = None
+        self.ended = False
+
+    def dataReceived(self, data: bytes) -> None:
+        if self.ended:
+            return
+        self.buffer += data
+        while not self.ended:
+            end = self.buffer.find(b"\n")
+            if end < 0:
+                if len(self.buffer) > self.MAX_LINE:
+                    self.fail("the server sent an SMTP reply line that never ends")
+                return
+            text, self.buffer = self.buffer[:end].rstrip(b"\r"), self.buffer[end + 1 :]
+            if len(text) > self.MAX_LINE:
+                self.fail("the server sent an over-long SMTP reply line")
+                return
+            self.reply.append(text)
+            if len(self.reply) > self.MAX_REPLY_LINES:
+                self.fail("the server's SMTP reply has too many lines")
+                return
+            if text[3:4] == b"-":
+                continue  # RFC 5321 §4.2.1: more lines of this reply follow
+            reply, self.reply = self.reply, []
+            self.answer(reply)
+
+    def answer(self, reply: list[bytes]) -> None:
+        """One complete reply arrived: act on it."""
+        code = reply[-1][:3]
+        shown = reply[0].decode("ascii", "backslashreplace")
+        report = self.client.report
+        if self.waiting_for == "greeting":
+            if code != b"220":
+                self.fail(f"the server does not accept mail: {shown}")
+                return
+            report(f"SMTP greeting: {shown}")
+            self.waiting_for = "ehlo"
+            self.transport.write(b"EHLO " + self.ehlo_name() + b"\r\n")
+        elif self.waiting_for == "ehlo":
+            if code != b"250":
+                self.fail(f"the server refused EHLO: {shown}")
+                return
+            # The first line greets; the others name one extension each.
+            keywords = [line[4:].split(b" ")[0].upper() for line in reply[1:]]
+            if b"STARTTLS" not in keywords:
+                offered = b", ".join(keywords).decode("ascii", "backslashreplace")
+                self.fail(
+                    "the server does not offer STARTTLS (its EHLO reply lists: "
+                    f"{offered or 'no extensions'}); nothing was sent in plaintext"
+                )
+                return
+            self.waiting_for = "starttls"
+            self.transport.write(b"STARTTLS\r\n")
+        elif self.waiting_for == "starttls":
+            if code != b"220":
+                self.fail(f"the server refused STARTTLS: {shown}")
+                return
+            if self.buffer:
+                self.fail(
+                    f"the server sent {len(self.buffer)} more bytes after its "
+                    "220 to STARTTLS; refused (plaintext injected before TLS)",
+                    quit=False,
+                )
+                return
+            report(f"SMTP STARTTLS: {shown}")
+            self.ended = True
+            self._cancel_timer()
+            self.client.upgrade(self)
+
+    def ehlo_name(self) -> bytes:
+        """An address literal for our end (RFC 5321 §4.1.3): no DNS lookup,
+        and never a made-up name."""
+        import ipaddress
+
+        try:
+            host = self.transport.getHost().host
+            address = ipaddress.ip_address(host)
+        except Exception:  # a UNIX socket, or no getHost
+            return b"localhost"
+        if address.version == 6:
+            return f"[IPv6:{address}]".encode("ascii")
+        return f"[{address}]".encode("ascii")
+
+    def fail(self, why: str, *, quit: bool = True) -> None:
+        """Give up before TLS: QUIT (RFC 5321 §3.8: also after a refusing
+        greeting), close, report, exit 1."""
+        if self.ended:
+            return
+        self.ended = True
+        self._cancel_timer()
+        if quit:
+            self.transport.write(b"QUIT\r\n")
+        self.transport.loseConnection()
+        self.client.plain_failed(why)
+
+    def timed_out(self) -> None:
+        self.timer = None
+        self.fail(f"timed out {self.awaited()}")
+
+    def abort(self) -> None:
+        self.ended = True
+        self._cancel_timer()
+        if self.transport is not None:
+            self.transport.abortConnection()
+
+    def _cancel_timer(self) -> None:
+        timer, self.timer = self.timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
+        if not self.ended:
+            self.ended = True
+            self._cancel_timer()
+            self.client.plain_failed(
+                f"the server closed the connection {self.awaited()} "
+                f"({reason.getErrorMessage()})"
+            )
+
+    def awaited(self) -> str:
+        if self.waiting_for == "greeting":
+            return "before its greeting"
+        return f"before answering {self.waiting_for.upper()}"
+
+
 class _Client:
     """One run of the command: connect, report, relay, exit."""
 
@@ -296,6 +453,8 @@ class _Client:
         self.server_closed = False
         self.endpoint: Any = None
         self.connecting: Any = None
+        #: --starttls: the plaintext protocol until TLS takes over.
+        self.plain: _SMTPStartTLS | None = None
         self.stdio: Any = None
         self.stdout_open = True
         self.ended: Failure | None = None
@@ -313,6 +472,14 @@ class _Client:
             # An ignored signal stays ignored (`nohup`, `cmd &` in a script).
             if signal.getsignal(signum) != signal.SIG_IGN:
                 signal.signal(signum, self._signalled)
+        if self.args.starttls:
+            # Plaintext first (the inner endpoint), TLS once the server said
+            # yes to STARTTLS; the relay then runs over it as usual.
+            plain = Factory.forProtocol(lambda: _SMTPStartTLS(self))
+            plain.noisy = False
+            d = self.connecting = endpoint.inner.connect(plain)
+            d.addCallbacks(self.plain_connected, self.connect_failed)
+            return
         d = self.connecting = endpoint.connect(factory)
         d.addCallbacks(self.connected, self.connect_failed)
 
@@ -325,14 +492,58 @@ class _Client:
 
     def connected(self, relay: _Relay) -> None:
         self.connecting = None
-        self.tls = relay.transport
+        self._report_connected(relay.transport)
+        self.tls_started(relay)
+
+    def _report_connected(self, transport: Any) -> None:
         try:
-            peer = relay.transport.getPeer()
-            self.report(f"Connected to {_address(peer)}")
+            self.report(f"Connected to {_address(transport.getPeer())}")
         except Exception:  # an exotic transport without getPeer
             self.report("Connected")
+
+    def tls_started(self, relay: _Relay) -> None:
+        """TLS runs under ``relay``: report the handshake, start the relay."""
+        self.plain = None
+        self.tls = relay.transport
         self.tls.whenHandshakeDone().addCallbacks(self.handshake_done, self.failed)
         self._start_stdin()
+
+    # -- STARTTLS -----------------------------------------------------------------
+
+    def plain_connected(self, negotiator: _SMTPStartTLS) -> None:
+        self.connecting = None
+        self.plain = negotiator
+        self._report_connected(negotiator.transport)
+        timeout = self.endpoint.handshake_timeout
+        if timeout is not None:
+            negotiator.timer = self.reactor.callLater(timeout, negotiator.timed_out)
+
+    def upgrade(self, negotiator: _SMTPStartTLS) -> None:
+        """The server accepted STARTTLS: TLS over the same connection."""
+        from twisted_sslfile.protocol import start_tls
+
+        endpoint = self.endpoint
+        relay = _Relay(self)
+        relay.makeConnection(negotiator.transport)
+        start_tls(
+            relay,
+            endpoint.context,
+            True,
+            endpoint.server_name,
+            session=endpoint.session,
+            handshake_timeout=endpoint.handshake_timeout,
+            clock=self.reactor,
+            connection_log=endpoint.connection_log,
+        )
+        self.tls_started(relay)
+
+    def plain_failed(self, why: str) -> None:
+        """The plaintext phase failed: nothing was encrypted, exit 1."""
+        self.plain = None
+        if self.done:
+            return
+        self.report(f"STARTTLS failed: {why}", always=True)
+        self.finish(1)
 
     # -- handshake --------------------------------------------------------------
 
@@ -344,20 +555,30 @@ class _Client:
         report(f"Protocol version: {format_version(result.version)}")
         report(f"Cipher suite: {_name(result.cipher_suite)}")
         report(f"Key exchange group: {_name(result.group)}")
+        report(f"Peer signature scheme: {describe_signature_scheme(result)}")
         report(f"ALPN protocol: {_proto(result.alpn_protocol)}")
         report(f"NPN protocol: {_proto(result.next_protocol)}")
         report(f"Server name: {describe_server_name(self.endpoint.server_name)}")
         report(f"Session resumed: {self.resumption(result)}")
+        self.report_chain(result.peer_certificates)
         chain = self.tls.getPeerCertificateChain()
-        report(f"Certificate chain ({len(chain)} as sent by the server):")
-        from twisted_sslfile import x509
-
-        for index, cert in enumerate(chain):
-            report(f"  {index} subject: {x509.describe_certificate(cert)}")
-            report(f"    issuer: {cert.issuer.rfc4514_string()}")
-            report(f"    SHA-256: {x509.fingerprint_sha256(cert)}")
         report(f"Verification: {self.verification(result, chain)}")
         report("---")
+
+    def report_chain(self, chain: Sequence[bytes], refused: bool = False) -> None:
+        """The chain as the server sent it (s_client's "Certificate chain"),
+        and with --showcerts each certificate in PEM, as s_client -showcerts
+        prints them.  The PEM blocks are written even with --quiet, so that
+        ``-q --showcerts --no-stdin HOST 2>chain.pem`` saves the chain."""
+        how = "as sent by the server, refused" if refused else "as sent by the server"
+        self.report(f"Certificate chain ({len(chain)} {how}):")
+        now = self.endpoint.context.clock()
+        for index, der in enumerate(chain):
+            for text in describe_chain_certificate(index, der, now):
+                self.report(text)
+            if self.args.showcerts:
+                for text in _pem(der):
+                    self.report(text, always=True)
 
     def resumption(self, result: Any) -> str:
         """Whether the --sess-in session resumed, and if not, why when known."""
@@ -410,9 +631,17 @@ class _Client:
         return "SKIPPED (--insecure); the chain would have verified"
 
     def failed(self, failure: Failure) -> None:
-        """The handshake did not complete; connectionLost reports and exits."""
+        """The handshake did not complete; connectionLost reports and exits.
+
+        A chain refused by verification is still shown: the engine hands
+        the certificates it received over on the error (the connection has
+        failed all the same), and they are what one needs to see why.
+        """
         from twisted_sslfile.errors import CertificateError
 
+        chain = getattr(failure.value, "peer_certificates", ())
+        if chain:
+            self.report_chain(chain, refused=True)
         if failure.check(CertificateError):
             self.report(f"Verification: FAILED: {failure.value}", always=True)
 
@@ -498,6 +727,8 @@ class _Client:
             self.report(f"Interrupted ({name}) before the connection was made")
             if self.connecting is not None:
                 self.connecting.cancel()
+            if self.plain is not None:
+                self.plain.abort()
             self.finish(1)
         elif again or self.ended is not None:
             self.lost(self._interrupted())
@@ -580,6 +811,113 @@ def describe_server_name(name: str | None) -> str:
     return f"{name} (sent as SNI)"
 
 
+#: cryptography's curve names -> the NIST names ``openssl x509 -text`` shows.
+_NIST_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+
+
+def describe_public_key(key: object) -> str:
+    """``RSA 2048 bits``, ``EC P-256 (256 bits)``, ``Ed25519``...
+
+    The facts ``openssl x509 -noout -text`` gives as "Public-Key: (N bit)"
+    and "NIST CURVE: P-256".
+    """
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"RSA {key.key_size} bits"
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        curve = _NIST_CURVES.get(key.curve.name, key.curve.name)
+        return f"EC {curve} ({key.curve.key_size} bits)"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448"
+    if isinstance(key, dsa.DSAPublicKey):
+        return f"DSA {key.key_size} bits"
+    return type(key).__name__
+
+
+def describe_validity(cert: Any, now: float) -> str:
+    """notBefore and notAfter in UTC, and whether ``now`` is between them
+    (RFC 5280 §4.1.2.5: both ends inclusive)."""
+    import datetime
+
+    before = cert.not_valid_before_utc
+    after = cert.not_valid_after_utc
+    moment = datetime.datetime.fromtimestamp(now, datetime.UTC)
+    if moment < before:
+        state = "NOT YET VALID"
+    elif moment > after:
+        state = "EXPIRED"
+    else:
+        state = "valid now"
+    return f"notBefore {_utc(before)}, notAfter {_utc(after)} ({state})"
+
+
+def describe_names(cert: Any) -> str:
+    """The subjectAltName's DNS names and IP addresses, as sent."""
+    from cryptography import x509
+
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    except x509.ExtensionNotFound:
+        return "(none)"
+    names = [f"DNS:{name}" for name in san.value.get_values_for_type(x509.DNSName)]
+    names += [f"IP:{ip}" for ip in san.value.get_values_for_type(x509.IPAddress)]
+    return ", ".join(names) or "(no DNS names or IP addresses)"
+
+
+def describe_chain_certificate(index: int, der: bytes, now: float) -> list[str]:
+    """The report's lines for certificate ``index`` of the chain: subject,
+    issuer, validity, public key, SHA-256; the leaf's SANs too."""
+    from cryptography import x509 as cx509
+
+    from twisted_sslfile import x509
+
+    fingerprint = x509.fingerprint_sha256(der)
+    try:
+        cert = cx509.load_der_x509_certificate(der)
+        lines = [
+            f"  {index} subject: {x509.describe_certificate(cert)}",
+            f"    issuer: {cert.issuer.rfc4514_string()}",
+            f"    validity: {describe_validity(cert, now)}",
+            f"    public key: {describe_public_key(cert.public_key())}",
+        ]
+        if index == 0:
+            lines.append(f"    subjectAltName: {describe_names(cert)}")
+    except Exception as e:  # a corrupt certificate is reported, not fatal here
+        return [
+            f"  {index} (not a readable certificate: {e})",
+            f"    SHA-256: {fingerprint}",
+        ]
+    lines.append(f"    SHA-256: {fingerprint}")
+    return lines
+
+
+def describe_signature_scheme(result: Any) -> str:
+    """The scheme of the server's CertificateVerify (TLS 1.3) or
+    ServerKeyExchange (TLS 1.2): s_client's "Peer signature type"."""
+    scheme = result.peer_signature_scheme
+    if scheme is not None:
+        return _name(scheme)
+    if result.resumed:
+        return "(none: a resumed session is not signed again)"
+    return "(none)"
+
+
+def _utc(when: Any) -> str:
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _pem(der: bytes) -> list[str]:
+    """The certificate's bytes as sent, in PEM armour (RFC 7468 §5)."""
+    import base64
+    import textwrap
+
+    body = textwrap.wrap(base64.b64encode(der).decode("ascii"), 64)
+    return ["-----BEGIN CERTIFICATE-----", *body, "-----END CERTIFICATE-----"]
+
+
 def _name(value: Any) -> str:
     return "(none)" if value is None else getattr(value, "name", str(value))
 
@@ -634,6 +972,19 @@ def _parser() -> argparse.ArgumentParser:
     add("--groups", metavar="LIST", help="key exchange groups, comma-separated")
     add("--cert", metavar="FILE", help="client certificate chain (PEM)")
     add("--key", metavar="FILE", help="client private key (default: in --cert)")
+    add(
+        "--showcerts",
+        action="store_true",
+        help="print each certificate of the chain in PEM too (even with -q)",
+    )
+    add(
+        "--keylogfile",
+        metavar="FILE",
+        help=(
+            "append the TLS secrets to FILE (NSS key log format, for Wireshark); "
+            "default: $SSLKEYLOGFILE when set. Whoever reads FILE can decrypt"
+        ),
+    )
     add("--sess-out", metavar="FILE", help="save the session for resumption")
     add("--sess-in", metavar="FILE", help="offer a saved session (resumption)")
     add(
@@ -647,6 +998,11 @@ def _parser() -> argparse.ArgumentParser:
         f"{DEFAULT_CONNECT_TIMEOUT})",
     )
     add("--handshake-timeout", metavar="S", help="seconds for the handshake")
+    add(
+        "--starttls",
+        choices=["smtp"],
+        help="speak SMTP up to STARTTLS first (like s_client -starttls smtp)",
+    )
     add(
         "--no-stdin",
         action="store_true",
@@ -670,6 +1026,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoint = client_from_string(reactor, description, defaults=_tls_options(args))
     except (EndpointDescriptionError, ValueError) as e:
         parser.error(str(e))
+    keylog_note = _open_key_log(parser, args, endpoint)
     if args.sess_in is not None:
         from twisted_sslfile.engine.sessions import Session
         from twisted_sslfile.errors import TLSError
@@ -680,12 +1037,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (OSError, TLSError, ValueError) as e:
             parser.error(f"--sess-in {args.sess_in}: {e}")
     client = _Client(args, reactor)
+    if keylog_note is not None:
+        client.report(keylog_note)
     reactor.callWhenRunning(client.start, endpoint)
     with _handed_back_blocking((0, 1, 2)):
         reactor.run()
     if client.interrupted is not None:
         return _end_by_signal(client.interrupted)
     return client.status
+
+
+def _open_key_log(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, endpoint: Any
+) -> str | None:
+    """--keylogfile, else a non-empty SSLKEYLOGFILE (as curl and browsers
+    read it): append the connection's secrets to that file, in the NSS key
+    log format Wireshark reads.  Returns the report's note, None when off.
+
+    Only this command reads the variable; the library never does.
+    """
+    path, source = args.keylogfile, "--keylogfile"
+    if path is None:
+        path, source = os.environ.get("SSLKEYLOGFILE") or None, "SSLKEYLOGFILE"
+    if path is None:
+        return None
+    import warnings
+
+    from twisted_sslfile._files import KeyLogFile
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            keylog = KeyLogFile(path)
+        except (OSError, ValueError) as e:
+            parser.error(f"{source}: {path}: {e}")
+    for warning in caught:
+        print(f"warning: {source}: {warning.message}", file=sys.stderr)
+    endpoint.context = endpoint.context.replace(keylog=keylog)
+    return (
+        f"Key log: appending this connection's secrets to {path} (from {source}): "
+        f"whoever can read that file can decrypt the connection"
+    )
 
 
 def _end_by_signal(signum: int) -> int:

@@ -2,7 +2,7 @@
 
 One place for the rules every secret-bearing file of the project follows -
 ticket key files, the echo server's generated private key, the CLI's
-``--sess-out`` sessions:
+``--sess-out`` sessions, key log files:
 
 * **Writing** (:func:`write_private_file`) goes to a fresh temporary file in
   the target's own directory, under a random name, created with
@@ -21,6 +21,10 @@ ticket key files, the echo server's generated private key, the CLI's
   an :class:`InsecureFileWarning`, because refusing it would break common
   deployments whose directory is what keeps others out (container secret
   volumes are mounted 0644 by default).
+* **Appending** (:class:`KeyLogFile`, for a key log that other programs
+  append to as well) creates the file 0600 and checks the file it actually
+  opened: it must be a regular file of the current user that no one else
+  may write; one that others may read is used with a warning.
 
 No Twisted here: the sans-I/O engine's ticket keys use it.
 """
@@ -35,6 +39,7 @@ import warnings
 
 __all__ = [
     "InsecureFileWarning",
+    "KeyLogFile",
     "UnsafeFileError",
     "read_private_file",
     "write_private_file",
@@ -166,3 +171,81 @@ def read_private_file(path: str | os.PathLike[str], limit: int, what: str) -> by
         if os.name == "posix":
             _check_mode(os.fstat(f.fileno()), name, what)
         return f.read(limit + 1)
+
+
+def _is_devnull(st: os.stat_result) -> bool:
+    try:
+        return os.path.samestat(st, os.stat(os.devnull))
+    except OSError:
+        return False
+
+
+class KeyLogFile:
+    """A ``Context(keylog=...)`` that appends each line to a file.
+
+    The NSS key log format Wireshark reads (``SSLKEYLOGFILE``): one
+    ``LABEL client_random secret`` line per secret.  The file is opened
+    once, here, in append mode - curl, browsers and OpenSSL append to the
+    same file, and each line goes out in one ``write`` so lines from
+    several processes do not interleave - and created with mode 0600.  An
+    existing file must be a regular file (or ``/dev/null``) that belongs to
+    the current user and is writable by no one else (:class:`UnsafeFileError`
+    otherwise: whoever owns it can read the secrets); one that every user
+    may read is used with an :class:`InsecureFileWarning`.  OSError when it
+    cannot be opened.
+
+    Each line costs one small blocking write in the thread that runs the
+    handshake: this is a debugging aid, not something to leave on.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        # O_NONBLOCK: a FIFO without a reader fails (ENXIO) instead of
+        # blocking the caller forever; it changes nothing for a regular file.
+        flags = (
+            os.O_WRONLY
+            | os.O_APPEND
+            | os.O_CREAT
+            | getattr(os, "O_CLOEXEC", 0)
+            | getattr(os, "O_NONBLOCK", 0)
+        )
+        fd = os.open(self.path, flags, 0o600)
+        try:
+            st = os.fstat(fd)
+            if _is_devnull(st):
+                pass  # SSLKEYLOGFILE=/dev/null: nothing is kept
+            elif not stat.S_ISREG(st.st_mode):
+                raise UnsafeFileError(
+                    f"key log file {self.path} is not a regular file", self.path
+                )
+            elif os.name == "posix":
+                if st.st_uid != os.geteuid():
+                    raise UnsafeFileError(
+                        f"key log file {self.path} belongs to another user (uid "
+                        f"{st.st_uid}), who could read the secrets; refused",
+                        self.path,
+                    )
+                _check_mode(st, self.path, "key log file")
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd: int | None = fd
+
+    def __call__(self, line: str) -> None:
+        """Append ``line`` and a newline (one write: lines stay whole)."""
+        if self._fd is None:
+            raise ValueError(f"key log file {self.path} is closed")
+        data = (line + "\n").encode("ascii")
+        while data:
+            written = os.write(self._fd, data)
+            data = data[written:]
+
+    def close(self) -> None:
+        """Close the file; later lines raise ValueError."""
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
+    def __repr__(self) -> str:
+        state = "" if self._fd is not None else " closed"
+        return f"<KeyLogFile {self.path!r}{state}>"

@@ -579,6 +579,20 @@ class Context:
       renegotiation.  Off by default: the peer is refused with a
       no_renegotiation warning (our own ``renegotiate()`` always works).
 
+    Debugging:
+
+    * ``keylog``: None (default), or a callable that receives each
+      connection's secrets as lines of the NSS key log format (``label
+      client_random_hex secret_hex``, no newline), so that Wireshark can
+      decrypt a capture: ``CLIENT_RANDOM`` for TLS 1.2; the handshake and
+      first application traffic secrets and ``EXPORTER_SECRET`` for TLS 1.3.
+      Whoever reads those lines can decrypt the connections (see "Key
+      logging" in docs/security.rst).  The engine does no file I/O: pass a
+      :class:`~twisted_sslfile.KeyLogFile` to append to a file.  The
+      library never reads ``SSLKEYLOGFILE``; only the command-line client
+      does.  An exception from the callable fails the handshake
+      (internal_error).
+
     :meth:`replace` hands the copy the same ticket keys and session cache,
     so sessions resume across copies - unless the change is to ``random``,
     ``clock`` or ``session_lifetime`` and they were this Context's defaults.
@@ -599,6 +613,7 @@ class Context:
         "groups",
         "insecure_skip_verify",
         "key_share_groups",
+        "keylog",
         "max_certificate_chain_length",
         "max_handshake_message_size",
         "max_version",
@@ -639,6 +654,7 @@ class Context:
     tickets_per_handshake: int
     allow_psk_ke: bool
     allow_peer_renegotiation: bool
+    keylog: Callable[[str], None] | None
 
     def __init__(
         self,
@@ -669,6 +685,7 @@ class Context:
         tickets_per_handshake: int = DEFAULT_TICKETS_PER_HANDSHAKE,
         allow_psk_ke: bool = False,
         allow_peer_renegotiation: bool = False,
+        keylog: Callable[[str], None] | None = None,
     ) -> None:
         s = object.__setattr__
         s(self, "_frozen", False)
@@ -776,6 +793,11 @@ class Context:
             raise ValueError(f"clock must be a callable() -> float, not {clock!r}")
         s(self, "random", random)
         s(self, "clock", clock)
+        if keylog is not None and not callable(keylog):
+            raise ValueError(
+                f"keylog must be None or a callable(line: str), not {keylog!r}"
+            )
+        s(self, "keylog", keylog)
 
         # --- limits -------------------------------------------------------
         s(
@@ -967,6 +989,7 @@ class Context:
             "tickets_per_handshake": self.tickets_per_handshake,
             "allow_psk_ke": self.allow_psk_ke,
             "allow_peer_renegotiation": self.allow_peer_renegotiation,
+            "keylog": self.keylog,
         }
         unknown = set(changes) - set(arguments)
         if unknown:

@@ -32,6 +32,11 @@ class TLSError(Exception):
         #: failure (application data that arrived intact, say): nothing the
         #: peer sent correctly is lost because a later record was bad.
         self.events: list[object] = []
+        #: The certificates the peer sent (DER, leaf first, as received) when
+        #: this error rejected them: a report can still show the chain it
+        #: refused.  Empty for every other failure.  Never trusted: the
+        #: connection fails all the same.
+        self.peer_certificates: tuple[bytes, ...] = ()
 
     def __str__(self) -> str:
         return f"{self.message} ({self.alert.name})"

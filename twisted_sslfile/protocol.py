@@ -1270,6 +1270,7 @@ def start_tls(
     server_name: str | None = None,
     *,
     initial_data: bytes = b"",
+    session: Session | None = None,
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
     close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
     drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
@@ -1288,7 +1289,8 @@ def start_tls(
     Returns the :class:`TLSProtocol`, which is now the protocol's transport.
     The transport must not have a producer registered by the application:
     unregister it first and register it again on the returned transport.
-    ``connection_log`` is :class:`TLSFactory`'s.
+    ``connection_log`` is :class:`TLSFactory`'s; ``session`` (client) is
+    an earlier connection's session to offer for resumption.
     """
     if IProtocol.providedBy(target) and getattr(target, "transport", None) is not None:
         protocol, transport = target, target.transport
@@ -1314,6 +1316,7 @@ def start_tls(
         context=context,
         is_client=is_client,
         server_name=server_name,
+        session=session,
         handshake_timeout=handshake_timeout,
         close_timeout=close_timeout,
         drain_timeout=drain_timeout,

@@ -28,6 +28,7 @@ from ..constants import (
     HandshakeType,
     NamedGroup,
     ProtocolVersion,
+    SignatureScheme,
 )
 from ..errors import (
     ConnectionClosedError,
@@ -438,6 +439,13 @@ class Connection:
     @property
     def next_protocol(self) -> bytes | None:
         return self._result.next_protocol if self._result else None
+
+    @property
+    def peer_signature_scheme(self) -> SignatureScheme | None:
+        """The scheme the peer signed the completed handshake with (its
+        CertificateVerify, or a TLS 1.2 ServerKeyExchange); None before the
+        handshake and when the peer signed nothing (a resumption)."""
+        return self._result.peer_signature_scheme if self._result else None
 
     @property
     def server_name(self) -> str | None:

@@ -14,6 +14,7 @@ from ..constants import (
     CipherSuite,
     NamedGroup,
     ProtocolVersion,
+    SignatureScheme,
 )
 
 
@@ -29,6 +30,10 @@ class HandshakeCompleted(Event):
 
     ``peer_certificates`` holds DER bytes, leaf first, as the peer sent them;
     ``verified`` says whether they were checked against the trust roots.
+    ``peer_signature_scheme`` is the scheme the peer signed this handshake
+    with: its TLS 1.3 CertificateVerify, a TLS 1.2 server's
+    ServerKeyExchange or a TLS 1.2 client's CertificateVerify.  None when
+    the peer signed nothing (a resumption, or a client without certificate).
     """
 
     version: ProtocolVersion
@@ -40,6 +45,7 @@ class HandshakeCompleted(Event):
     peer_certificates: tuple[bytes, ...] = ()
     verified: bool = False
     resumed: bool = False
+    peer_signature_scheme: SignatureScheme | None = None
 
 
 @dataclass(frozen=True, slots=True)

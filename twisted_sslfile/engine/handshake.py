@@ -133,6 +133,20 @@ def select_alpn(ours: Sequence[bytes], theirs: list[bytes] | None) -> bytes | No
     return chosen
 
 
+def log_secret(
+    context: Context, label: str, client_random: bytes, secret: bytes
+) -> None:
+    """Hand one secret to the Context's ``keylog`` callable, if it has one.
+
+    The line is the NSS key log format that Wireshark, curl and OpenSSL's
+    ``-keylogfile`` share: ``LABEL <ClientHello.random hex> <secret hex>``.
+    Off unless the application set ``keylog``; the engine writes no file.
+    """
+    keylog = context.keylog
+    if keylog is not None:
+        keylog(f"{label} {client_random.hex()} {secret.hex()}")
+
+
 def check_legacy_version(legacy_version: int) -> None:
     """Refuse a ClientHello.legacy_version of SSL 3.0 or below.
 

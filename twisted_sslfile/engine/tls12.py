@@ -70,6 +70,7 @@ from .handshake import (
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
+    log_secret,
     resumed_client_authentication,
     select_alpn,
 )
@@ -144,6 +145,9 @@ class _Negotiation:
     peer_verified: bool = False
     peer_public_key: object | None = None
     peer_rsassa_pss: bool = False
+    #: The scheme the peer signed with: ServerKeyExchange (a client's view),
+    #: CertificateVerify (a server's); None when it signed nothing.
+    peer_signature_scheme: SignatureScheme | None = None
     #: The server announced (client) / will send (server) a NewSessionTicket.
     ticket_expected: bool = False
     ticket: bytes | None = dataclasses.field(default=None, repr=False)
@@ -328,6 +332,8 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
         n = self._n
         info = n.suite_info
         assert info is not None
+        # The one TLS 1.2 key log line, for full and resumed handshakes alike.
+        log_secret(self._context, "CLIENT_RANDOM", n.client_random, n.master_secret)
         client_key, server_key, client_iv, server_iv = keyschedule.key_block(
             info.hash,
             n.master_secret,
@@ -411,7 +417,11 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
         # x509 counts the chain against max_certificate_chain_length, parses
         # it (every malformation is a bad_certificate) and, unless the
         # context skips verification, verifies it: leaf first either way.
-        leaf = verify(chain)[0]
+        try:
+            leaf = verify(chain)[0]
+        except TLSError as exc:
+            exc.peer_certificates = chain  # for a report of what was refused
+            raise
         n = self._n
         n.peer_verified = self._context.verify
         n.peer_public_key = leaf.public_key()
@@ -449,6 +459,7 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
             peer_certificates=n.peer_certificates,
             verified=n.peer_verified,
             resumed=n.resumed,
+            peer_signature_scheme=n.peer_signature_scheme,
         )
 
     def _finish(self) -> None:
@@ -790,6 +801,7 @@ class TLS12Client(_TLS12Handshake):
             version=TLS12,
             rsassa_pss=n.peer_rsassa_pss,
         )
+        n.peer_signature_scheme = SignatureScheme(exchange.algorithm)
         n.group = NamedGroup(exchange.named_curve)
         n.key_share = suites.generate_key_share(n.group, self._context.random)
         pre_master_secret = n.key_share.shared_secret(exchange.public)
@@ -1405,6 +1417,7 @@ class TLS12Server(_TLS12Handshake):
             version=TLS12,
             rsassa_pss=n.peer_rsassa_pss,
         )
+        n.peer_signature_scheme = SignatureScheme(verify.algorithm)
         n.transcript.update(raw)
         self.state = State.SERVER_WAIT_CCS
 

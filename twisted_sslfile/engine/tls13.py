@@ -63,6 +63,7 @@ from .handshake import (
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
+    log_secret,
     resumed_client_authentication,
     select_alpn,
 )
@@ -156,6 +157,8 @@ class _TLS13Handshake(HandshakeMachine):
         self._write_secret = b""
         self._exporter_secret = b""
         self.resumption_master_secret = b""
+        #: ClientHello.random: names this connection's secrets in a key log.
+        self._client_random = b""
         self.group: NamedGroup | None = None
         self.alpn_protocol: bytes | None = None
         self.server_name: str | None = None
@@ -163,6 +166,8 @@ class _TLS13Handshake(HandshakeMachine):
         self.peer_verified = False
         self._peer_public_key: object | None = None
         self._peer_rsassa_pss = False
+        #: The scheme of the peer's CertificateVerify (None when it sent none).
+        self.peer_signature_scheme: SignatureScheme | None = None
         self.resumed = False
         self._session: Session | None = None
 
@@ -263,6 +268,11 @@ class _TLS13Handshake(HandshakeMachine):
         self._server_hs_secret = schedule.server_handshake_traffic_secret(
             transcript_hash
         )
+        for label, secret in (
+            ("CLIENT_HANDSHAKE_TRAFFIC_SECRET", self._client_hs_secret),
+            ("SERVER_HANDSHAKE_TRAFFIC_SECRET", self._server_hs_secret),
+        ):
+            log_secret(self._context, label, self._client_random, secret)
 
     def _derive_application_secrets(self) -> tuple[bytes, bytes]:
         """Master secret and the first application secrets (RFC 8446 §7.1).
@@ -275,6 +285,12 @@ class _TLS13Handshake(HandshakeMachine):
         client = self._schedule.client_application_traffic_secret_0(transcript_hash)
         server = self._schedule.server_application_traffic_secret_0(transcript_hash)
         self._exporter_secret = self._schedule.exporter_master_secret(transcript_hash)
+        for label, secret in (
+            ("CLIENT_TRAFFIC_SECRET_0", client),
+            ("SERVER_TRAFFIC_SECRET_0", server),
+            ("EXPORTER_SECRET", self._exporter_secret),
+        ):
+            log_secret(self._context, label, self._client_random, secret)
         return client, server
 
     def _receive_certificate(
@@ -303,7 +319,11 @@ class _TLS13Handshake(HandshakeMachine):
         # x509 counts the chain against max_certificate_chain_length, parses
         # it (every malformation is a bad_certificate) and, unless the
         # context skips verification, verifies it: leaf first either way.
-        leaf = verify(chain)[0]
+        try:
+            leaf = verify(chain)[0]
+        except TLSError as exc:
+            exc.peer_certificates = chain  # for a report of what was refused
+            raise
         self.peer_verified = self._context.verify
         self._peer_public_key = leaf.public_key()
         self._peer_rsassa_pss = has_rsassa_pss_key(leaf)
@@ -327,6 +347,7 @@ class _TLS13Handshake(HandshakeMachine):
             verify.signature,
             rsassa_pss=self._peer_rsassa_pss,
         )
+        self.peer_signature_scheme = SignatureScheme(verify.algorithm)
         self._transcript.update(raw)
 
     def _send_certificate_verify(
@@ -348,6 +369,7 @@ class _TLS13Handshake(HandshakeMachine):
             peer_certificates=self.peer_certificates,
             verified=self.peer_verified,
             resumed=self.resumed,
+            peer_signature_scheme=self.peer_signature_scheme,
         )
 
     # -- post-handshake messages (RFC 8446 §4.6) ----------------------------
@@ -449,6 +471,7 @@ class TLS13Client(_TLS13Handshake):
             self._psk_offered = session
             hello = self._with_psk(hello, session)
         self._client_hello = hello
+        self._client_random = hello.random
         self._offered_extensions = hello.extension_types()
         # RFC 8446 §5.1: the first ClientHello may carry 0x0301 for old servers.
         self._io.set_legacy_record_version(ProtocolVersion.TLS_1_0)
@@ -1029,6 +1052,7 @@ class TLS13Server(_TLS13Handshake):
         shares = _check_key_shares(hello) if hello.key_share is not None else {}
         if self._first_hello is not None:
             self._check_second_hello(hello, shares)
+        self._client_random = hello.random  # a second hello repeats it
         self._choose_suite(suite)
         self._client_psk_modes = set(hello.psk_key_exchange_modes or ())
         psk = self._select_psk(raw, hello)

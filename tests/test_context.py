@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.certs import CertificateFactory
 from twisted_sslfile import context as context_module
+from twisted_sslfile import context_fields
 from twisted_sslfile import x509 as tx509
 from twisted_sslfile.constants import (
     TLS13_CIPHER_SUITES,
@@ -74,8 +75,8 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(context.server_names, ())
 
     def test_cipher_order(self) -> None:
-        with_aes = context_module._default_cipher_suites(True)
-        without = context_module._default_cipher_suites(False)
+        with_aes = context_fields._default_cipher_suites(True)
+        without = context_fields._default_cipher_suites(False)
         self.assertEqual(with_aes[0], CipherSuite.TLS_AES_128_GCM_SHA256)
         self.assertEqual(without[0], CipherSuite.TLS_CHACHA20_POLY1305_SHA256)
         self.assertEqual(set(with_aes), set(without))

@@ -30,12 +30,12 @@ Design decisions, and why:
 from __future__ import annotations
 
 import difflib
-import inspect
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from cryptography import x509
 
@@ -46,7 +46,17 @@ from twisted_sslfile.certstore import (
     CertificateStore,
 )
 from twisted_sslfile.constants import ClientCertificatePolicy
-from twisted_sslfile.context import Context, Credential
+from twisted_sslfile.context import Context, Credential, convert_session_tickets
+from twisted_sslfile.context_fields import (
+    DEFAULT_MAX_VERSION,
+    DEFAULT_MIN_VERSION,
+    convert_cipher_suites,
+    convert_client_certificate,
+    convert_groups,
+    convert_path,
+    convert_protocol_names,
+    convert_versions,
+)
 from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = [
@@ -65,6 +75,9 @@ __all__ = [
     "with_defaults",
 ]
 
+_T = TypeVar("_T")
+
+#: The endpoint type this module registers.
 PREFIX = "sslfile"
 
 
@@ -423,8 +436,147 @@ def _load_trust_roots(value: str) -> _x509.TrustRoots | None:
     return _x509.TrustRoots.from_certificates(roots, value)
 
 
-def _context_accepts(name: str) -> bool:
-    return name in inspect.signature(Context).parameters
+def _converted(option: str, convert: Callable[..., _T], *values: Any) -> _T:
+    """``convert(*values)``: a Context field's converter, its refusal
+    reworded in the description's option names and blamed on ``option``."""
+    try:
+        return convert(*values)
+    except ValueError as e:
+        raise _context_error(option, e) from e
+
+
+#: List options that convert on their own: (option, Context argument,
+#: converter of the comma-separated names).
+_LIST_OPTIONS: tuple[tuple[str, str, Callable[[list[str]], Any]], ...] = (
+    ("groups", "groups", convert_groups),
+    (
+        "alpn",
+        "alpn_protocols",
+        partial(convert_protocol_names, option="alpn_protocols"),
+    ),
+    ("npn", "npn_protocols", partial(convert_protocol_names, option="npn_protocols")),
+)
+
+
+def _policy_arguments(options: Mapping[str, str]) -> dict[str, Any]:
+    """Context arguments of the protocol options, each converted and
+    checked against those before it (so ``maxVersion`` is blamed for a
+    range below ``minVersion``, ``ciphers`` for no suite in the range)."""
+    arguments: dict[str, Any] = {}
+    low, high = DEFAULT_MIN_VERSION, DEFAULT_MAX_VERSION
+    if "minVersion" in options:
+        low, _ = _converted(
+            "minVersion", convert_versions, options["minVersion"].strip(), high
+        )
+        arguments["min_version"] = low
+    if "maxVersion" in options:
+        _, high = _converted(
+            "maxVersion", convert_versions, low, options["maxVersion"].strip()
+        )
+        arguments["max_version"] = high
+    if "ciphers" in options:
+        names = _split_list("ciphers", options["ciphers"])
+        arguments["cipher_suites"] = _converted(
+            "ciphers", convert_cipher_suites, names, low, high
+        )
+    for option, argument, convert in _LIST_OPTIONS:
+        if option in options:
+            names = _split_list(option, options[option])
+            arguments[argument] = _converted(option, convert, names)
+    return arguments
+
+
+def _certificates(
+    options: Mapping[str, str], is_client: bool
+) -> tuple[list[Credential] | None, list[str], CertificateStore | None]:
+    """(credentials or None, certKey files, files to watch) from certKey,
+    privateKey, extraChain, certDir and reloadInterval."""
+    cert_value = options.get("certKey")
+    key_value = options.get("privateKey")
+    chain_value = options.get("extraChain")
+    dir_value = options.get("certDir")
+    interval: float | None = DEFAULT_RELOAD_INTERVAL
+    if "reloadInterval" in options:
+        interval = _timeout("reloadInterval", options["reloadInterval"])
+    if dir_value is not None:
+        for other in ("certKey", "privateKey", "extraChain"):
+            if other in options:
+                raise _error(
+                    other,
+                    "give certDir or certKey (with privateKey, extraChain), "
+                    "not both: in certDir each entry holds its own key and chain",
+                )
+        try:
+            store = CertificateStore.from_directory(
+                dir_value.strip(), interval=interval
+            )
+        except ValueError as e:
+            raise _config_error("certDir", e) from e
+        return list(store.credentials), [], store
+    if cert_value is None:
+        if key_value is not None:
+            raise _error("privateKey", "given without certKey")
+        if chain_value is not None:
+            raise _error("extraChain", "given without certKey")
+        if not is_client:
+            raise _error(
+                "certKey",
+                "a TLS server needs a certificate: certKey=cert.pem"
+                ":privateKey=key.pem (or one PEM file holding both), or "
+                "certDir=DIRECTORY",
+            )
+        return None, [], None
+    cert_files = _split_list("certKey", cert_value)
+    credentials = _load_credentials(
+        cert_files,
+        None if key_value is None else _split_list("privateKey", key_value),
+        None if chain_value is None else _split_list("extraChain", chain_value),
+    )
+    if is_client:
+        if len(credentials) > 1:
+            raise _error("certKey", "a client presents one certificate, not a list")
+        return credentials, cert_files, None
+    store = _file_store(cert_files, key_value, chain_value, interval)
+    return list(store.credentials), cert_files, store
+
+
+def _client_server_name(
+    options: Mapping[str, str],
+    verify: bool,
+    default_server_name: str | None,
+    inner_type: str,
+) -> str | None:
+    """The client's SNI and verification name: ``hostname=``, else the host
+    the inner endpoint connects to."""
+    server_name = options.get("hostname")
+    if server_name is not None:
+        try:
+            server_name = _x509.canonical_server_name(server_name.strip())
+        except ValueError as e:
+            raise _error("hostname", str(e)) from e
+    elif default_server_name is not None:
+        # The host connected to is the name to verify: in A-label form
+        # too, and checked now rather than at the first handshake.  A
+        # host no certificate can name (say my_host, from /etc/hosts)
+        # is fine without verification: then no SNI is sent.
+        try:
+            server_name = _x509.canonical_server_name(default_server_name)
+        except ValueError as e:
+            if verify:
+                raise _error(
+                    "hostname",
+                    f"the host {default_server_name!r} is not a name a "
+                    f"certificate can be checked against ({e}); add "
+                    f"hostname=NAME (or verify=no)",
+                ) from e
+    if server_name is None and verify:
+        where = f" over {inner_type}" if inner_type else ""
+        raise _error(
+            "hostname",
+            f"a verifying TLS client{where} needs the name the server's "
+            f"certificate must match: add hostname=NAME (or verify=no)",
+        )
+    return server_name
 
 
 def build_settings(
@@ -439,9 +591,11 @@ def build_settings(
     :class:`TLSSettings`, or raise :class:`EndpointDescriptionError`.
 
     ``default_server_name`` is the host the inner client endpoint connects
-    to; ``hostname=`` overrides it.  The Context is built one option at a
-    time, so when it refuses a value the option that made it refuse is the
-    one named (its own messages speak of constructor arguments).
+    to; ``hostname=`` overrides it.  Each option's value goes through the
+    converter of the Context field it sets
+    (:mod:`twisted_sslfile.context_fields`), one option at a time, so the
+    option named in an error is the one at fault; ``context_factory`` is
+    then called once, with values already converted.
     """
     role = "client" if is_client else "server"
     for name in options:
@@ -451,159 +605,59 @@ def build_settings(
         if not (spec.client if is_client else spec.server):
             raise _error(name, f"not an option of a TLS {role}")
 
-    def get(name: str) -> str | None:
-        return options.get(name)
-
-    arguments: dict[str, Any] = {}
-
-    def add(option: str, **values: Any) -> None:
-        trial = {**arguments, **values}
-        try:
-            context_factory(**trial)
-        except ValueError as e:
-            raise _context_error(option, e) from e
-        arguments.update(values)
-
-    for option, argument in (
-        ("minVersion", "min_version"),
-        ("maxVersion", "max_version"),
-    ):
-        value = get(option)
-        if value is not None:
-            add(option, **{argument: value.strip()})
-    for option, argument in (
-        ("ciphers", "cipher_suites"),
-        ("groups", "groups"),
-        ("alpn", "alpn_protocols"),
-        ("npn", "npn_protocols"),
-    ):
-        value = get(option)
-        if value is not None:
-            add(option, **{argument: _split_list(option, value)})
+    arguments = _policy_arguments(options)
 
     verify = True
-    if get("verify") is not None:
-        verify = _boolean("verify", get("verify"))  # type: ignore[arg-type]
-        add("verify", insecure_skip_verify=not verify)
+    if "verify" in options:
+        verify = _boolean("verify", options["verify"])
+        arguments["insecure_skip_verify"] = not verify
 
-    trust = get("trustRoots")
+    trust = options.get("trustRoots")
     if trust is not None:
-        add("trustRoots", trust_roots=_load_trust_roots(trust))
+        arguments["trust_roots"] = _load_trust_roots(trust)
 
-    if not is_client:
-        policy = get("clientCertificate")
-        if policy is not None:
-            add("clientCertificate", client_certificate=policy.strip().lower())
-            asks = policy.strip().lower() != ClientCertificatePolicy.NONE.value
-            if asks and verify and trust is None:
-                raise _error(
-                    "clientCertificate",
-                    f"{policy} needs trustRoots= naming the CA that issues client "
-                    f"certificates (or verify=no to accept any certificate)",
-                )
-
-    cert_value = get("certKey")
-    key_value = get("privateKey")
-    chain_value = get("extraChain")
-    dir_value = get("certDir")
-    interval: float | None = DEFAULT_RELOAD_INTERVAL
-    if get("reloadInterval") is not None:
-        interval = _timeout("reloadInterval", get("reloadInterval"))  # type: ignore[arg-type]
-    cert_files: list[str] = []
-    store: CertificateStore | None = None
-    if dir_value is not None:
-        for other in ("certKey", "privateKey", "extraChain"):
-            if get(other) is not None:
-                raise _error(
-                    other,
-                    "give certDir or certKey (with privateKey, extraChain), "
-                    "not both: in certDir each entry holds its own key and chain",
-                )
-        try:
-            store = CertificateStore.from_directory(
-                dir_value.strip(), interval=interval
-            )
-        except ValueError as e:
-            raise _config_error("certDir", e) from e
-        add("certDir", credentials=store.credentials)
-    elif cert_value is None:
-        if key_value is not None:
-            raise _error("privateKey", "given without certKey")
-        if chain_value is not None:
-            raise _error("extraChain", "given without certKey")
-        if not is_client:
-            raise _error(
-                "certKey",
-                "a TLS server needs a certificate: certKey=cert.pem"
-                ":privateKey=key.pem (or one PEM file holding both), or "
-                "certDir=DIRECTORY",
-            )
-    else:
-        cert_files = _split_list("certKey", cert_value)
-        credentials = _load_credentials(
-            cert_files,
-            None if key_value is None else _split_list("privateKey", key_value),
-            None if chain_value is None else _split_list("extraChain", chain_value),
+    policy = options.get("clientCertificate")
+    if policy is not None:
+        arguments["client_certificate"] = _converted(
+            "clientCertificate", convert_client_certificate, policy.strip().lower()
         )
-        if is_client and len(credentials) > 1:
-            raise _error("certKey", "a client presents one certificate, not a list")
-        if not is_client:
-            store = _file_store(cert_files, key_value, chain_value, interval)
-            credentials = list(store.credentials)
-        add("certKey", credentials=credentials)
-
-    ticket_keys = get("ticketKeys")
-    if ticket_keys is not None:
-        if not _context_accepts("ticket_key_file"):
+        asks = arguments["client_certificate"] is not ClientCertificatePolicy.NONE
+        if asks and verify and trust is None:
             raise _error(
-                "ticketKeys",
-                "session tickets are not available in this version of twisted_sslfile",
-                ticket_keys,
+                "clientCertificate",
+                f"{policy} needs trustRoots= naming the CA that issues client "
+                f"certificates (or verify=no to accept any certificate)",
             )
-        add("ticketKeys", ticket_key_file=ticket_keys)
+
+    credentials, cert_files, store = _certificates(options, is_client)
+    if credentials is not None:
+        arguments["credentials"] = credentials
+
+    ticket_keys = options.get("ticketKeys")
+    if ticket_keys is not None:
+        path = _converted("ticketKeys", convert_path, ticket_keys, "ticket_key_file")
+        # Read once, here: the Context takes the loaded keys with their file.
+        arguments["session_tickets"], _ = _converted(
+            "ticketKeys", convert_session_tickets, None, path
+        )
+        arguments["ticket_key_file"] = path
 
     connection_log = False
-    if get("connectionLog") is not None:
-        connection_log = _boolean("connectionLog", get("connectionLog"))  # type: ignore[arg-type]
+    if "connectionLog" in options:
+        connection_log = _boolean("connectionLog", options["connectionLog"])
 
     timeout = DEFAULT_HANDSHAKE_TIMEOUT
-    if get("handshakeTimeout") is not None:
-        timeout = _timeout("handshakeTimeout", get("handshakeTimeout"))  # type: ignore[arg-type]
+    if "handshakeTimeout" in options:
+        timeout = _timeout("handshakeTimeout", options["handshakeTimeout"])
 
     server_name = None
     if is_client:
-        server_name = get("hostname")
-        if server_name is not None:
-            try:
-                server_name = _x509.canonical_server_name(server_name.strip())
-            except ValueError as e:
-                raise _error("hostname", str(e)) from e
-        elif default_server_name is not None:
-            # The host connected to is the name to verify: in A-label form
-            # too, and checked now rather than at the first handshake.  A
-            # host no certificate can name (say my_host, from /etc/hosts)
-            # is fine without verification: then no SNI is sent.
-            try:
-                server_name = _x509.canonical_server_name(default_server_name)
-            except ValueError as e:
-                if verify:
-                    raise _error(
-                        "hostname",
-                        f"the host {default_server_name!r} is not a name a "
-                        f"certificate can be checked against ({e}); add "
-                        f"hostname=NAME (or verify=no)",
-                    ) from e
-        if server_name is None and verify:
-            where = f" over {inner_type}" if inner_type else ""
-            raise _error(
-                "hostname",
-                f"a verifying TLS client{where} needs the name the server's "
-                f"certificate must match: add hostname=NAME (or verify=no)",
-            )
+        server_name = _client_server_name(
+            options, verify, default_server_name, inner_type
+        )
 
-    context = context_factory(**arguments)
     return TLSSettings(
-        context=context,
+        context=context_factory(**arguments),
         is_client=is_client,
         server_name=server_name,
         handshake_timeout=timeout,

@@ -341,19 +341,22 @@ def convert_trust_roots(
     return trust_roots, _x509.load_trust_roots(trust_roots)
 
 
-def convert_credentials(credentials: object) -> tuple[Credential, ...]:
+def convert_credentials(
+    credentials: Credential | Iterable[object],
+) -> tuple[Credential, ...]:
     """``credentials``: a Credential or an iterable of them."""
     if isinstance(credentials, Credential):
-        credentials = (credentials,)
-    creds = tuple(credentials)  # type: ignore[call-overload]
-    for cred in creds:
+        return (credentials,)
+    creds: list[Credential] = []
+    for cred in credentials:
         if not isinstance(cred, Credential):
             raise ValueError(
                 f"credentials must be Credential objects, not "
                 f"{type(cred).__name__}; use Credential(chain, key) or "
                 f"Context.load_cert_chain()"
             )
-    return creds
+        creds.append(cred)
+    return tuple(creds)
 
 
 # ---------------------------------------------------------------------------
@@ -540,6 +543,9 @@ class Context:
     tickets_per_handshake: int
     allow_psk_ke: bool
     allow_peer_renegotiation: bool
+    _trust_anchors: TrustRoots | None
+    _default_session_tickets: bool
+    _default_session_cache: bool
 
     def __init__(
         self,

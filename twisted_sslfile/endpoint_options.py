@@ -646,7 +646,7 @@ def build_settings(
     if "connectionLog" in options:
         connection_log = _boolean("connectionLog", options["connectionLog"])
 
-    timeout = DEFAULT_HANDSHAKE_TIMEOUT
+    timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
     if "handshakeTimeout" in options:
         timeout = _timeout("handshakeTimeout", options["handshakeTimeout"])
 

@@ -435,14 +435,15 @@ def convert_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """The attributes of a Context made with ``arguments`` (every
     constructor argument, by name), or the ValueError it would raise."""
     values = dict(arguments)
-    attributes: dict[str, Any] = {}
     for field in _FIELDS:
-        result = field.convert(*(values[name] for name in field.reads))
+        result = field.convert(*map(values.__getitem__, field.reads))
         if len(field.attributes) == 1:
-            result = (result,)
-        for name, value in zip(field.attributes, result, strict=True):
-            values[name] = attributes[name] = value
-    return attributes
+            values[field.attributes[0]] = result
+        else:
+            values.update(zip(field.attributes, result, strict=True))
+    # Every argument is an attribute too (a test checks), so by now each
+    # value here is converted.
+    return values
 
 
 # ---------------------------------------------------------------------------

@@ -304,6 +304,14 @@ class ClientTests(EchoServerTestCase):
         self.assertEqual(result.returncode, 2)
         self.assertIn(b"trustRoots: ", result.stderr)
         self.assertIn(b"/no/such/ca.pem", result.stderr)
+        # tcp: takes whole seconds; 2.5 used to fail inside Twisted's parser.
+        result = self.client(self.target, "--connect-timeout", "2.5")
+        self.assertEqual(result.returncode, 2)
+        self.assertIn(b"--connect-timeout: '2.5' is not a whole number", result.stderr)
+        result = self.client(
+            self.target, "--cafile", self.server.cert_path, "--connect-timeout", "3"
+        )
+        self.assertEqual(result.returncode, 0, result.stderr.decode())
 
 
 class OpenSSLServerTests(SynchronousTestCase):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import select
 import shutil
 import signal
 import socket
@@ -26,13 +27,25 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509 as cx509
-from twisted.trial.unittest import SynchronousTestCase
+from twisted.internet import defer, reactor
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IPushProducer
+from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.task import Clock, deferLater
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase, TestCase
+from zope.interface import implementer
 
 from tests.certs import CertificateFactory
 from tests.peers import OpenSSLClient
+from tests.test_protocol import Recorder, SimNetwork, SimSocket
+from tests.test_protocol import pki as protocol_pki
 from twisted_sslfile import x509
+from twisted_sslfile.echo import EchoFactory, EchoProtocol
+from twisted_sslfile.protocol import DEFAULT_CLOSE_TIMEOUT, TLSFactory, TLSProtocol
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Upper bound of one wait on the server, in seconds.
@@ -591,6 +604,55 @@ class ShutdownTests(EchoServerTestCase):
         self.assertIn("end: closed locally with close_notify", server.connection_line())
         self.assertIn(server.process.returncode, STOPPED)  # type: ignore[union-attr]
 
+    def test_sigterm_with_clients_that_never_read(self) -> None:
+        """
+        Clients that send and never read hold the server's write buffers
+        full; SIGTERM still ends the server within close_timeout + 1 s:
+        the stuck connections are aborted, and logged as such.
+        """
+        close_timeout = 1.0
+        server = self.start_server(
+            "--endpoint", LOOPBACK_ENDPOINT, "--close-timeout", str(close_timeout)
+        )
+        stuck = [self._stuck_client(server) for _ in range(3)]
+        process = server.process
+        assert process is not None
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(close_timeout + 1 + TIMEOUT)
+        finally:
+            elapsed = time.monotonic() - started
+            for tls in stuck:
+                tls.close()
+        self.assertLess(elapsed, close_timeout + 1, server.log)
+        self.assertIn(process.returncode, STOPPED)
+        line = server.connection_line(3)
+        self.assertIn(
+            "end: close timed out (peer not reading), connection aborted",
+            line,
+        )
+
+    def _stuck_client(self, server: EchoServer) -> ssl.SSLSocket:
+        """A TLS client that writes until the server stops taking its data
+        (its echo buffer is full and nobody reads it), then goes quiet."""
+        context = ssl.create_default_context(cafile=server.cert_path)
+        raw = socket.create_connection(("127.0.0.1", server.port), TIMEOUT)
+        tls = context.wrap_socket(raw, server_hostname="localhost")
+        tls.setblocking(False)
+        chunk = os.urandom(65536)
+        sent = 0
+        while sent < 256 * 1024 * 1024:
+            try:
+                sent += tls.send(chunk)
+            except (ssl.SSLWantWriteError, BlockingIOError):
+                # Writable again within a while means the server still reads.
+                _, writable, _ = select.select([], [tls], [], 1.0)
+                if not writable:
+                    return tls
+        tls.close()
+        raise AssertionError(f"the server took {sent} bytes without pausing")
+
 
 class UsageErrorTests(SynchronousTestCase):
     """Mistakes stop twistd before it starts, with a message that says why."""
@@ -737,3 +799,234 @@ class InstalledPackageTests(SynchronousTestCase):
 
         output = run(bin_dir / "sslfile-client", "--help")
         self.assertIn("HOST:PORT", output)
+
+
+# ---------------------------------------------------------------------------
+# Flow control and bounded shutdown, in-process (issue 10, items 2 and 3)
+# ---------------------------------------------------------------------------
+
+
+def _server_buffered(tls: TLSProtocol) -> int:
+    """Bytes a server connection holds in user space: data decrypted but
+    held for the paused application, application writes not yet encrypted,
+    and the transport's own write buffer (SimSocket or Twisted's TCP)."""
+    pending = sum(len(item) for item in tls._pending or () if isinstance(item, bytes))
+    transport = tls.transport
+    if isinstance(transport, SimSocket):
+        queued = len(transport.outbound)
+    else:  # twisted.internet.tcp.Server: FileDescriptor's two buffers
+        queued = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    return pending + tls._buffered + queued
+
+
+#: What one echo connection may hold, whatever its client does: a few
+#: records' worth (one 64 KiB socket read decrypted and held, the
+#: transport's 64 KiB high-water mark plus the write that crossed it).
+ECHO_CONNECTION_BOUND = 320 * 1024
+
+
+class CountingEcho(EchoProtocol):
+    """The echo protocol, counting what it reads (the tests' own probe)."""
+
+    bytes_in = 0
+
+    def dataReceived(self, data: bytes) -> None:
+        self.bytes_in += len(data)
+        super().dataReceived(data)
+
+
+class EchoFlowControlUnitTests(SynchronousTestCase):
+    """The echo protocol over the SimNetwork model of TCP, on a Clock."""
+
+    def setUp(self) -> None:
+        self.pki = protocol_pki()
+        self.clock = Clock()
+
+    def connect(
+        self, **network: Any
+    ) -> tuple[TLSProtocol, TLSProtocol, EchoProtocol, SimNetwork]:
+        factory = EchoFactory()
+        factory.protocol = CountingEcho
+        app = factory.buildProtocol(None)
+        client = TLSProtocol(
+            None,
+            Recorder(),
+            context=self.pki["client"],
+            is_client=True,
+            server_name="example.com",
+            clock=self.clock,
+        )
+        server = TLSProtocol(
+            None, app, context=self.pki["server"], is_client=False, clock=self.clock
+        )
+        sim = SimNetwork(self.clock, **network)
+        sim.connect(client, server)
+        sim.flush()
+        self.assertIsNotNone(server.handshakeResult)
+        self.factory = factory
+        return client, server, app, sim
+
+    def test_client_never_reads(self) -> None:
+        """
+        A client that sends 8 MB and reads nothing: the echo server stops
+        reading once its write buffer is full, so what it holds stays under
+        a few records' worth; when the client reads again, every byte comes
+        back in order.
+        """
+        client, server, app, sim = self.connect(window=64 * 1024, read_size=65536)
+        sim.client.reading_paused = True
+        payload = os.urandom(8 * 1024 * 1024)
+        client.write(payload)
+        most = 0
+        for _ in range(2000):
+            moved = sim.tick()
+            most = max(most, _server_buffered(server))
+            if not moved:
+                break
+        self.assertFalse(sim.tick(), "the network never went quiet")
+        self.assertLess(most, ECHO_CONNECTION_BOUND)
+        self.assertLess(app.bytes_in, 1024 * 1024)  # it stopped taking more
+        self.assertTrue(sim.server.reading_paused)
+        sim.client.reading_paused = False
+        for _ in range(20000):
+            if not sim.tick():
+                break
+            most = max(most, _server_buffered(server))
+        self.assertEqual(bytes(client.wrappedProtocol.data), payload)
+        self.assertLess(most, ECHO_CONNECTION_BOUND)
+        client.loseConnection()
+        sim.flush()
+        self.assertTrue(app.done.called)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_shutdown_with_client_that_never_reads(self) -> None:
+        """
+        Server shutdown (close_all) with a client that reads nothing ends
+        within the close timeout: the stuck connection is aborted.
+        """
+        client, _server, _app, sim = self.connect(window=64 * 1024, read_size=65536)
+        sim.client.reading_paused = True
+        client.write(os.urandom(2 * 1024 * 1024))
+        sim.flush()
+        done = self.factory.close_all()
+        sim.advance(DEFAULT_CLOSE_TIMEOUT - 0.1)
+        self.assertFalse(done.called)
+        sim.advance(0.1)
+        self.assertTrue(done.called)
+        self.assertTrue(sim.server.aborted)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class EchoFlowControlTCPTests(TestCase):
+    """The echo protocol on real loopback TCP, with the global reactor."""
+
+    timeout = 60
+
+    @defer.inlineCallbacks
+    def test_client_never_reads_over_tcp(self) -> Any:
+        """
+        A client pushes up to 64 MiB and reads nothing: the server's buffers
+        stay bounded (it stops reading the socket), the push stalls long
+        before 64 MiB; once the client reads, all it sent comes back.
+        """
+        pki = protocol_pki()
+        total = 64 * 1024 * 1024
+        samples: list[int] = []
+        servers: list[TLSProtocol] = []
+
+        class Sampled(CountingEcho):
+            def connectionMade(self) -> None:
+                super().connectionMade()
+                servers.append(self.transport)
+
+            def dataReceived(self, data: bytes) -> None:
+                super().dataReceived(data)
+                samples.append(_server_buffered(self.transport))
+
+        factory = EchoFactory()
+        factory.protocol = Sampled
+        port = reactor.listenTCP(
+            0, TLSFactory(factory, pki["server"], False), interface="127.0.0.1"
+        )
+        self.addCleanup(port.stopListening)
+
+        chunk = os.urandom(65536)
+        state = {"sent": 0}
+        clients: list[TLSProtocol] = []
+        received = bytearray()
+        handshake: defer.Deferred[None] = defer.Deferred()
+        lost: defer.Deferred[list[Failure]] = defer.Deferred()
+
+        @implementer(IPushProducer)
+        class Pusher(Protocol):
+            """Writes ``chunk`` while its transport accepts more; never reads
+            until told to."""
+
+            paused = False
+
+            def connectionMade(self) -> None:
+                clients.append(self.transport)
+                self.transport.pauseProducing()  # reads nothing (after the handshake)
+                self.transport.registerProducer(self, True)
+                self.transport.whenHandshakeDone().addCallback(
+                    lambda _: handshake.callback(None)
+                )
+                self.produce()
+
+            def produce(self) -> None:
+                while not self.paused and state["sent"] < total:
+                    self.transport.write(chunk)
+                    state["sent"] += len(chunk)
+
+            def pauseProducing(self) -> None:
+                self.paused = True
+
+            def resumeProducing(self) -> None:
+                self.paused = False
+                reactor.callLater(0, self.produce)
+
+            def stopProducing(self) -> None:
+                self.paused = True
+
+            def dataReceived(self, data: bytes) -> None:
+                received.extend(data)
+                if len(received) == state["sent"]:
+                    self.transport.loseConnection()
+
+            def connectionLost(self, reason: Failure = connectionDone) -> None:
+                lost.callback([reason])
+
+        client_factory = TLSFactory(
+            Factory.forProtocol(Pusher), pki["client"], True, "example.com"
+        )
+        reactor.connectTCP("127.0.0.1", port.getHost().port, client_factory)
+
+        def cleanup() -> defer.Deferred[Any]:
+            # Whatever failed, no connection outlives the test.
+            for tls in clients + servers:
+                tls.abortConnection()
+            ends = [lost] + [tls.wrappedProtocol.done for tls in servers]
+            return defer.DeferredList(ends, consumeErrors=True)
+
+        self.addCleanup(cleanup)
+        yield handshake
+        # Wait until nothing moves any more: the client's pushes are paused
+        # and the server has stopped reading (checked over many reactor
+        # turns, so a slow turn is not mistaken for a stall).
+        still, last = 0, None
+        while still < 20:
+            yield deferLater(reactor, 0.02, lambda: None)
+            now = (state["sent"], servers[0].wrappedProtocol.bytes_in)
+            still = still + 1 if now == last else 0
+            last = now
+        sent_at_stall = state["sent"]
+        self.assertLess(sent_at_stall, total // 2, "the server never stopped reading")
+        self.assertLess(max(samples), ECHO_CONNECTION_BOUND)
+        # Now read: the push completes, and everything comes back.
+        clients[0].resumeProducing()
+        [reason] = yield lost
+        self.assertTrue(reason.check(ConnectionDone), reason)
+        self.assertEqual(state["sent"], total)
+        self.assertEqual(len(received), total)
+        self.assertTrue(received == chunk * (total // len(chunk)))
+        self.assertLess(max(samples), ECHO_CONNECTION_BOUND)

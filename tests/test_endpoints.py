@@ -68,7 +68,7 @@ from twisted_sslfile.endpoints import (
     unparse_description,
 )
 from twisted_sslfile.errors import CertificateError, TLSError
-from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT
+from twisted_sslfile.protocol import DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT
 
 # ---------------------------------------------------------------------------
 # Syntax
@@ -198,7 +198,7 @@ class ParseTests(_PKITestMixin, SynchronousTestCase):
             f"sslfile:tcp:8443:interface=127.0.0.1:backlog=7:{self.cert}"
             ":alpn=h2,http/1.1:npn=spdy/3:minVersion=TLSv1.3:ciphers="
             "TLS_AES_256_GCM_SHA384,TLS_CHACHA20_POLY1305_SHA256:groups=x25519"
-            ":handshakeTimeout=2.5",
+            ":handshakeTimeout=2.5:closeTimeout=0.75",
         )
         self.assertIsInstance(endpoint, TLSServerEndpoint)
         inner = endpoint.inner
@@ -219,6 +219,8 @@ class ParseTests(_PKITestMixin, SynchronousTestCase):
         )
         self.assertEqual(context.groups, (NamedGroup.x25519,))
         self.assertEqual(endpoint.handshake_timeout, 2.5)
+        self.assertEqual(endpoint.close_timeout, 0.75)
+        self.assertEqual(endpoint.wrap_factory(Factory()).close_timeout, 0.75)
         self.assertEqual(len(context.credentials), 1)
 
     def test_server_unix_combined_pem(self) -> None:
@@ -232,6 +234,7 @@ class ParseTests(_PKITestMixin, SynchronousTestCase):
         self.assertEqual(endpoint.inner._address, path)
         self.assertEqual(endpoint.inner._mode, 0o600)
         self.assertEqual(endpoint.handshake_timeout, DEFAULT_HANDSHAKE_TIMEOUT)
+        self.assertEqual(endpoint.close_timeout, DEFAULT_CLOSE_TIMEOUT)
 
     def test_server_tcp6_plugin_type(self) -> None:
         """An inner type that is itself a plugin (tcp6) works too."""
@@ -393,6 +396,14 @@ class ParseTests(_PKITestMixin, SynchronousTestCase):
             },
         )
         self.assertEqual(endpoint.context.credentials[0].dns_names, ("other.test",))
+
+    def test_client_close_timeout_none(self) -> None:
+        """closeTimeout=none: a client that waits for its peer forever."""
+        endpoint = client_from_string(
+            None, "sslfile:tcp:host=localhost:port=1:closeTimeout=none:verify=no"
+        )
+        self.assertIsNone(endpoint.close_timeout)
+        self.assertIsNone(endpoint.wrap_factory(Factory()).close_timeout)
 
     def test_defaults_are_overridden(self) -> None:
         """Programmatic defaults (the echo plugin's) lose to the description."""
@@ -654,6 +665,9 @@ class ParseErrorTests(_PKITestMixin, SynchronousTestCase):
         self.client_error(
             "sslfile:tcp:h:1:handshakeTimeout=soon", "handshakeTimeout: 'soon'"
         )
+
+    def test_bad_close_timeout(self) -> None:
+        self.client_error("sslfile:tcp:h:1:closeTimeout=-1", "closeTimeout: '-1'")
 
     # -- sessions ---------------------------------------------------------------
 

@@ -54,6 +54,7 @@ from twisted_sslfile.protocol import (
     DEFAULT_CLOSE_TIMEOUT,
     DEFAULT_DRAIN_TIMEOUT,
     DEFAULT_HANDSHAKE_TIMEOUT,
+    CloseTimeoutError,
     HandshakeTimeoutError,
     TLSFactory,
     TLSProtocol,
@@ -833,7 +834,9 @@ class IOSimRuleTests(TLSTestMixin, SynchronousTestCase):
     def test_lose_connection_peer_silent(self) -> None:
         """
         twisted#7926 over iosim: the peer's TLS layer is gone (its transport
-        swallows everything); loseConnection still ends after close_timeout.
+        swallows everything); loseConnection still ends after close_timeout
+        (aborted: iosim's transport cannot half-close, so nothing shows that
+        everything was written).
         """
         client, server, pump = self.connect(Recorder(), Recorder())
         server.transport.protocol = Protocol()  # bytes to the server vanish
@@ -842,7 +845,7 @@ class IOSimRuleTests(TLSTestMixin, SynchronousTestCase):
         self.assertIsNone(client.wrappedProtocol.lost)
         self.clock.advance(DEFAULT_CLOSE_TIMEOUT)
         pump.flush()
-        self.assertDone(client.wrappedProtocol)
+        self.assertTrue(client.wrappedProtocol.lost.check(CloseTimeoutError))
 
 
 # -- the handshake ----------------------------------------------------------
@@ -1178,24 +1181,33 @@ class CloseTests(TLSTestMixin, SynchronousTestCase):
         network.advance(0.2)
         self.assertDone(client.wrappedProtocol)
         self.assertTrue(network.client.closed)
+        # Everything was out: an orderly close, not an abort (which would
+        # reset and destroy the close_notify the peer has not read yet).
+        self.assertFalse(network.client.aborted)
 
     def test_close_timeout_configurable(self) -> None:
         client, _server, network = self.pair(client_kwargs={"close_timeout": 0.5})
         network.server.reading_paused = True
         client.loseConnection()
+        network.flush()
         network.advance(0.5)
         self.assertDone(client.wrappedProtocol)
+        self.assertFalse(network.client.aborted)
 
     def test_lose_connection_without_half_close_transport(self) -> None:
         """
-        Over a transport that cannot half-close the wait is still bounded.
+        Over a transport that cannot half-close the wait is still bounded;
+        without a shut write side nothing tells that all was written, so
+        the transport is aborted when close_timeout passes.
         """
         client, _server, network = self.pair(half_close=False)
         network.server.reading_paused = True
         client.loseConnection()
         self.assertFalse(network.client.write_shut_requested)
+        network.flush()
         network.advance(DEFAULT_CLOSE_TIMEOUT)
-        self.assertDone(client.wrappedProtocol)
+        self.assertTrue(client.wrappedProtocol.lost.check(CloseTimeoutError))
+        self.assertTrue(network.client.aborted)
 
     def test_lose_connection_flushes(self) -> None:
         """
@@ -1280,6 +1292,7 @@ class CloseTests(TLSTestMixin, SynchronousTestCase):
         network.server.reading_paused = True
         client.loseWriteConnection()
         client.loseConnection()
+        network.flush()
         network.advance(DEFAULT_CLOSE_TIMEOUT)
         self.assertDone(client_app)
 
@@ -1452,6 +1465,148 @@ class CloseTests(TLSTestMixin, SynchronousTestCase):
         client.connectionLost(Failure(error.ConnectionDone()))
         self.assertEqual(client.wrappedProtocol.lost_count, 1)
         self.assertEqual(server.wrappedProtocol.lost_count, 1)
+
+
+class BoundedCloseTests(TLSTestMixin, SynchronousTestCase):
+    """Every way of closing ends within close_timeout, even when the peer
+    never reads: the transport is aborted instead of waiting for a write
+    buffer that never drains (issue 10, item 3)."""
+
+    def stuck_pair(self, **kwargs: Any) -> tuple[TLSProtocol, TLSProtocol, SimNetwork]:
+        """A pair whose server stops reading, with 1 MB queued at the client."""
+        client, server, network = self.pair(window=64 * 1024, **kwargs)
+        network.server.reading_paused = True
+        client.write(os.urandom(1_000_000))
+        network.flush()
+        self.assertTrue(network.client.outbound)
+        return client, server, network
+
+    def assertAbortedAfterCloseTimeout(self, app: Recorder) -> None:
+        self.assertIsNotNone(app.lost, "connectionLost was not called")
+        assert app.lost is not None
+        self.assertTrue(app.lost.check(CloseTimeoutError), app.lost)
+        self.assertTrue(app.lost.check(error.ConnectionAborted))
+        self.assertEqual(app.lost_count, 1)
+
+    def test_lose_connection_peer_never_reads(self) -> None:
+        """
+        The peer reads nothing: close_notify never leaves the write buffer.
+        After close_timeout the transport is aborted (unsent data dropped)
+        and connectionLost says why.
+        """
+        client, _server, network = self.stuck_pair()
+        client.loseConnection()
+        network.advance(DEFAULT_CLOSE_TIMEOUT - 0.1)
+        self.assertIsNone(client.wrappedProtocol.lost)
+        self.assertFalse(network.client.aborted)
+        network.advance(0.2)
+        self.assertTrue(network.client.aborted)
+        self.assertAbortedAfterCloseTimeout(client.wrappedProtocol)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_close_timeout_none_waits(self) -> None:
+        """close_timeout=None keeps TCP's rule: wait for the buffer forever."""
+        client, _server, network = self.stuck_pair(
+            client_kwargs={"close_timeout": None}
+        )
+        client.loseConnection()
+        network.advance(3600)
+        self.assertIsNone(client.wrappedProtocol.lost)
+        self.assertFalse(network.client.aborted)
+        network.server.reading_paused = False
+        network.flush()
+        self.assertDone(client.wrappedProtocol)
+
+    def test_peer_fin_while_buffer_full(self) -> None:
+        """
+        The peer shuts its side (FIN) but reads nothing: the transport is
+        told to close, and aborted when its buffer has not drained by the
+        close timeout that loseConnection started.
+        """
+        client, _server, network = self.stuck_pair()
+        client.loseConnection()
+        network.server.loseWriteConnection()  # a raw FIN under TLS
+        network.advance(1.0)
+        self.assertTrue(network.client.closing)
+        self.assertIsNone(client.wrappedProtocol.lost)
+        network.advance(DEFAULT_CLOSE_TIMEOUT - 1.0)
+        self.assertTrue(network.client.aborted)
+        self.assertIsNotNone(client.wrappedProtocol.lost)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_peer_close_notify_while_buffer_full(self) -> None:
+        """
+        The peer sends close_notify and never reads: our answer and the data
+        before it cannot leave; the connection is aborted after close_timeout.
+        """
+        client_app = HalfCloser()
+        client, server, network = self.pair(client_app, Echo(), window=64 * 1024)
+        network.client.reading_paused = True
+        client.write(os.urandom(1_000_000))
+        client.loseWriteConnection()
+        network.flush()
+        self.assertTrue(network.server.closing)
+        self.assertIsNone(server.wrappedProtocol.lost)
+        network.advance(DEFAULT_CLOSE_TIMEOUT)
+        self.assertTrue(network.server.aborted)
+        self.assertAbortedAfterCloseTimeout(server.wrappedProtocol)
+        self.assertEqual(len(server.wrappedProtocol.data), 1_000_000)
+
+    def test_drain_when_alert_cannot_leave(self) -> None:
+        """
+        After a fatal alert the drain is bounded too when the alert itself
+        is stuck behind data the peer never reads.
+        """
+        client, server, network = self.pair(server_app=Echo(), window=64 * 1024)
+        network.client.reading_paused = True
+        client.write(os.urandom(500_000))
+        network.flush()
+        self.assertTrue(network.server.outbound)
+        network.client.outbound += b"\x17\x03\x03\x00\x20" + b"\x00" * 32
+        network.flush()
+        self.assertTrue(network.server.write_shut_requested)
+        self.assertIsNone(server.wrappedProtocol.lost)
+        network.advance(DEFAULT_DRAIN_TIMEOUT)
+        self.assertTrue(network.server.aborted)
+        self.assertTrue(server.wrappedProtocol.lost.check(TLSError))
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_lose_connection_during_handshake(self) -> None:
+        """
+        loseConnection while the ClientHello is still stuck in the buffer
+        (the peer accepted and reads nothing) is bounded as well.
+        """
+        client, _server, network = self.pair(window=100, flush=False)
+        network.server.reading_paused = True
+        network.flush()
+        self.assertTrue(network.client.outbound)
+        client.loseConnection()
+        network.advance(DEFAULT_CLOSE_TIMEOUT)
+        self.assertTrue(network.client.aborted)
+        self.assertIsNotNone(client.wrappedProtocol.lost)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_start_tls_close_bounded(self) -> None:
+        """
+        A connection upgraded with start_tls closes within close_timeout
+        too, over the plaintext connection's own transport.
+        """
+        client_app, server_app = Recorder(), Recorder()
+        network = SimNetwork(self.clock, window=64 * 1024)
+        network.connect(client_app, server_app)
+        client = start_tls(
+            client_app, self.pki["client"], True, "example.com", clock=self.clock
+        )
+        start_tls(server_app, self.pki["server"], False, clock=self.clock)
+        network.flush()
+        self.assertIsNotNone(client.handshakeResult)
+        network.server.reading_paused = True
+        client.write(os.urandom(1_000_000))
+        client.loseConnection()
+        network.advance(DEFAULT_CLOSE_TIMEOUT)
+        self.assertTrue(network.client.aborted)
+        self.assertAbortedAfterCloseTimeout(client_app)
+        self.assertEqual(self.clock.getDelayedCalls(), [])
 
 
 # -- producers --------------------------------------------------------------
@@ -1677,27 +1832,39 @@ class ProducerTests(TLSTestMixin, SynchronousTestCase):
     def test_twisted_6385_lose_connection_with_paused_producer(self) -> None:
         """
         loseConnection while the producer is paused by back-pressure: the
-        producer is stopped, close_notify queued behind the data, and after
-        close_timeout the transport is told to close - which it does once its
-        buffer drains, exactly as plain TCP would.
+        producer is stopped and close_notify queued behind the data.  A peer
+        that reads again within close_timeout gets everything and a clean
+        close; one that does not is aborted then (issue 10), instead of
+        holding the buffer forever as plain TCP would.
         """
-        client, server, network = self.pair(window=64 * 1024)
-        network.server.reading_paused = True
-        producer = PushProducer(client, self.clock, b"y" * 8192, 10_000_000)
-        producer.start()
-        network.flush()
-        self.assertTrue(producer.paused)
-        client.loseConnection()
-        self.assertTrue(producer.stopped)
-        network.advance(DEFAULT_CLOSE_TIMEOUT)
-        self.assertTrue(network.client.closing)
-        network.server.reading_paused = False
-        network.flush()
-        self.assertDone(client.wrappedProtocol)
-        self.assertDone(server.wrappedProtocol)
-        self.assertEqual(
-            len(server.wrappedProtocol.data), 10_000_000 - producer.remaining
-        )
+        for reads_again in (True, False):
+            self.clock = Clock()
+            client, server, network = self.pair(window=64 * 1024)
+            network.server.reading_paused = True
+            producer = PushProducer(client, self.clock, b"y" * 8192, 10_000_000)
+            producer.start()
+            network.flush()
+            self.assertTrue(producer.paused)
+            client.loseConnection()
+            self.assertTrue(producer.stopped)
+            network.advance(DEFAULT_CLOSE_TIMEOUT - 0.1)
+            self.assertTrue(
+                network.client.closing or network.client.write_shut_requested
+            )
+            if reads_again:
+                network.server.reading_paused = False
+                network.flush()
+                self.assertDone(client.wrappedProtocol)
+                self.assertDone(server.wrappedProtocol)
+                self.assertEqual(
+                    len(server.wrappedProtocol.data), 10_000_000 - producer.remaining
+                )
+            else:
+                network.advance(0.1)
+                self.assertTrue(network.client.aborted)
+                lost = client.wrappedProtocol.lost
+                self.assertTrue(lost.check(CloseTimeoutError), lost)
+                self.assertEqual(self.clock.getDelayedCalls(), [])
 
     def test_register_after_close_stops_producer(self) -> None:
         client, _server, _network = self.pair()
@@ -1784,6 +1951,51 @@ class ProducerTests(TLSTestMixin, SynchronousTestCase):
         network.flush()
         self.assertEqual(bytes(client_app.data), b"data")
         self.assertEqual(client_app.read_lost, 1)
+
+    def test_transport_as_own_producer(self) -> None:
+        """
+        The echo idiom, registerProducer(transport, True): a peer that stops
+        reading pauses our reads (after the handshake), reading again resumes
+        them, and every byte comes back.
+        """
+        server_app = Echo()
+        server_app.on_handshake = lambda app: app.transport.registerProducer(
+            app.transport, True
+        )
+        client, _server, network = self.pair(
+            Recorder(), server_app, window=64 * 1024, read_size=65536
+        )
+        network.client.reading_paused = True
+        payload = os.urandom(2_000_000)
+        client.write(payload)
+        network.flush()
+        self.assertTrue(network.server.reading_paused)
+        self.assertLess(len(server_app.data), 1_000_000)
+        network.client.reading_paused = False
+        network.flush()
+        self.assertEqual(bytes(client.wrappedProtocol.data), payload)
+
+    def test_transport_as_own_producer_reset(self) -> None:
+        """
+        When the transport below is lost (a reset), it stops its producer
+        first, as Twisted's TCP does; with the TLS transport as its own
+        producer that must not count as our clean close: connectionLost
+        reports the reset, not ConnectionDone.
+        """
+        server_app = Echo()
+        server_app.on_handshake = lambda app: app.transport.registerProducer(
+            app.transport, True
+        )
+        client, _server, network = self.pair(Recorder(), server_app)
+        client.write(b"ping")
+        network.flush()
+        client.abortConnection()
+        network.flush()
+        lost = server_app.lost
+        self.assertIsNotNone(lost)
+        self.assertTrue(lost.check(error.ConnectionLost), lost)
+        self.assertFalse(lost.check(error.ConnectionDone), lost)
+        self.assertFalse(network.server.write_shut_requested)
 
     def test_connection_lost_delivers_held_data(self) -> None:
         """
@@ -2265,3 +2477,72 @@ class LoopbackTests(TestCase):
         self.assertEqual(reader.received, size)
         self.assertEqual(reader.digest.digest(), hashlib.sha256(payload).digest())
         self.assertGreater(reader.pauses, 5)
+
+    @defer.inlineCallbacks
+    def test_paused_producer_does_not_hold_truncation_close(self) -> Any:
+        """
+        The peer's TCP FIN (no close_notify) arrives while the application's
+        producer is paused by a full write buffer.  Twisted's TCP does not
+        close while a paused producer is registered (it resumes it instead),
+        so the producer is detached first: once the peer reads, the close is
+        orderly and prompt, not an abort at close_timeout.
+        """
+        server_lost: defer.Deferred[list[Failure]] = defer.Deferred()
+        servers: list[TLSProtocol] = []
+
+        @implementer(IPushProducer)
+        class Streamer(Recorder):
+            paused = False
+
+            def handshakeCompleted(self) -> None:
+                servers.append(self.transport)
+                self.transport.registerProducer(self, True)
+                self.produce()
+
+            def produce(self) -> None:
+                for _ in range(64):  # bounded: writes after a close vanish
+                    if self.paused:
+                        break
+                    self.transport.write(b"s" * 65536)
+
+            def pauseProducing(self) -> None:
+                self.paused = True
+
+            def resumeProducing(self) -> None:
+                self.paused = False
+                reactor.callLater(0, self.produce)
+
+            def stopProducing(self) -> None:
+                self.paused = True
+
+            def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
+                server_lost.callback([reason])
+
+        port = self.listen(Factory.forProtocol(Streamer), close_timeout=20)
+        client_lost: defer.Deferred[list[Failure]] = defer.Deferred()
+        clients: list[TLSProtocol] = []
+
+        class Stalled(Recorder):
+            def handshakeCompleted(self) -> None:
+                clients.append(self.transport)
+                self.transport.pauseProducing()
+
+            def connectionLost(self, reason: Failure = error.ConnectionDone) -> None:  # type: ignore[assignment]
+                client_lost.callback([reason])
+
+        self.connect(port, Stalled())
+        while not (servers and clients and servers[0].wrappedProtocol.paused):
+            yield deferLater(reactor, 0.01)
+        # A FIN under TLS: the client's TCP write side shuts.
+        clients[0].transport.loseWriteConnection()
+        while not servers[0]._transport_closed:
+            yield deferLater(reactor, 0.01)
+        clients[0].resumeProducing()  # the client reads what is queued
+        started = reactor.seconds()
+        [reason] = yield server_lost
+        self.assertLess(reactor.seconds() - started, 10)
+        self.assertTrue(reason.check(TLSTruncationError), reason)
+        [client_reason] = yield client_lost
+        # An orderly FIN after the data (the server sent no close_notify
+        # either), not a reset, which would show as a bare ConnectionLost.
+        self.assertTrue(client_reason.check(TLSTruncationError), client_reason)

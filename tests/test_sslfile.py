@@ -784,6 +784,107 @@ class ScenarioTests(SSLFileHelpers):
 
         return self.run_scenario(scenario)
 
+    # -- bounded closes (issue 10) ---------------------------------------------
+
+    @defer.inlineCallbacks
+    def stuck_client(self, **kwargs: Any) -> Any:
+        """A client whose peer stopped reading, with its queue full: the
+        server side is handed back raw (open, never read) after the
+        handshake, and the client writes until NB writes take nothing more."""
+        csock, ssock = self.pair()
+        # Small kernel buffers that TCP autotuning cannot grow later (which
+        # would let a queue "stuck" now leave after all).
+        for sock in (csock, ssock):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32768)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        server = self.server(ssock)
+        client = self.client(csock, close_timeout=0.3, **kwargs)
+        yield self.handshake(client, server)
+        raw = server.shutdown()
+        self.assertIsNotNone(raw)
+        chunk = b"q" * 65536
+        for _ in range(10_000):
+            if client.write(chunk) == 0:
+                break
+        self.assertEqual(client.errno(), errno.EAGAIN)
+        return client, csock
+
+    def test_nb_close_peer_never_reads(self) -> Any:
+        """
+        An NB normal close whose close_notify cannot leave (the peer reads
+        nothing): after close_timeout the queue is dropped and the socket
+        closed, instead of staying registered forever.
+        """
+        return self.run_scenario(self._nb_close_peer_never_reads)
+
+    @defer.inlineCallbacks
+    def _nb_close_peer_never_reads(self) -> Any:
+        client, csock = yield self.stuck_client()
+        started = self.reactor.seconds()
+        self.assertEqual(client.close(), 1)
+        self.assertNotEqual(csock.fileno(), -1)  # still trying to write
+        yield self.wait_until(lambda: csock.fileno() == -1, timeout=5)
+        self.assertGreaterEqual(self.reactor.seconds() - started, 0.25)
+        self.assertIsNone(client.shutdown())
+        self.assertEqual(client.errno(), errno.ETIMEDOUT)
+
+    def test_nb_clean_close_peer_never_reads(self) -> Any:
+        """
+        An NB clean close that cannot finish ends after close_timeout: the
+        close callback reports ETIMEDOUT, is_open() drops from 2 to 0.
+        """
+        return self.run_scenario(self._nb_clean_close_peer_never_reads)
+
+    @defer.inlineCallbacks
+    def _nb_clean_close_peer_never_reads(self) -> Any:
+        client, csock = yield self.stuck_client()
+        closed: defer.Deferred[int] = defer.Deferred()
+        client.set_close_callback(lambda ident: closed.callback(client.errno()))
+        self.assertEqual(client.close(None, True), 1)
+        self.assertEqual(client.is_open(), 2)
+        code = yield closed
+        self.assertEqual(code, errno.ETIMEDOUT)
+        self.assertEqual(client.is_open(), 0)
+        self.assertEqual(csock.fileno(), -1)
+        self.assertIsNone(client.shutdown())
+        self.assertEqual(client.errno(), errno.ETIMEDOUT)
+
+    def test_blocking_close_peer_never_reads(self) -> Any:
+        """
+        A blocking close waits at most close_timeout for its queue to leave;
+        then the socket is closed and the close fails with ETIMEDOUT (an
+        OSError, or 0 and errno() with dont_throw).
+        """
+        return self.run_scenario(self._blocking_close_peer_never_reads)
+
+    @defer.inlineCallbacks
+    def _blocking_close_peer_never_reads(self) -> Any:
+        first, first_sock = yield self.stuck_client()
+        second, second_sock = yield self.stuck_client()
+        first.set_blocking()
+        second.set_blocking()
+
+        def close_first() -> int:
+            with self.assertRaises(OSError) as caught:
+                first.close()
+            return caught.exception.errno
+
+        code = yield self.in_thread(close_first)
+        self.assertEqual(code, errno.ETIMEDOUT)
+        self.assertEqual(first_sock.fileno(), -1)
+        result = yield self.in_thread(
+            lambda: (second.close(None, True, True), second.errno())
+        )
+        self.assertEqual(result, (0, errno.ETIMEDOUT))
+        self.assertEqual(second_sock.fileno(), -1)
+
+    def test_close_timeout_validation(self) -> None:
+        csock, _ssock = self.pair()
+        for bad in (0, -1, "3", True):
+            self.assertRaises(
+                (ValueError, TypeError), self.client, csock, close_timeout=bad
+            )
+
     # -- 7. abrupt close, reset, fatal alerts ----------------------------------
 
     def test_abrupt_close(self) -> Any:
@@ -1740,6 +1841,30 @@ class TCPResetScenarios:
         self.assertEqual(client.write(b"x"), -1)
         self.assertEqual(client.errno(), errno.ECONNRESET)
         self.assertEqual(client.close(), 0)
+        self.assertEqual(client.errno(), errno.ECONNRESET)
+
+    def test_stalled_handshake_blocking_clean_close_reset(self) -> Any:
+        """
+        A blocking clean close of a stalled handshake that ends in a reset
+        (the peer never answers, then resets) returns 0 with ECONNRESET,
+        and a later shutdown() keeps that errno rather than overwriting it
+        with EPIPE (Pike 8.0 and 9.x agree: close has shut down already).
+        """
+        return self.run_scenario(self._stalled_clean_close_reset)
+
+    @defer.inlineCallbacks
+    def _stalled_clean_close_reset(self) -> Any:
+        csock, ssock = self.pair()
+        client = self.client(csock)
+        client.set_blocking()
+        closing = self.in_thread(lambda: (client.close(None, True), client.errno()))
+        # is_open() takes the lock the closing thread holds until it waits.
+        yield self.wait_until(lambda: client.is_open() == 2)
+        ssock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        ssock.close()  # a reset (the ClientHello is unread anyway)
+        result = yield closing
+        self.assertEqual(result, (0, errno.ECONNRESET))
+        self.assertIsNone(client.shutdown())
         self.assertEqual(client.errno(), errno.ECONNRESET)
 
 

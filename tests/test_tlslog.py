@@ -43,7 +43,7 @@ from twisted_sslfile.endpoints import (
     server_from_string,
 )
 from twisted_sslfile.engine.events import HandshakeCompleted
-from twisted_sslfile.protocol import TLSFactory, start_tls
+from twisted_sslfile.protocol import DEFAULT_CLOSE_TIMEOUT, TLSFactory, start_tls
 from twisted_sslfile.tlslog import FIELDS, LOG_NAMESPACE, ConnectionLog, resolve_logger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -352,6 +352,29 @@ class ConnectionLogTests(SynchronousTestCase):
         client = pair.client_log.one(self)
         self.assertEqual((client["end"], client["closed_by"]), ("error", None))
         self.assertIn("ConnectionLost", client["error"])
+
+    def test_close_timed_out(self) -> None:
+        """
+        A close that outlives close_timeout (the peer never answers, its
+        bytes never arrive) is aborted: a timeout in the log, not a clean
+        close and not an abort the application asked for.
+        """
+        pair = _Pair(self.clock)
+        self.round_trip(pair)
+        pair.server.loseConnection()
+        # Nothing is delivered any more: the client neither reads the
+        # close_notify nor answers it.
+        self.clock.advance(DEFAULT_CLOSE_TIMEOUT + 0.5)
+        pair.network.flush()  # the abort reaches both ends
+        server = pair.server_log.one(self)
+        self.assertEqual(server["log_level"], LogLevel.info)
+        self.assertEqual((server["end"], server["closed_by"]), ("timeout", "local"))
+        self.assertTrue(
+            server["summary"].endswith(
+                "end: close timed out (peer not reading), connection aborted"
+            ),
+            server["summary"],
+        )
 
     def test_handshake_failure_client_sends_alert(self) -> None:
         """

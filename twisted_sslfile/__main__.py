@@ -104,16 +104,27 @@ def _tls_options(args: argparse.Namespace) -> dict[str, str]:
     return options
 
 
-def build_description(target: str, connect_timeout: float) -> str:
+def _whole_seconds(text: str) -> int:
+    """argparse type of --connect-timeout: a positive whole number."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a whole number of seconds"
+        ) from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def build_description(target: str, connect_timeout: int) -> str:
     """The client endpoint description for ``target`` (no TLS options)."""
     from twisted_sslfile.endpoints import PREFIX, parse_description, quote
 
     host_port = parse_target(target)
     if host_port is not None:
         host, port = host_port
-        return (
-            f"{PREFIX}:tcp:host={quote(host)}:port={port}:timeout={connect_timeout:g}"
-        )
+        return f"{PREFIX}:tcp:host={quote(host)}:port={port}:timeout={connect_timeout}"
     args, _ = parse_description(target)
     if args and args[0].lower() == PREFIX:
         return target
@@ -628,9 +639,12 @@ def _parser() -> argparse.ArgumentParser:
     add(
         "--connect-timeout",
         metavar="S",
-        type=float,
+        # Whole seconds: Twisted's tcp: endpoint, which carries it, takes
+        # an integer (2.5 would fail in its parser, not here).
+        type=_whole_seconds,
         default=DEFAULT_CONNECT_TIMEOUT,
-        help=f"seconds for the TCP connection (default {DEFAULT_CONNECT_TIMEOUT})",
+        help=f"whole seconds for the TCP connection (default "
+        f"{DEFAULT_CONNECT_TIMEOUT})",
     )
     add("--handshake-timeout", metavar="S", help="seconds for the handshake")
     add(

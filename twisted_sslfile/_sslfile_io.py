@@ -49,7 +49,8 @@ _RECV_SIZE = 65536
 #: others a reactor serves.
 _RECVS_PER_WAKEUP = 8
 #: How long a dropped SSLFile's unsent close_notify may wait for the socket
-#: (seconds) before the socket is closed anyway.
+#: (seconds) before the socket is closed anyway; also the default bound of
+#: an explicit ``close()`` (``SSLFile(..., close_timeout=)``).
 _DRAIN_TIMEOUT = 10.0
 
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
@@ -57,6 +58,10 @@ _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 
 class _WaitTimeout(Exception):
     """A wait of a blocking call outlasted ``set_timeout``."""
+
+
+class _CloseTimeout(_WaitTimeout):
+    """A blocking close outlasted the SSLFile's ``close_timeout``."""
 
 
 # ---------------------------------------------------------------------------
@@ -246,6 +251,26 @@ def _run_poll(ref: weakref.ref[SSLFile]) -> None:
         owner._poll()
     finally:
         _pop_backend()
+
+
+def _run_close_timer(ref: weakref.ref[SSLFile]) -> None:
+    owner = ref()
+    if owner is None:
+        return
+    _push_backend(owner._backend)
+    try:
+        owner._close_timed_out()
+    finally:
+        _pop_backend()
+
+
+def _arm_close_timer(ref: weakref.ref[SSLFile]) -> None:
+    """Start a close timer from the backend's thread (asked from another)."""
+    owner = ref()
+    if owner is None:
+        return
+    with owner._lock:
+        owner._start_close_timer()
 
 
 def _run_sync(ref: weakref.ref[SSLFile]) -> None:

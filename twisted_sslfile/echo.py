@@ -21,9 +21,15 @@ off there).  The choices below follow from that:
 * **Everything is checked before the reactor starts**, so a typo stops
   twistd with a usage error rather than leaving a server that fails every
   handshake.
-* **Shutdown is clean**: listening stops, then every open connection gets a
-  close_notify; the wait for the peers' answers is bounded by the TLS
-  layer's close timeout.
+* **Flow control**: the connection is the producer of its own echo (as
+  ``twisted.protocols.portforward`` pairs two connections), so reading
+  pauses while the write buffer is full.  A client that sends and never
+  reads makes the server hold a few records per connection, not everything
+  it sent.
+* **Shutdown is clean, and bounded**: listening stops, then every open
+  connection gets a close_notify; the wait for the peers' answers, and for
+  a stuck client's buffer, is bounded by the TLS layer's close timeout
+  (``--close-timeout``), after which the connection is aborted.
 * **Certificates renew without a restart**: ``--cert`` may name a directory
   of certificates chosen by SNI (certbot's ``live/``), the files are
   checked for changes while the server runs, and ``SIGHUP`` reads them
@@ -87,7 +93,12 @@ class EchoProtocol(Protocol):
         self.done: defer.Deferred[None] = defer.Deferred()
 
     def connectionMade(self) -> None:
+        transport: Any = self.transport
         self.factory.connections.add(self)
+        # What we write is what we read: when the transport's write buffer
+        # fills (the client is not reading), it pauses itself as our
+        # producer, which stops reading the socket until the buffer drains.
+        transport.registerProducer(transport, True)
 
     def dataReceived(self, data: bytes) -> None:
         self.transport.write(data)
@@ -287,6 +298,14 @@ class Options(usage.Options):
             "Seconds between checks of the certificate files for renewals "
             "(default 60), or 'none' (SIGHUP only).",
         ],
+        [
+            "close-timeout",
+            None,
+            None,
+            "Seconds a close may take (default 3): the wait for the client's "
+            "close_notify and for a client that stopped reading, after which "
+            "the connection is aborted. It bounds the shutdown too.",
+        ],
     ]
 
     def __init__(self) -> None:
@@ -335,6 +354,7 @@ class Options(usage.Options):
             ("ticket-keys", "ticketKeys"),
             ("handshake-timeout", "handshakeTimeout"),
             ("reload-interval", "reloadInterval"),
+            ("close-timeout", "closeTimeout"),
         ):
             if self[option] is not None:
                 defaults[name] = self[option]

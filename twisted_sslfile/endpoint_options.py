@@ -57,7 +57,7 @@ from twisted_sslfile.context_fields import (
     convert_protocol_names,
     convert_versions,
 )
-from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT
+from twisted_sslfile.protocol import DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = [
     "PREFIX",
@@ -130,6 +130,7 @@ TLS_OPTIONS: dict[str, _Option] = {
     "ciphers": _Option(True, True, "cipher suite names, comma-separated"),
     "groups": _Option(True, True, "key exchange group names, comma-separated"),
     "handshakeTimeout": _Option(True, True, "seconds, or 'none'"),
+    "closeTimeout": _Option(True, True, "seconds, or 'none'"),
     "ticketKeys": _Option(True, False, "session ticket key file"),
     "reloadInterval": _Option(True, False, "seconds between certificate checks"),
     "connectionLog": _Option(True, True, "yes or no: log each connection"),
@@ -271,6 +272,7 @@ class TLSSettings:
     is_client: bool
     server_name: str | None = None
     handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
+    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
     #: Paths of the certificate files, in certKey order (for log lines).
     certificate_files: tuple[str, ...] = field(default=())
     #: A server's certificates as files to watch (certKey or certDir).
@@ -649,6 +651,9 @@ def build_settings(
     timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT
     if "handshakeTimeout" in options:
         timeout = _timeout("handshakeTimeout", options["handshakeTimeout"])
+    close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT
+    if "closeTimeout" in options:
+        close_timeout = _timeout("closeTimeout", options["closeTimeout"])
 
     server_name = None
     if is_client:
@@ -661,6 +666,7 @@ def build_settings(
         is_client=is_client,
         server_name=server_name,
         handshake_timeout=timeout,
+        close_timeout=close_timeout,
         certificate_files=tuple(cert_files),
         certificates=store,
         connection_log=connection_log,

@@ -49,7 +49,11 @@ from twisted_sslfile.endpoint_options import (
     unparse_description,
     with_defaults,
 )
-from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT, TLSFactory
+from twisted_sslfile.protocol import (
+    DEFAULT_CLOSE_TIMEOUT,
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    TLSFactory,
+)
 
 __all__ = [
     "PREFIX",
@@ -114,6 +118,9 @@ class TLSServerEndpoint:
         default the global reactor.
     :param connection_log: ``TLSFactory``'s: True (or a ``Logger``) logs
         one event per connection.
+    :param close_timeout: seconds a close may take before the connection
+        is aborted (see :class:`~twisted_sslfile.protocol.TLSProtocol`);
+        None for no limit.
     """
 
     def __init__(
@@ -125,6 +132,7 @@ class TLSServerEndpoint:
         certificates: CertificateStore | None = None,
         clock: IReactorTime | None = None,
         connection_log: bool | Logger = False,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
     ) -> None:
         self.inner = inner
         self.context = context
@@ -132,6 +140,7 @@ class TLSServerEndpoint:
         self.certificates = certificates
         self.clock = clock
         self.connection_log = connection_log
+        self.close_timeout = close_timeout
         if certificates is not None:
             certificates.bind(context)
 
@@ -155,6 +164,7 @@ class TLSServerEndpoint:
                 self.context,
                 False,
                 handshake_timeout=self.handshake_timeout,
+                close_timeout=self.close_timeout,
                 certificates=self.certificates,
                 watch_clock=self.clock,
                 connection_log=self.connection_log,
@@ -165,6 +175,7 @@ class TLSServerEndpoint:
                 self.context,
                 False,
                 handshake_timeout=self.handshake_timeout,
+                close_timeout=self.close_timeout,
                 connection_log=self.connection_log,
             )
         tls.noisy = getattr(factory, "noisy", True)
@@ -205,6 +216,7 @@ class TLSClientEndpoint:
         server_name: str | None,
         *,
         handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
         session: object | None = None,
         connection_log: bool | Logger = False,
     ) -> None:
@@ -219,6 +231,7 @@ class TLSClientEndpoint:
         self.context = context
         self.server_name = server_name
         self.handshake_timeout = handshake_timeout
+        self.close_timeout = close_timeout
         self.session = session
         self.connection_log = connection_log
 
@@ -227,6 +240,7 @@ class TLSClientEndpoint:
         kwargs: dict[str, Any] = {
             "handshake_timeout": self.handshake_timeout,
             "connection_log": self.connection_log,
+            "close_timeout": self.close_timeout,
         }
         if self.session is not None:
             kwargs["session"] = self.session
@@ -345,6 +359,7 @@ def server_from_parsed(
         certificates=settings.certificates,
         clock=reactor,
         connection_log=settings.connection_log,
+        close_timeout=settings.close_timeout,
     )
 
 
@@ -377,6 +392,7 @@ def client_from_parsed(
         settings.server_name,
         handshake_timeout=settings.handshake_timeout,
         connection_log=settings.connection_log,
+        close_timeout=settings.close_timeout,
     )
 
 

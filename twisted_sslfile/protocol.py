@@ -15,6 +15,9 @@ What it does differently from Twisted's ``TLSMemoryBIOProtocol`` (see
 * ``loseConnection`` sends close_notify and waits a bounded time
   (``close_timeout``) for the peer's, never forever (twisted#7926); a
   registered or paused producer never holds the close up (#8992, #8901).
+  The bound covers the transport's write buffer too: a peer that stops
+  reading cannot keep a closing connection, and its buffer, alive; when the
+  time is up the transport is aborted (:class:`CloseTimeoutError`).
 * ``loseWriteConnection`` is a TLS half-close: close_notify, then reading
   goes on (#5341).
 * After a fatal alert the TCP write side is shut and the connection drained
@@ -79,6 +82,7 @@ __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
     "DEFAULT_DRAIN_TIMEOUT",
     "DEFAULT_HANDSHAKE_TIMEOUT",
+    "CloseTimeoutError",
     "HandshakeTimeoutError",
     "TLSFactory",
     "TLSProtocol",
@@ -115,6 +119,19 @@ class TLSTruncationError(error.ConnectionLost):
     """
 
     MESSAGE = "Connection closed without a TLS close_notify (possible truncation)"
+
+
+class CloseTimeoutError(error.ConnectionAborted):
+    """The close did not finish within ``close_timeout``; the transport was aborted.
+
+    The peer neither answered close_notify nor took everything written to it
+    in time (typically it stopped reading), so the transport's write buffer
+    could not drain.  Waiting for it, as TCP's ``loseConnection`` does, would
+    keep the connection and its buffers forever; what was still unsent is
+    dropped instead.  A ``ConnectionAborted``, and so a ``ConnectionLost``.
+    """
+
+    MESSAGE = "TLS close did not finish within close_timeout; connection aborted"
 
 
 class HandshakeTimeoutError(error.TimeoutError):
@@ -157,7 +174,7 @@ class _ProducerProxy:
 
     def stopProducing(self) -> None:
         if self._protocol is not None:
-            self._protocol._stop_producer()
+            self._protocol._transport_stopped_producer()
 
 
 @implementer(
@@ -183,8 +200,12 @@ class TLSProtocol(Protocol):
         against the server's certificate.
     :param handshake_timeout: seconds before an unfinished handshake is
         aborted with :class:`HandshakeTimeoutError`; None disables it.
-    :param close_timeout: seconds ``loseConnection`` waits for the peer's
-        close_notify before closing the transport anyway; None waits forever.
+    :param close_timeout: seconds a close may take: ``loseConnection``
+        waits this long for the peer's close_notify, and any close (ours,
+        the peer's, after a truncation) this long for the transport to
+        write what it holds; then the transport is closed, or aborted if
+        it still holds data (:class:`CloseTimeoutError`).  None waits
+        forever, as TCP's ``loseConnection`` does.
     :param drain_timeout: seconds to keep reading (and discarding) after a
         fatal alert was sent, before the transport is closed.
     :param clock: the ``IReactorTime`` for timeouts and write coalescing;
@@ -266,6 +287,7 @@ class TLSProtocol(Protocol):
         self._peer_closed = False  # peer's close_notify received
         self._draining = False  # fatal alert sent; discarding input
         self._shutting_down = False  # the transport is being closed/aborted
+        self._transport_going = False  # the transport stopped our producer
         self._transport_closed = False  # transport.loseConnection was called
         self._tcp_write_shut = False  # transport.loseWriteConnection was called
         self._write_lost_notified = False
@@ -458,7 +480,7 @@ class TLSProtocol(Protocol):
         """Flush, send close_notify, and close once the peer answers (or
         ``close_timeout`` passes).  A registered producer is stopped: what it
         would write after this could never be sent."""
-        if self._closing or self._lost:
+        if self._closing or self._lost or self._transport_going:
             return
         self._closing = True
         self.disconnecting = True
@@ -944,6 +966,18 @@ class TLSProtocol(Protocol):
             finally:
                 self._in_pull = False
 
+    def _transport_stopped_producer(self) -> None:
+        """The transport below stopped the producer we registered with it.
+
+        Twisted's TCP does that as it is lost, just before connectionLost.
+        The application's producer is stopped in turn; if it closes the
+        connection (a TLS transport registered as its own producer does),
+        that is no clean close of ours: the transport's loss, about to be
+        reported, is what ended the connection.
+        """
+        self._transport_going = True
+        self._stop_producer()
+
     def _stop_producer(self) -> None:
         producer = self._producer
         if producer is None:
@@ -1024,14 +1058,25 @@ class TLSProtocol(Protocol):
             )
 
     def _close_transport(self) -> None:
+        """Tell the transport to close once its buffer is written, and bound
+        that: a peer that reads nothing keeps the buffer full, and the
+        transport would wait for it forever.  The close timer (already
+        running after loseConnection, started here otherwise) aborts it."""
         if self._transport_closed or self._lost:
             return
         self._transport_closed = True
         self._shutting_down = True
-        self._cancel("_close_timer")
         self._cancel("_drain_timer")
         self._cancel("_flush_call")
+        # Twisted's TCP does not close while a paused producer is registered
+        # (it resumes it when the buffer drains, and waits for more): the
+        # application's producer, which can write nothing more, goes first.
+        self._stop_producer()
+        if self._lost:
+            return
         self.transport.loseConnection()
+        if not self._lost:
+            self._start_close_timer()
 
     def _abort_transport(self) -> None:
         self._shutting_down = True
@@ -1060,11 +1105,32 @@ class TLSProtocol(Protocol):
 
     def _close_timed_out(self) -> None:
         self._close_timer = None
-        self._close_transport()
+        self._finish_close(self._close_timeout)
 
     def _drain_timed_out(self) -> None:
         self._drain_timer = None
-        self._close_transport()
+        self._finish_close(self._drain_timeout)
+
+    def _finish_close(self, waited: float | None) -> None:
+        """Time is up: close now, gracefully if the transport can, else abort.
+
+        A transport whose write side we shut closes at once when everything
+        we wrote is out (a TCP transport with an empty buffer); one that does
+        not still holds data the peer never took, and is aborted, dropping
+        it.  The abort is reported as :class:`CloseTimeoutError` unless an
+        error (a TLS failure, a truncation) already explains the end.
+        """
+        if self._lost:
+            return
+        if not self._transport_closed:
+            self._close_transport()
+            if self._lost:
+                return
+        if self._reason is None or self._reason.check(error.ConnectionDone):
+            self._reason = Failure(
+                CloseTimeoutError(f"the peer did not finish closing in {waited:g} s")
+            )
+        self._abort_transport()
 
     def _cancel(self, name: str) -> None:
         call = getattr(self, name)

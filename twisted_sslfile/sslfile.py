@@ -44,6 +44,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -52,17 +53,21 @@ from twisted.internet.interfaces import IReactorThreads
 from twisted.logger import Logger
 
 from twisted_sslfile._sslfile_io import (
+    _DRAIN_TIMEOUT,
     _RECV_SIZE,
     _RECVS_PER_WAKEUP,
     _SEND_FLAGS,
+    _arm_close_timer,
     _call_in_backend,
     _cancel,
     _check_backend,
     _check_stream,
+    _CloseTimeout,
     _Descriptor,
     _Drain,
     _in_backend,
     _may_touch,
+    _run_close_timer,
     _run_poll,
     _run_sync,
     _unregister_and_close,
@@ -89,6 +94,7 @@ from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.errors import RemoteAlertError, TLSError
 
 __all__ = [
+    "CLOSE_TIMEOUT",
     "READ_BUFFER_LIMIT",
     "WRITE_LIMIT",
     "ProtocolVersion",
@@ -109,6 +115,12 @@ READ_BUFFER_LIMIT = 65536
 #: nothing: a writer faster than the network is told EAGAIN instead of
 #: growing an unbounded queue.
 WRITE_LIMIT = 65536
+
+#: Seconds a ``close()`` may take by default (``close_timeout=``): writing
+#: what is queued and close_notify, and for a clean close the peer's answer.
+#: A peer that stops reading cannot hold a closing SSLFile, its socket and
+#: its queue for longer.  The same bound as a dropped SSLFile's last write.
+CLOSE_TIMEOUT = _DRAIN_TIMEOUT
 
 # Close states.
 _OPEN, _CLOSE_NORMAL, _CLOSE_CLEAN = 0, 1, 2
@@ -264,6 +276,10 @@ class SSLFile:
     :param session: a session of an earlier connection, to resume.
     :param pending_data: bytes already read from the socket that belong to
         the TLS stream (STARTTLS sniffing); processed first.
+    :param close_timeout: seconds a ``close()`` may take (default
+        :data:`CLOSE_TIMEOUT`); then what is still queued is dropped, the
+        socket closed and the close reported as failed with ETIMEDOUT.
+        None waits forever, as Pike does.
     """
 
     __slots__ = (
@@ -274,6 +290,8 @@ class SSLFile:
         "_blocking",
         "_cb",
         "_clean_done",
+        "_close_call",
+        "_close_timeout",
         "_closing",
         "_cond",
         "_conn",
@@ -322,10 +340,17 @@ class SSLFile:
         server_name: str | None = None,
         session: Session | None = None,
         pending_data: bytes = b"",
+        close_timeout: float | None = CLOSE_TIMEOUT,
     ) -> None:
         # Everything __del__ looks at exists before anything can fail.
         self._sock: socket.socket | None = None
         self._shut = True
+        if close_timeout is not None and (
+            isinstance(close_timeout, bool)
+            or not isinstance(close_timeout, int | float)
+            or not close_timeout > 0
+        ):
+            raise ValueError("close_timeout must be positive seconds or None")
         _check_stream(stream)
         if not isinstance(ctx, Context):
             raise TypeError(f"ctx must be a twisted_sslfile Context, not {ctx!r}")
@@ -375,6 +400,8 @@ class SSLFile:
         self._reader_thread: int | None = None
         self._waiters = 0
         self._timeout: float | None = None
+        self._close_timeout: float | None = close_timeout
+        self._close_call: Any = None
 
         self._original_timeout = stream.gettimeout()
         stream.setblocking(False)
@@ -661,8 +688,17 @@ class SSLFile:
             deadlock: ReactorThreadError | None = None
             if self._blocking:
                 done = self._clean_close_settled if clean_close else self._output_out
+                deadline = None
+                if self._close_timeout is not None:
+                    deadline = time.monotonic() + self._close_timeout
                 try:
-                    self._block_until(done)
+                    self._block_until(done, deadline)
+                except _CloseTimeout:
+                    # The peer took neither our data nor (clean close) gave
+                    # its answer in time: the close ends here, reported.
+                    code = _errno.ETIMEDOUT
+                    self._record_error(code)
+                    self._close_socket()
                 except _WaitTimeout:
                     code = _errno.EIO
                 except ReactorThreadError as exc:
@@ -673,6 +709,10 @@ class SSLFile:
                 # still happens (what is queued is dropped), and is reported.
                 self._close_socket()
             self._after_io()
+            if not self._blocking:
+                # Finished in the backend, but not forever: a peer that
+                # reads nothing would keep the socket and the queue.
+                self._start_close_timer()
             if not code and clean_close and self._blocking and not self._clean_done:
                 code = self._error or _errno.EPIPE
             if not code and self._error and self._write_dead and not self._peer_closed:
@@ -692,13 +732,53 @@ class SSLFile:
     def _clean_close_settled(self) -> bool:
         return self._output_out() and self._input_ended()
 
+    def _close_pending(self) -> bool:
+        """A close was asked for and the backend is still finishing it."""
+        return bool(
+            self._closing and not (self._shut or self._sock_closed or self._clean_done)
+        )
+
+    def _start_close_timer(self) -> None:
+        """Bound an NB close by ``close_timeout`` (lock held)."""
+        seconds = self._close_timeout
+        if seconds is None or self._close_call is not None:
+            return
+        if not self._close_pending():
+            return
+        backend = self._backend
+        if _may_touch(backend) or not IReactorThreads.providedBy(backend):
+            self._close_call = backend.callLater(
+                seconds, _run_close_timer, weakref.ref(self)
+            )
+        else:
+            backend.callFromThread(_arm_close_timer, weakref.ref(self))
+
+    def _stop_close_timer(self) -> None:
+        call, self._close_call = self._close_call, None
+        if call is not None and _may_touch(self._backend):
+            _cancel(call)
+        # Otherwise it fires later, finds the close finished, and does nothing.
+
+    def _close_timed_out(self) -> None:
+        """The NB close outlasted ``close_timeout``: drop the queue, close the
+        socket, and report ETIMEDOUT (to the close callback of a clean close,
+        and in ``errno()`` after ``shutdown()``)."""
+        with self._lock:
+            self._close_call = None
+            if not self._close_pending():
+                return
+            self._record_error(_errno.ETIMEDOUT)
+            self._close_socket()
+            self._after_io()
+
     def shutdown(self) -> socket.socket | None:
         """Drop the TLS layer without sending more; maybe hand back the socket.
 
         The open socket comes back when no close was asked for, or after a
         finished clean close; otherwise it is closed and None returned
-        (errno EPIPE for an unfinished clean close).  Bytes that came after
-        the peer's close_notify are then returned by :meth:`read`.
+        (errno EPIPE for an unfinished clean close, or the error the close
+        ended in).  Bytes that came after the peer's close_notify are then
+        returned by :meth:`read`.
         """
         with self._lock:
             if self._shut:
@@ -709,17 +789,22 @@ class SSLFile:
             if _may_touch(self._backend):
                 _cancel(self._poll_call)
             self._poll_call = None
+            self._stop_close_timer()
             sock = self._sock
             assert sock is not None
             keep = not self._sock_closed and (
                 self._closing == _OPEN
                 or (self._closing == _CLOSE_CLEAN and self._clean_done)
             )
-            self._errno = (
-                _errno.EPIPE
-                if self._closing == _CLOSE_CLEAN and not self._clean_done
-                else 0
-            )
+            if self._closing and self._error:
+                # A close that ended in an error (a reset during a clean
+                # close, say) already reported it, and in Pike it has shut
+                # down already: a later shutdown() leaves that errno alone.
+                self._errno = self._error
+            elif self._closing == _CLOSE_CLEAN and not self._clean_done:
+                self._errno = _errno.EPIPE
+            else:
+                self._errno = 0
             if keep:
                 self._unregister(close_socket=False)
                 sock.settimeout(self._original_timeout)
@@ -1109,6 +1194,7 @@ class SSLFile:
         backend = self._backend
         if _may_touch(backend):
             _cancel(self._poll_call)
+            _cancel(self._close_call)
         if self._sock_closed:
             return
         if self._closing == _CLOSE_CLEAN and self._clean_done:
@@ -1321,6 +1407,7 @@ class SSLFile:
             return
         self._sock_closed = True
         self._outbuf.clear()
+        self._stop_close_timer()
         sock = self._sock
         assert sock is not None
         if self._waiters:
@@ -1401,6 +1488,7 @@ class SSLFile:
                 # Both close_notify sent and received: the socket is plaintext
                 # again and goes back to the mode it came in.
                 self._clean_done = True
+                self._stop_close_timer()
                 self._unregister(close_socket=False)
                 assert self._sock is not None
                 self._sock.settimeout(self._original_timeout)
@@ -1427,10 +1515,14 @@ class SSLFile:
 
     # -- internals: blocking waits ---------------------------------------------
 
-    def _block_until(self, done: Callable[[], bool]) -> bool:
+    def _block_until(
+        self, done: Callable[[], bool], deadline: float | None = None
+    ) -> bool:
         """Do socket I/O in this thread until ``done()`` (lock held).
 
-        Returns ``done()`` once it holds or nothing can change any more.
+        Returns ``done()`` once it holds or nothing can change any more;
+        raises :class:`_CloseTimeout` at ``deadline`` (``time.monotonic()``),
+        :class:`_WaitTimeout` when one wait outlasts ``set_timeout``.
         One thread at a time waits for input on the socket (the "reader");
         another thread that needs input waits for the reader's notification
         instead, and a writer waits for writability on its own - so a
@@ -1452,29 +1544,45 @@ class SSLFile:
             if can_read and self._reader_thread is None:
                 self._reader_thread = me
                 try:
-                    self._wait_socket(True, can_write)
+                    self._wait_socket(True, can_write, deadline)
                 finally:
                     self._reader_thread = None
                     self._cond.notify_all()
             elif can_write:
-                self._wait_socket(False, True)
+                self._wait_socket(False, True, deadline)
             else:
                 self._waiters += 1
                 try:
-                    if not self._cond.wait(self._timeout):
-                        raise _WaitTimeout
+                    if not self._cond.wait(self._wait_limit(deadline)):
+                        raise self._timeout_error(deadline)
                 finally:
                     self._waiters -= 1
                 continue
             self._pump_in()
             self._after_io()
 
-    def _wait_socket(self, read: bool, write: bool) -> None:
+    def _wait_limit(self, deadline: float | None) -> float | None:
+        """Seconds one wait may take: ``set_timeout``, and the deadline."""
+        timeout = self._timeout
+        if deadline is None:
+            return timeout
+        remaining = max(0.0, deadline - time.monotonic())
+        return remaining if timeout is None else min(timeout, remaining)
+
+    @staticmethod
+    def _timeout_error(deadline: float | None) -> _WaitTimeout:
+        if deadline is not None and time.monotonic() >= deadline:
+            return _CloseTimeout()
+        return _WaitTimeout()
+
+    def _wait_socket(
+        self, read: bool, write: bool, deadline: float | None = None
+    ) -> None:
         """Wait for the socket without holding the lock; raise on timeout."""
         sock = self._sock
         assert sock is not None
         fd = sock.fileno()
-        timeout = self._timeout
+        timeout = self._wait_limit(deadline)
         self._waiters += 1
         self._lock.release()
         try:
@@ -1494,7 +1602,7 @@ class SSLFile:
             self._lock.acquire()
             self._waiters -= 1
         if not ready:
-            raise _WaitTimeout
+            raise self._timeout_error(deadline)
 
     # -- internals: the poll (SSLFILE.md §5) -----------------------------------
 

@@ -34,7 +34,7 @@ from twisted.python.failure import Failure
 
 from twisted_sslfile.engine.events import HandshakeCompleted
 from twisted_sslfile.errors import RemoteAlertError, TLSError
-from twisted_sslfile.protocol import TLSTruncationError
+from twisted_sslfile.protocol import CloseTimeoutError, TLSTruncationError
 
 __all__ = [
     "FIELDS",
@@ -195,6 +195,11 @@ def _classify(
             if completed
             else "truncated: the peer closed during the handshake"
         )
+    elif isinstance(value, CloseTimeoutError):
+        # Our close outlived close_timeout (the peer stopped reading or never
+        # answered close_notify): a timeout, not an abort the app asked for.
+        out.update(end="timeout", closed_by="local", error=reason.getErrorMessage())
+        out["words"] = "close timed out (peer not reading), connection aborted"
     elif isinstance(value, error.ConnectionAborted):
         out.update(end="aborted", closed_by="local")
         out["words"] = "aborted locally"

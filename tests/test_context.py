@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import inspect
 import os
 import time
 
@@ -14,6 +15,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from tests.certs import CertificateFactory
 from twisted_sslfile import context as context_module
+from twisted_sslfile import context_fields
 from twisted_sslfile import x509 as tx509
 from twisted_sslfile.constants import (
     TLS13_CIPHER_SUITES,
@@ -29,6 +31,8 @@ from twisted_sslfile.context import (
     Context,
     Credential,
 )
+from twisted_sslfile.engine.sessions import SessionCache
+from twisted_sslfile.engine.ticketkeys import DEFAULT_ROTATION_INTERVAL, TicketKeys
 from twisted_sslfile.x509 import ConfigurationError
 
 NOW = datetime.datetime(2031, 5, 17, 12, 0, 0, tzinfo=datetime.UTC)
@@ -74,8 +78,8 @@ class DefaultsTests(SynchronousTestCase):
         self.assertEqual(context.server_names, ())
 
     def test_cipher_order(self) -> None:
-        with_aes = context_module._default_cipher_suites(True)
-        without = context_module._default_cipher_suites(False)
+        with_aes = context_fields._default_cipher_suites(True)
+        without = context_fields._default_cipher_suites(False)
         self.assertEqual(with_aes[0], CipherSuite.TLS_AES_128_GCM_SHA256)
         self.assertEqual(without[0], CipherSuite.TLS_CHACHA20_POLY1305_SHA256)
         self.assertEqual(set(with_aes), set(without))
@@ -633,3 +637,127 @@ class TrustRootsTests(SynchronousTestCase):
         clocked = context.replace(clock=lambda: NOW.timestamp())
         path = tx509.verify_server_chain(clocked, leaf.chain_der, "example.com")
         self.assertIsInstance(path[0], x509.Certificate)
+
+
+class FieldTableTests(SynchronousTestCase):
+    """The constructor is its table of fields: complete and in order."""
+
+    def test_every_argument_and_attribute(self) -> None:
+        parameters = set(inspect.signature(Context).parameters)
+        attributes = set(Context.__slots__) - {"_frozen"}
+        written: list[str] = []
+        for row in context_module._FIELDS:
+            for name in row.reads:
+                # A row reads an argument, or an attribute an earlier row set
+                # (then it sees the converted value).
+                self.assertTrue(name in parameters or name in written, (row, name))
+            written.extend(row.attributes)
+        self.assertEqual(sorted(written), sorted(attributes))
+        read = {name for row in context_module._FIELDS for name in row.reads}
+        self.assertEqual(read, parameters)
+
+    def test_convert_fields_is_the_constructor(self) -> None:
+        arguments = {
+            name: parameter.default
+            for name, parameter in inspect.signature(Context).parameters.items()
+        }
+        arguments["alpn_protocols"] = ["h2"]
+        arguments["min_version"] = "TLSv1.3"
+        values = context_module.convert_fields(arguments)
+        context = Context(alpn_protocols=["h2"], min_version="TLSv1.3")
+        for name in ("alpn_protocols", "min_version", "groups", "cipher_suites"):
+            self.assertEqual(values[name], getattr(context, name))
+        self.assertIs(values["random"], os.urandom)
+
+    def test_first_bad_field_is_reported(self) -> None:
+        """With several bad arguments, the first row of the table speaks."""
+        for arguments, expected in (
+            ({"credentials": [1], "min_version": "x"}, "min_version"),
+            ({"insecure_skip_verify": 3, "groups": []}, "groups"),
+            ({"session_lifetime": 0, "allow_psk_ke": 3}, "allow_psk_ke"),
+            ({"client_certificate": "x", "random": 1}, "random"),
+        ):
+            exc = self.assertRaises(ValueError, Context, **arguments)
+            self.assertIn(expected, str(exc))
+
+
+class SharedFieldConverterTests(SynchronousTestCase):
+    """The converters of the fields that hold shared objects."""
+
+    def test_session_tickets(self) -> None:
+        convert = context_module.convert_session_tickets
+        keys, own = convert(None, None, os.urandom, time.time, 600)
+        self.assertIsInstance(keys, TicketKeys)
+        self.assertTrue(own)
+        assert keys is not None
+        self.assertEqual(keys.rotation_interval, 600)
+        self.assertEqual(keys.decrypt_window, 600)
+        keys, own = convert(True)
+        assert keys is not None
+        self.assertEqual(keys.rotation_interval, DEFAULT_ROTATION_INTERVAL)
+        self.assertTrue(own)
+        self.assertEqual(convert(False), (None, False))
+        given = TicketKeys(random=os.urandom, clock=time.time)
+        self.assertEqual(convert(given), (given, False))
+        for args, message in (
+            (
+                (False, "/k"),
+                "ticket_key_file is set but session_tickets=False turns "
+                "tickets off; drop one of them",
+            ),
+            ((given, "/k"), "give session_tickets or ticket_key_file, not both"),
+            (
+                ("yes",),
+                "session_tickets must be a TicketKeys, None (keys of this "
+                "Context's own) or False (no tickets), not 'yes'",
+            ),
+        ):
+            exc = self.assertRaises(ValueError, convert, *args)
+            self.assertEqual(str(exc), message)
+
+    def test_session_tickets_file(self) -> None:
+        missing = os.path.abspath(self.mktemp())
+        exc = self.assertRaises(
+            ConfigurationError, context_module.convert_session_tickets, None, missing
+        )
+        self.assertIn(missing, str(exc))
+
+    def test_session_cache(self) -> None:
+        convert = context_module.convert_session_cache
+        cache, own = convert(None, time.time, 60)
+        self.assertIsInstance(cache, SessionCache)
+        self.assertTrue(own)
+        self.assertEqual(convert(False), (None, False))
+        given = SessionCache(clock=time.time)
+        self.assertEqual(convert(given), (given, False))
+        exc = self.assertRaises(ValueError, convert, "yes")
+        self.assertEqual(
+            str(exc),
+            "session_cache must be a SessionCache, None (a cache of this "
+            "Context's own) or False (no session IDs), not 'yes'",
+        )
+
+    def test_trust_roots(self) -> None:
+        pki = CertificateFactory(self.mktemp(), now=NOW)
+        convert = context_module.convert_trust_roots
+        self.assertEqual(convert(None), (None, None))
+        source, roots = convert(pki.ca_path)
+        self.assertEqual(source, pki.ca_path)
+        assert roots is not None
+        self.assertEqual(roots.certificates, (pki.root.certificate,))
+        missing = os.path.join(pki.directory, "missing.pem")
+        exc = self.assertRaises(ConfigurationError, convert, missing)
+        self.assertIn(missing, str(exc))
+
+    def test_credentials(self) -> None:
+        convert = context_module.convert_credentials
+        credential = CertificateFactory(now=NOW).server("a.example").credential()
+        self.assertEqual(convert(credential), (credential,))
+        self.assertEqual(convert([credential, credential]), (credential, credential))
+        self.assertEqual(convert(()), ())
+        exc = self.assertRaises(ValueError, convert, [credential, "key"])
+        self.assertEqual(
+            str(exc),
+            "credentials must be Credential objects, not str; use "
+            "Credential(chain, key) or Context.load_cert_chain()",
+        )

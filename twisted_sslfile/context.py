@@ -6,7 +6,10 @@ a time.  Two consequences shape this module:
 
 * Everything is checked in the constructor, with a :class:`ValueError` whose
   message says what to change.  A bad cipher name or an unreadable key must
-  fail when the server starts, not on the first handshake.
+  fail when the server starts, not on the first handshake.  The constructor
+  runs a table of fields, each with its converter (most of them in
+  :mod:`twisted_sslfile.context_fields`, which the ``sslfile:`` endpoint
+  parser uses too).
 * A Context holds no per-connection state and is not changed after
   construction (``__slots__`` plus a guarded ``__setattr__``).  The only
   mutators, :meth:`Context.load_cert_chain` and
@@ -26,9 +29,10 @@ for byte.
 from __future__ import annotations
 
 import os
-import platform
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from cryptography import x509
@@ -38,18 +42,43 @@ from cryptography.x509.verification import Store
 from twisted_sslfile import x509 as _x509
 from twisted_sslfile.constants import (
     SUPPORTED_VERSIONS,
-    TLS13_CIPHER_SUITES,
     CipherSuite,
     ClientCertificatePolicy,
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
 )
-from twisted_sslfile.engine.sessions import (
-    DEFAULT_SESSION_LIFETIME,
-    MAX_SESSION_LIFETIME,
-    SessionCache,
+from twisted_sslfile.context_fields import (
+    ALL_CIPHER_SUITES,
+    DEFAULT_CIPHER_SUITES,
+    DEFAULT_GROUPS,
+    DEFAULT_KEY_SHARE_GROUPS,
+    DEFAULT_MAX_CERTIFICATE_CHAIN_LENGTH,
+    DEFAULT_MAX_HANDSHAKE_MESSAGE_SIZE,
+    DEFAULT_MAX_VERSION,
+    DEFAULT_MIN_VERSION,
+    DEFAULT_SIGNATURE_SCHEMES,
+    DEFAULT_TICKETS_PER_HANDSHAKE,
+    convert_cipher_suites,
+    convert_client_certificate,
+    convert_clock,
+    convert_flag,
+    convert_groups,
+    convert_key_share_groups,
+    convert_keylog,
+    convert_max_certificate_chain_length,
+    convert_max_handshake_message_size,
+    convert_path,
+    convert_protocol_names,
+    convert_random,
+    convert_record_size_limit,
+    convert_session_lifetime,
+    convert_signature_schemes,
+    convert_tickets_per_handshake,
+    convert_versions,
+    version_name,
 )
+from twisted_sslfile.engine.sessions import DEFAULT_SESSION_LIFETIME, SessionCache
 from twisted_sslfile.engine.ticketkeys import DEFAULT_ROTATION_INTERVAL, TicketKeys
 from twisted_sslfile.x509 import (
     ConfigurationError,
@@ -70,310 +99,6 @@ __all__ = [
     "Context",
     "Credential",
 ]
-
-
-# ---------------------------------------------------------------------------
-# Defaults
-# ---------------------------------------------------------------------------
-
-
-def _cpu_has_aes_instructions() -> bool:
-    """Best guess whether AES runs in hardware here (AES-NI, ARMv8 AES).
-
-    Only a positive "the flag is missing" turns the answer to False: every
-    x86-64 server CPU since ~2010 and every ARMv8 with crypto extensions has
-    it, so "cannot tell" (no /proc, another OS) means yes.
-    """
-    machine = platform.machine().lower()
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
-            info = f.read()
-    except OSError:
-        return True
-    field = "flags" if machine in ("x86_64", "amd64", "i386", "i686") else "features"
-    saw_field = False
-    for line in info.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() == field:
-            saw_field = True
-            if "aes" in value.split():
-                return True
-    return not saw_field
-
-
-def _default_cipher_suites(aes_hardware: bool) -> tuple[CipherSuite, ...]:
-    """All nine AEAD suites, most preferred first.
-
-    * With AES instructions AES-GCM is faster than ChaCha20-Poly1305 and
-      constant-time; without them ChaCha20 is both faster and safer (software
-      AES with tables leaks through cache timing), so it moves to the front.
-      That is also what OpenSSL, BoringSSL and Go decide.
-    * AES-128 before AES-256: 128-bit keys are out of reach of any attack and
-      AES-128 runs ~40% fewer rounds.
-    * TLS 1.3 suites first (the engine only ever looks at the suites of the
-      version being negotiated, so the interleaving is cosmetic); in TLS 1.2
-      ECDSA and RSA variants of a cipher sit together - the certificate, not
-      this order, decides which one can be used.
-    """
-    s = CipherSuite
-    aes13 = (s.TLS_AES_128_GCM_SHA256, s.TLS_AES_256_GCM_SHA384)
-    chacha13 = (s.TLS_CHACHA20_POLY1305_SHA256,)
-    aes12 = (
-        s.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-        s.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-        s.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-        s.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    )
-    chacha12 = (
-        s.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-        s.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    )
-    if aes_hardware:
-        return aes13 + chacha13 + aes12 + chacha12
-    return chacha13 + aes13 + chacha12 + aes12
-
-
-#: Every cipher suite the engine implements (the SCSV is not a suite).
-ALL_CIPHER_SUITES: frozenset[CipherSuite] = frozenset(
-    s for s in CipherSuite if s != CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV
-)
-
-DEFAULT_CIPHER_SUITES: tuple[CipherSuite, ...] = _default_cipher_suites(
-    _cpu_has_aes_instructions()
-)
-
-
-def _mlkem_available() -> bool:
-    try:
-        from cryptography.hazmat.primitives.asymmetric import mlkem
-
-        mlkem.MLKEM768PrivateKey.generate()
-    except Exception:  # ImportError, UnsupportedAlgorithm: an older backend
-        return False
-    return True
-
-
-_MLKEM_AVAILABLE = _mlkem_available()
-
-#: Hybrid post-quantum first (harvest-now-decrypt-later protection costs
-#: ~1.1 KB per ClientHello), then the classical curves by speed.
-DEFAULT_GROUPS: tuple[NamedGroup, ...] = tuple(
-    g
-    for g in (
-        NamedGroup.X25519MLKEM768,
-        NamedGroup.x25519,
-        NamedGroup.secp256r1,
-        NamedGroup.secp384r1,
-    )
-    if g != NamedGroup.X25519MLKEM768 or _MLKEM_AVAILABLE
-)
-
-#: Shares a client sends up front.  Two, so that servers that do not know
-#: the hybrid group still finish in one round trip with x25519 instead of
-#: paying a HelloRetryRequest.
-DEFAULT_KEY_SHARE_GROUPS: tuple[NamedGroup, ...] = tuple(
-    g for g in (NamedGroup.X25519MLKEM768, NamedGroup.x25519) if g in DEFAULT_GROUPS
-)
-
-#: All schemes the engine can verify, most preferred first: short, fast
-#: EdDSA/ECDSA before RSA, PSS before PKCS#1 v1.5 (which TLS 1.3 only
-#: allows in certificates, RFC 8446 §4.2.3).
-DEFAULT_SIGNATURE_SCHEMES: tuple[SignatureScheme, ...] = (
-    SignatureScheme.ecdsa_secp256r1_sha256,
-    SignatureScheme.ecdsa_secp384r1_sha384,
-    SignatureScheme.ecdsa_secp521r1_sha512,
-    SignatureScheme.ed25519,
-    SignatureScheme.ed448,
-    SignatureScheme.rsa_pss_rsae_sha256,
-    SignatureScheme.rsa_pss_rsae_sha384,
-    SignatureScheme.rsa_pss_rsae_sha512,
-    SignatureScheme.rsa_pss_pss_sha256,
-    SignatureScheme.rsa_pss_pss_sha384,
-    SignatureScheme.rsa_pss_pss_sha512,
-    SignatureScheme.rsa_pkcs1_sha256,
-    SignatureScheme.rsa_pkcs1_sha384,
-    SignatureScheme.rsa_pkcs1_sha512,
-)
-
-#: The largest handshake message we buffer.  The protocol allows 2^24-1
-#: bytes (a uint24 length), which would let any peer make us hold 16 MiB per
-#: connection before we can check anything.  The biggest honest message is
-#: the Certificate message: ten certificates of ~12 KiB (RSA-4096 chains,
-#: SCT lists, an OCSP staple, or post-quantum signatures) still fit in
-#: 128 KiB.  OpenSSL's comparable default (max_cert_list) is 100 KiB.  A
-#: server holds its client's messages to a smaller bound (32 KiB, see
-#: engine.connection.MAX_CLIENT_HELLO_SIZE), except a Certificate it asked for.
-DEFAULT_MAX_HANDSHAKE_MESSAGE_SIZE = 131072
-#: One full record: anything smaller could not hold an ordinary chain.
-_MIN_HANDSHAKE_MESSAGE_SIZE = 2**14
-_MAX_HANDSHAKE_MESSAGE_SIZE = 2**24 - 1
-
-DEFAULT_MAX_CERTIFICATE_CHAIN_LENGTH = 10
-
-#: RFC 8449 §4: at least 64; at most 2^14 + 1 (TLS 1.3 counts the inner
-#: content type byte; the engine caps TLS 1.2 at 2^14).
-RECORD_SIZE_LIMIT_RANGE = (64, 2**14 + 1)
-
-_VERSION_NAMES = {
-    ProtocolVersion.SSL_3_0: "SSL 3.0",
-    ProtocolVersion.TLS_1_0: "TLS 1.0",
-    ProtocolVersion.TLS_1_1: "TLS 1.1",
-    ProtocolVersion.TLS_1_2: "TLS 1.2",
-    ProtocolVersion.TLS_1_3: "TLS 1.3",
-}
-
-
-def _version_name(version: int) -> str:
-    return _VERSION_NAMES.get(version, f"0x{int(version):04x}")  # type: ignore[call-overload]
-
-
-#: TLS 1.3 NewSessionTickets after a full handshake.  Two, as OpenSSL sends:
-#: clients should use each ticket once (RFC 8446 §C.4, unlinkability), so
-#: two let a client open two parallel connections that both resume.
-DEFAULT_TICKETS_PER_HANDSHAKE = 2
-_MAX_TICKETS_PER_HANDSHAKE = 10
-
-_SUPPORTED_NAMES = " and ".join(_version_name(v) for v in SUPPORTED_VERSIONS)
-
-
-# ---------------------------------------------------------------------------
-# Validation helpers
-# ---------------------------------------------------------------------------
-
-
-def _enum_member(enum_type: Any, value: object, what: str, allowed: Iterable[Any]):
-    """Coerce an enum member, its integer value or its name (any case)."""
-    allowed_set = set(allowed)
-    member = None
-    if isinstance(value, enum_type):
-        member = value
-    elif isinstance(value, bool):
-        member = None
-    elif isinstance(value, int):
-        try:
-            member = enum_type(value)
-        except ValueError:
-            member = None
-    elif isinstance(value, str):
-        wanted = value.strip().replace("-", "_").lower()
-        for name, candidate in enum_type.__members__.items():
-            if name.lower() == wanted:
-                member = candidate
-                break
-    if member is None or member not in allowed_set:
-        names = ", ".join(m.name for m in enum_type if m in allowed_set)
-        raise ValueError(f"unknown {what} {value!r}; supported: {names}")
-    return member
-
-
-def _enum_tuple(
-    enum_type: Any,
-    values: object,
-    what: str,
-    option: str,
-    allowed: Iterable[Any],
-    *,
-    allow_empty: bool = False,
-) -> tuple[Any, ...]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ValueError(
-            f"{option} must be a sequence of {what}s, not {type(values).__name__}"
-        )
-    allowed = tuple(allowed)
-    result: list[Any] = []
-    for value in values:
-        member = _enum_member(enum_type, value, what, allowed)
-        if member in result:
-            raise ValueError(f"{option} lists {member.name} twice")
-        result.append(member)
-    if not result and not allow_empty:
-        raise ValueError(f"{option} must not be empty")
-    return tuple(result)
-
-
-def _version_key(text: str) -> str:
-    key = text.strip().lower()
-    for prefix in ("protocol_", "protocol"):
-        key = key.removeprefix(prefix)
-    return "".join(ch for ch in key if ch.isalnum()).replace("tlsv", "tls")
-
-
-#: "TLSv1.2", "TLS1_2", "tls_1_2", "PROTOCOL_TLS_1_2", "SSLv3"... -> version
-_VERSION_SPELLINGS = {
-    **{_version_key(name): v for name, v in ProtocolVersion.__members__.items()},
-    **{_version_key(name): v for v, name in _VERSION_NAMES.items()},
-    "sslv3": ProtocolVersion.SSL_3_0,
-    "ssl3": ProtocolVersion.SSL_3_0,
-    "tls1": ProtocolVersion.TLS_1_0,
-}
-
-
-def _version(value: object, option: str) -> ProtocolVersion:
-    version: ProtocolVersion | None = None
-    if isinstance(value, bool):
-        version = None
-    elif isinstance(value, int):
-        try:
-            version = ProtocolVersion(value)
-        except ValueError:
-            version = None
-    elif isinstance(value, str):
-        version = _VERSION_SPELLINGS.get(_version_key(value))
-    if version is None:
-        raise ValueError(
-            f"{option}: unknown protocol version {value!r}; supported: "
-            f"{_SUPPORTED_NAMES}"
-        )
-    version = ProtocolVersion(int(version))  # canonical member, not an alias
-    if version not in SUPPORTED_VERSIONS:
-        raise ValueError(
-            f"{option}: {_version_name(version)} is not supported; this library "
-            f"speaks {_SUPPORTED_NAMES} only"
-        )
-    return version
-
-
-def _protocol_names(values: object, option: str) -> tuple[bytes, ...]:
-    """ALPN / NPN protocol names: 1..255 bytes each (RFC 7301 §3.1)."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
-        raise ValueError(
-            f"{option} must be a sequence of protocol names such as "
-            f"[b'h2', b'http/1.1'], not {values!r}"
-        )
-    result: list[bytes] = []
-    for value in values:
-        if isinstance(value, str):
-            try:
-                name = value.encode("ascii")
-            except UnicodeEncodeError:
-                raise ValueError(
-                    f"{option}: protocol name {value!r} is not ASCII; pass bytes"
-                ) from None
-        elif isinstance(value, (bytes, bytearray)):
-            name = bytes(value)
-        else:
-            raise ValueError(
-                f"{option}: protocol names are bytes or str, not {value!r}"
-            )
-        if not 1 <= len(name) <= 255:
-            raise ValueError(
-                f"{option}: protocol name {name!r} must be 1 to 255 bytes long"
-            )
-        if name in result:
-            raise ValueError(f"{option} lists {name!r} twice")
-        result.append(name)
-    # ProtocolNameList is a vector <2..2^16-1> (RFC 7301 §3.1).
-    if sum(1 + len(n) for n in result) > 2**16 - 1:
-        raise ValueError(f"{option} is longer than 65535 bytes when encoded")
-    return tuple(result)
-
-
-def _int_option(value: object, option: str, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{option} must be an integer, not {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{option} must be between {low} and {high}, not {value}")
-    return value
 
 
 # ---------------------------------------------------------------------------
@@ -540,10 +265,192 @@ class Credential:
 
 
 # ---------------------------------------------------------------------------
-# Context
+# Converters of the fields holding shared objects
+# ---------------------------------------------------------------------------
+# The policy fields' converters are in context_fields; these four build or
+# load the objects a Context shares with its connections.
+
+
+def convert_session_tickets(
+    session_tickets: object,
+    ticket_key_file: str | None = None,
+    random: Callable[[int], bytes] = os.urandom,
+    clock: Callable[[], float] = time.time,
+    session_lifetime: int = DEFAULT_SESSION_LIFETIME,
+) -> tuple[TicketKeys | None, bool]:
+    """The ticket keys, and whether they are this Context's own defaults.
+
+    ``ticket_key_file`` (converted), ``random``, ``clock`` and
+    ``session_lifetime`` (checked) shape the keys made here.
+    """
+    if session_tickets is None or session_tickets is True:
+        if ticket_key_file is not None:
+            # Raises TicketKeyFileError (a ConfigurationError) naming it.
+            keys = TicketKeys.from_file(ticket_key_file, clock=clock, random=random)
+            return keys, False
+        # No key is made until the first ticket is sealed.
+        keys = TicketKeys(
+            random=random,
+            clock=clock,
+            rotation_interval=min(DEFAULT_ROTATION_INTERVAL, session_lifetime),
+            decrypt_window=session_lifetime,
+        )
+        return keys, True
+    if session_tickets is False:
+        if ticket_key_file is not None:
+            raise ValueError(
+                "ticket_key_file is set but session_tickets=False turns "
+                "tickets off; drop one of them"
+            )
+        return None, False
+    if isinstance(session_tickets, TicketKeys):
+        if ticket_key_file is not None and session_tickets.path != ticket_key_file:
+            raise ValueError("give session_tickets or ticket_key_file, not both")
+        return session_tickets, False
+    raise ValueError(
+        f"session_tickets must be a TicketKeys, None (keys of this "
+        f"Context's own) or False (no tickets), not {session_tickets!r}"
+    )
+
+
+def convert_session_cache(
+    session_cache: object,
+    clock: Callable[[], float] = time.time,
+    session_lifetime: int = DEFAULT_SESSION_LIFETIME,
+) -> tuple[SessionCache | None, bool]:
+    """The TLS 1.2 session-ID cache, and whether it is this Context's own."""
+    if session_cache is None or session_cache is True:
+        return SessionCache(clock=clock, lifetime=session_lifetime), True
+    if session_cache is False:
+        return None, False
+    if isinstance(session_cache, SessionCache):
+        return session_cache, False
+    raise ValueError(
+        f"session_cache must be a SessionCache, None (a cache of this "
+        f"Context's own) or False (no session IDs), not {session_cache!r}"
+    )
+
+
+def convert_trust_roots(
+    trust_roots: TrustRootsSource,
+) -> tuple[TrustRootsSource, TrustRoots | None]:
+    """The roots as given, and the loaded ones (None: the system bundle,
+    loaded on first use, so that a server that never verifies needs none)."""
+    if trust_roots is None:
+        return None, None
+    # Explicit roots: load now, so a bad path fails at startup.
+    return trust_roots, _x509.load_trust_roots(trust_roots)
+
+
+def convert_credentials(
+    credentials: Credential | Iterable[object],
+) -> tuple[Credential, ...]:
+    """``credentials``: a Credential or an iterable of them."""
+    if isinstance(credentials, Credential):
+        return (credentials,)
+    creds: list[Credential] = []
+    for cred in credentials:
+        if not isinstance(cred, Credential):
+            raise ValueError(
+                f"credentials must be Credential objects, not "
+                f"{type(cred).__name__}; use Credential(chain, key) or "
+                f"Context.load_cert_chain()"
+            )
+        creds.append(cred)
+    return tuple(creds)
+
+
+# ---------------------------------------------------------------------------
+# The table of fields
 # ---------------------------------------------------------------------------
 
-_UNSET: Any = object()
+
+@dataclass(frozen=True)
+class _Field:
+    """One row: the attributes ``convert`` sets, from which arguments.
+
+    ``convert`` gets the values of ``reads`` in order - already converted
+    when an earlier row set them - and returns the attribute's value, or a
+    tuple of values when it sets several attributes.
+    """
+
+    attributes: tuple[str, ...]
+    convert: Callable[..., Any]
+    reads: tuple[str, ...]
+
+
+def _field(attributes: str, convert: Callable[..., Any], reads: str = "") -> _Field:
+    names = tuple(attributes.split())
+    return _Field(names, convert, tuple(reads.split()) or names)
+
+
+def _flag(option: str) -> Callable[[object], bool]:
+    return partial(convert_flag, option=option)
+
+
+def _protocols(option: str) -> Callable[[object], tuple[bytes, ...]]:
+    return partial(convert_protocol_names, option=option)
+
+
+#: Every Context field, in the order they are checked (so with several bad
+#: arguments the first in this order is reported).  A test checks that the
+#: rows read every constructor argument and set every attribute.
+_FIELDS: tuple[_Field, ...] = (
+    _field("min_version max_version", convert_versions),
+    _field(
+        "cipher_suites", convert_cipher_suites, "cipher_suites min_version max_version"
+    ),
+    _field("groups", convert_groups),
+    _field("key_share_groups", convert_key_share_groups, "key_share_groups groups"),
+    _field("signature_schemes", convert_signature_schemes),
+    _field("alpn_protocols", _protocols("alpn_protocols")),
+    _field("npn_protocols", _protocols("npn_protocols")),
+    _field("random", convert_random),
+    _field("clock", convert_clock),
+    _field("keylog", convert_keylog),
+    _field("max_handshake_message_size", convert_max_handshake_message_size),
+    _field("max_certificate_chain_length", convert_max_certificate_chain_length),
+    _field("record_size_limit", convert_record_size_limit),
+    _field("allow_psk_ke", _flag("allow_psk_ke")),
+    _field("allow_peer_renegotiation", _flag("allow_peer_renegotiation")),
+    _field("session_lifetime", convert_session_lifetime),
+    _field("tickets_per_handshake", convert_tickets_per_handshake),
+    _field("ticket_key_file", partial(convert_path, option="ticket_key_file")),
+    _field(
+        "session_tickets _default_session_tickets",
+        convert_session_tickets,
+        "session_tickets ticket_key_file random clock session_lifetime",
+    ),
+    _field(
+        "session_cache _default_session_cache",
+        convert_session_cache,
+        "session_cache clock session_lifetime",
+    ),
+    _field("insecure_skip_verify", _flag("insecure_skip_verify")),
+    _field("client_certificate", convert_client_certificate),
+    _field("trust_roots _trust_anchors", convert_trust_roots, "trust_roots"),
+    _field("credentials", convert_credentials),
+)
+
+
+def convert_fields(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes of a Context made with ``arguments`` (every
+    constructor argument, by name), or the ValueError it would raise."""
+    values = dict(arguments)
+    for field in _FIELDS:
+        result = field.convert(*map(values.__getitem__, field.reads))
+        if len(field.attributes) == 1:
+            values[field.attributes[0]] = result
+        else:
+            values.update(zip(field.attributes, result, strict=True))
+    # Every argument is an attribute too (a test checks), so by now each
+    # value here is converted.
+    return values
+
+
+# ---------------------------------------------------------------------------
+# Context
+# ---------------------------------------------------------------------------
 
 
 class Context:
@@ -655,6 +562,9 @@ class Context:
     allow_psk_ke: bool
     allow_peer_renegotiation: bool
     keylog: Callable[[str], None] | None
+    _trust_anchors: TrustRoots | None
+    _default_session_tickets: bool
+    _default_session_cache: bool
 
     def __init__(
         self,
@@ -665,8 +575,8 @@ class Context:
         client_certificate: ClientCertificatePolicy | str = (
             ClientCertificatePolicy.NONE
         ),
-        min_version: ProtocolVersion | int | str = ProtocolVersion.TLS_1_2,
-        max_version: ProtocolVersion | int | str = ProtocolVersion.TLS_1_3,
+        min_version: ProtocolVersion | int | str = DEFAULT_MIN_VERSION,
+        max_version: ProtocolVersion | int | str = DEFAULT_MAX_VERSION,
         cipher_suites: Iterable[CipherSuite | int | str] | None = None,
         groups: Iterable[NamedGroup | int | str] | None = None,
         key_share_groups: Iterable[NamedGroup | int | str] | None = None,
@@ -687,261 +597,13 @@ class Context:
         allow_peer_renegotiation: bool = False,
         keylog: Callable[[str], None] | None = None,
     ) -> None:
-        s = object.__setattr__
-        s(self, "_frozen", False)
-
-        # --- versions -----------------------------------------------------
-        low = _version(min_version, "min_version")
-        high = _version(max_version, "max_version")
-        if low > high:
-            # SSLFile applies Pike's rule (raise max to min); a Context made
-            # directly is told plainly.
-            raise ValueError(
-                f"min_version {_version_name(low)} is above max_version "
-                f"{_version_name(high)}"
-            )
-        s(self, "min_version", low)
-        s(self, "max_version", high)
-
-        # --- cipher suites ------------------------------------------------
-        suites = _enum_tuple(
-            CipherSuite,
-            DEFAULT_CIPHER_SUITES if cipher_suites is None else cipher_suites,
-            "cipher suite",
-            "cipher_suites",
-            [c for c in CipherSuite if c in ALL_CIPHER_SUITES],
-        )
-        # A version without suites is simply never negotiated (as with
-        # OpenSSL's separate 1.2/1.3 lists); only "no version at all" is an
-        # error, because then no handshake can ever succeed.
-        usable = [
-            v
-            for v in self.versions
-            if any(
-                (suite in TLS13_CIPHER_SUITES) == (v == ProtocolVersion.TLS_1_3)
-                for suite in suites
-            )
-        ]
-        if not usable:
-            enabled = " or ".join(_version_name(v) for v in self.versions)
-            raise ValueError(
-                f"cipher_suites has no suite for {enabled}; add one or change "
-                f"min_version/max_version"
-            )
-        s(self, "cipher_suites", suites)
-
-        # --- groups -------------------------------------------------------
-        supported_groups = [
-            g for g in NamedGroup if g != NamedGroup.X25519MLKEM768 or _MLKEM_AVAILABLE
-        ]
-        group_tuple = _enum_tuple(
-            NamedGroup,
-            DEFAULT_GROUPS if groups is None else groups,
-            "group",
-            "groups",
-            supported_groups,
-        )
-        s(self, "groups", group_tuple)
-        if key_share_groups is None:
-            shares = tuple(g for g in DEFAULT_KEY_SHARE_GROUPS if g in group_tuple)
-            if not shares:
-                shares = group_tuple[:1]
-        else:
-            # Empty is legal: the client then waits for a HelloRetryRequest
-            # (RFC 8446 §4.2.8), trading a round trip for a smaller hello.
-            shares = _enum_tuple(
-                NamedGroup,
-                key_share_groups,
-                "group",
-                "key_share_groups",
-                supported_groups,
-                allow_empty=True,
-            )
-            stray = [g.name for g in shares if g not in group_tuple]
-            if stray:
-                raise ValueError(
-                    f"key_share_groups {', '.join(stray)} not in groups "
-                    f"(RFC 8446 §4.2.8: every share must be an offered group)"
-                )
-        s(self, "key_share_groups", shares)
-
-        # --- signature schemes --------------------------------------------
-        s(
-            self,
-            "signature_schemes",
-            _enum_tuple(
-                SignatureScheme,
-                (
-                    DEFAULT_SIGNATURE_SCHEMES
-                    if signature_schemes is None
-                    else signature_schemes
-                ),
-                "signature scheme",
-                "signature_schemes",
-                DEFAULT_SIGNATURE_SCHEMES,
-            ),
-        )
-
-        # --- application protocols ----------------------------------------
-        s(self, "alpn_protocols", _protocol_names(alpn_protocols, "alpn_protocols"))
-        s(self, "npn_protocols", _protocol_names(npn_protocols, "npn_protocols"))
-
-        # --- injected randomness and time ---------------------------------
-        if not callable(random):
-            raise ValueError(f"random must be a callable(n) -> bytes, not {random!r}")
-        if not callable(clock):
-            raise ValueError(f"clock must be a callable() -> float, not {clock!r}")
-        s(self, "random", random)
-        s(self, "clock", clock)
-        if keylog is not None and not callable(keylog):
-            raise ValueError(
-                f"keylog must be None or a callable(line: str), not {keylog!r}"
-            )
-        s(self, "keylog", keylog)
-
-        # --- limits -------------------------------------------------------
-        s(
-            self,
-            "max_handshake_message_size",
-            _int_option(
-                max_handshake_message_size,
-                "max_handshake_message_size",
-                _MIN_HANDSHAKE_MESSAGE_SIZE,
-                _MAX_HANDSHAKE_MESSAGE_SIZE,
-            ),
-        )
-        s(
-            self,
-            "max_certificate_chain_length",
-            _int_option(
-                max_certificate_chain_length, "max_certificate_chain_length", 1, 255
-            ),
-        )
-        if record_size_limit is not None:
-            record_size_limit = _int_option(
-                record_size_limit, "record_size_limit", *RECORD_SIZE_LIMIT_RANGE
-            )
-        s(self, "record_size_limit", record_size_limit)
-
-        # --- session resumption -------------------------------------------
-        for option, flag in (
-            ("allow_psk_ke", allow_psk_ke),
-            ("allow_peer_renegotiation", allow_peer_renegotiation),
-        ):
-            if not isinstance(flag, bool):
-                raise ValueError(f"{option} must be True or False, not {flag!r}")
-        s(self, "allow_psk_ke", allow_psk_ke)
-        s(self, "allow_peer_renegotiation", allow_peer_renegotiation)
-        lifetime = _int_option(
-            session_lifetime, "session_lifetime", 1, MAX_SESSION_LIFETIME
-        )
-        s(self, "session_lifetime", lifetime)
-        s(
-            self,
-            "tickets_per_handshake",
-            _int_option(
-                tickets_per_handshake,
-                "tickets_per_handshake",
-                0,
-                _MAX_TICKETS_PER_HANDSHAKE,
-            ),
-        )
-        s(self, "ticket_key_file", None)
-        if ticket_key_file is not None:
-            if not isinstance(ticket_key_file, (str, os.PathLike)):
-                raise ValueError(
-                    f"ticket_key_file must be a path, not {ticket_key_file!r}"
-                )
-            s(self, "ticket_key_file", os.fspath(ticket_key_file))
-        s(self, "_default_session_tickets", False)
-        if session_tickets is None or session_tickets is True:
-            if self.ticket_key_file is not None:
-                # Raises TicketKeyFileError (a ConfigurationError) naming it.
-                tickets: TicketKeys | None = TicketKeys.from_file(
-                    self.ticket_key_file, clock=clock, random=random
-                )
-            else:
-                # No key is made until the first ticket is sealed.
-                tickets = TicketKeys(
-                    random=random,
-                    clock=clock,
-                    rotation_interval=min(DEFAULT_ROTATION_INTERVAL, lifetime),
-                    decrypt_window=lifetime,
-                )
-                s(self, "_default_session_tickets", True)
-        elif session_tickets is False:
-            if self.ticket_key_file is not None:
-                raise ValueError(
-                    "ticket_key_file is set but session_tickets=False turns "
-                    "tickets off; drop one of them"
-                )
-            tickets = None
-        elif isinstance(session_tickets, TicketKeys):
-            if (
-                self.ticket_key_file is not None
-                and session_tickets.path != self.ticket_key_file
-            ):
-                raise ValueError("give session_tickets or ticket_key_file, not both")
-            tickets = session_tickets
-        else:
-            raise ValueError(
-                f"session_tickets must be a TicketKeys, None (keys of this "
-                f"Context's own) or False (no tickets), not {session_tickets!r}"
-            )
-        s(self, "session_tickets", tickets)
-        s(self, "_default_session_cache", False)
-        if session_cache is None or session_cache is True:
-            cache: SessionCache | None = SessionCache(clock=clock, lifetime=lifetime)
-            s(self, "_default_session_cache", True)
-        elif session_cache is False:
-            cache = None
-        elif isinstance(session_cache, SessionCache):
-            cache = session_cache
-        else:
-            raise ValueError(
-                f"session_cache must be a SessionCache, None (a cache of this "
-                f"Context's own) or False (no session IDs), not {session_cache!r}"
-            )
-        s(self, "session_cache", cache)
-
-        # --- verification -------------------------------------------------
-        if not isinstance(insecure_skip_verify, bool):
-            raise ValueError(
-                f"insecure_skip_verify must be True or False, not "
-                f"{insecure_skip_verify!r}"
-            )
-        s(self, "insecure_skip_verify", insecure_skip_verify)
-        policy = client_certificate
-        if isinstance(policy, str):
-            try:
-                policy = ClientCertificatePolicy(policy.strip().lower())
-            except ValueError:
-                policy = None  # type: ignore[assignment]
-        if not isinstance(policy, ClientCertificatePolicy):
-            raise ValueError(
-                f"unknown client_certificate policy {client_certificate!r}; "
-                f"use one of " + ", ".join(p.value for p in ClientCertificatePolicy)
-            )
-        s(self, "client_certificate", policy)
-        s(self, "trust_roots", trust_roots)
-        s(self, "_trust_anchors", None)
-        if trust_roots is not None:
-            # Explicit roots: load now, so a bad path fails at startup.
-            s(self, "_trust_anchors", _x509.load_trust_roots(trust_roots))
-
-        # --- credentials --------------------------------------------------
-        if isinstance(credentials, Credential):
-            credentials = (credentials,)
-        creds = tuple(credentials)
-        for cred in creds:
-            if not isinstance(cred, Credential):
-                raise ValueError(
-                    f"credentials must be Credential objects, not "
-                    f"{type(cred).__name__}; use Credential(chain, key) or "
-                    f"Context.load_cert_chain()"
-                )
-        s(self, "credentials", creds)
-        s(self, "_frozen", True)
+        # Every argument by name (the parameters are the only locals yet);
+        # each row of the table converts one field or a group of fields.
+        arguments = {name: value for name, value in locals().items() if name != "self"}
+        object.__setattr__(self, "_frozen", False)
+        for name, value in convert_fields(arguments).items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_frozen", True)
 
     # -- immutability -------------------------------------------------------
 
@@ -1155,7 +817,7 @@ class Context:
     def __repr__(self) -> str:
         verify = "insecure_skip_verify" if self.insecure_skip_verify else "verify"
         return (
-            f"<Context {_version_name(self.min_version)}.."
-            f"{_version_name(self.max_version)} {verify} "
+            f"<Context {version_name(self.min_version)}.."
+            f"{version_name(self.max_version)} {verify} "
             f"{len(self.credentials)} credential(s)>"
         )

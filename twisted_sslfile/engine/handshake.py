@@ -30,10 +30,12 @@ from ..constants import (
     ProtocolVersion,
 )
 from ..errors import (
+    DecodeError,
     NoApplicationProtocolError,
     ProtocolVersionError,
     UnexpectedMessageError,
 )
+from . import keyschedule
 
 if TYPE_CHECKING:
     from ..context import Context, Credential
@@ -131,6 +133,23 @@ def select_alpn(ours: Sequence[bytes], theirs: list[bytes] | None) -> bytes | No
             f"client offers ALPN {theirs!r}, none of which this server speaks"
         )
     return chosen
+
+
+def check_finished(received: bytes, expected: bytes) -> None:
+    """Compare the peer's Finished verify_data with the value we computed.
+
+    One rule for both versions: a verify_data of another length than ours
+    does not decode (RFC 8446 §4.4.4 and §6.2: it is Hash.length bytes; RFC
+    5246 §7.4.9: 12 bytes for every suite we implement), a decode_error
+    whatever it holds; one of the right length that differs is a
+    decrypt_error, found in constant time (:func:`hmac.compare_digest`,
+    through :func:`keyschedule.check_verify_data`).
+    """
+    if len(received) != len(expected):
+        raise DecodeError(
+            f"Finished carries {len(received)} bytes, expected {len(expected)}"
+        )
+    keyschedule.check_verify_data(expected, received)
 
 
 def check_legacy_version(legacy_version: int) -> None:

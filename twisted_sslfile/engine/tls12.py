@@ -67,6 +67,7 @@ from .handshake import (
     HandshakeIO,
     HandshakeMachine,
     by_certificate_authorities,
+    check_finished,
     first_common,
     has_rsassa_pss_key,
     is_ip_address,
@@ -81,7 +82,6 @@ if TYPE_CHECKING:
 
 TLS12 = ProtocolVersion.TLS_1_2
 _SCSV = CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV
-_VERIFY_DATA_LENGTH = 12  # RFC 5246 §7.4.9 for every suite we implement
 # RFC 5246 §7.4.4 ClientCertificateType values (RFC 8422 §5.5: ecdsa_sign
 # covers EdDSA keys too).
 _RSA_SIGN = 1
@@ -385,13 +385,8 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
     def _check_finished(self, raw: bytes, body: bytes) -> None:
         """The peer's Finished (RFC 5246 §7.4.9); decrypt_error if wrong."""
         finished = messages.Finished.parse(body)
-        if len(finished.verify_data) != _VERIFY_DATA_LENGTH:
-            raise DecodeError(
-                f"Finished carries {len(finished.verify_data)} bytes, "
-                f"expected {_VERIFY_DATA_LENGTH}"
-            )
         expected = self._verify_data(client=not self._is_client)
-        keyschedule.check_verify_data(expected, finished.verify_data)
+        check_finished(finished.verify_data, expected)
         if self._is_client:
             self._n.server_verify_data = expected
         else:

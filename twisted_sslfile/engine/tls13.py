@@ -59,6 +59,7 @@ from .handshake import (
     HandshakeIO,
     HandshakeMachine,
     by_certificate_authorities,
+    check_finished,
     check_legacy_version,
     first_common,
     has_rsassa_pss_key,
@@ -66,7 +67,7 @@ from .handshake import (
     resumed_client_authentication,
     select_alpn,
 )
-from .record import Record, TLS13Protection
+from .record import Record, TLS13Protection, plaintext_limit
 from .sessions import ServerSessionState, Session
 
 if TYPE_CHECKING:
@@ -80,9 +81,6 @@ TLS13 = ProtocolVersion.TLS_1_3
 _SIGNATURE_PAD = b"\x20" * 64
 _SERVER_CV_CONTEXT = b"TLS 1.3, server CertificateVerify\x00"
 _CLIENT_CV_CONTEXT = b"TLS 1.3, client CertificateVerify\x00"
-# RFC 8449 §4: a record_size_limit below 64 is an illegal_parameter.
-_MIN_RECORD_SIZE_LIMIT = 64
-_MAX_RECORD_SIZE_LIMIT_13 = 2**14 + 1
 # RFC 8446 §4.6.1: ticket lifetimes are at most seven days.
 _MAX_TICKET_LIFETIME = 604800
 # We never accept 0-RTT (and never advertise it); a client that sends early
@@ -237,16 +235,7 @@ class _TLS13Handshake(HandshakeMachine):
 
     def _check_finished(self, raw: bytes, body: bytes, base_secret: bytes) -> None:
         finished = messages.Finished.parse(body)
-        expected = self._finished_data(base_secret)
-        if len(finished.verify_data) != len(expected):
-            # §4.4.4: verify_data is Hash.length bytes; a message of another
-            # length does not decode (§6.2), whatever it holds.
-            raise DecodeError(
-                f"Finished carries {len(finished.verify_data)} bytes, "
-                f"expected {len(expected)}"
-            )
-        if not hmac.compare_digest(finished.verify_data, expected):
-            raise DecryptError("Finished verify_data does not match the handshake")
+        check_finished(finished.verify_data, self._finished_data(base_secret))
         self._transcript.update(raw)
 
     def _derive_handshake_secrets(
@@ -814,14 +803,12 @@ class TLS13Client(_TLS13Handshake):
         self.alpn_protocol = protocol
         limit = extensions.record_size_limit
         if limit is not None:
-            if limit < _MIN_RECORD_SIZE_LIMIT:
-                raise IllegalParameterError(f"record_size_limit {limit} is below 64")
             # RFC 8449 §4: in TLS 1.3 the limit includes the content type byte.
-            self._io.set_write_limit(min(limit, _MAX_RECORD_SIZE_LIMIT_13) - 1)
+            self._io.set_write_limit(plaintext_limit(limit, tls13=True))
             own = self._context.record_size_limit
             if own is not None:
                 # Negotiated: the server's records must now fit our limit.
-                self._io.set_read_limit(min(own, _MAX_RECORD_SIZE_LIMIT_13) - 1)
+                self._io.set_read_limit(plaintext_limit(own, tls13=True))
         self._transcript.update(raw)
         # §2.2: a PSK handshake authenticates by the PSK: no certificates.
         self.state = (
@@ -1068,10 +1055,8 @@ class TLS13Server(_TLS13Handshake):
                 )
         self.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
         if hello.record_size_limit is not None:
-            if hello.record_size_limit < _MIN_RECORD_SIZE_LIMIT:
-                raise IllegalParameterError("record_size_limit below 64 (RFC 8449 §4)")
             self._io.set_write_limit(
-                min(hello.record_size_limit, _MAX_RECORD_SIZE_LIMIT_13) - 1
+                plaintext_limit(hello.record_size_limit, tls13=True)
             )
         self.server_name = hello.server_name
         self._transcript.update(raw)
@@ -1252,7 +1237,7 @@ class TLS13Server(_TLS13Handshake):
             # EncryptedExtensions, so all must fit the limit we advertised.
             assert context.record_size_limit is not None
             self._io.set_read_limit(
-                min(context.record_size_limit, _MAX_RECORD_SIZE_LIMIT_13) - 1
+                plaintext_limit(context.record_size_limit, tls13=True)
             )
         request_certificate = (
             psk is None

@@ -40,7 +40,6 @@ from . import keyschedule
 if TYPE_CHECKING:
     from ..context import Context, Credential
     from .events import Event, HandshakeCompleted
-    from .messages import ServerHello
     from .record import RecordProtection
     from .sessions import ServerSessionState
 
@@ -90,10 +89,9 @@ class HandshakeIO(Protocol):
     def skip_early_data(self, max_bytes: int) -> None:
         """Drop 0-RTT records we refused (RFC 8446 §4.2.10), up to a bound."""
 
-    def start_tls12_client(
-        self, raw: bytes, server_hello: ServerHello, **handover: Any
-    ) -> None:
-        """The server chose TLS 1.2: a TLS 1.2 client takes over."""
+    def replace_handshake(self, handshake: HandshakeMachine) -> None:
+        """The version is settled: ``handshake``, that version's machine,
+        takes over from the negotiator (:mod:`~.negotiation`)."""
 
 
 class HandshakeMachine:

@@ -79,6 +79,7 @@ from .sessions import ServerSessionState, Session
 
 if TYPE_CHECKING:
     from ..context import Context, Credential
+    from .negotiation import ClientOffer
 
 TLS12 = ProtocolVersion.TLS_1_2
 _SCSV = CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV
@@ -480,27 +481,21 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
 class TLS12Client(_TLS12Handshake):
     """The client side of a TLS 1.2 handshake.
 
-    Created by the TLS 1.3 client when the server picks TLS 1.2: it takes
-    over our ClientHello, the transcript holding it (hash not yet chosen)
-    and the set of extensions we offered, then processes the ServerHello.
+    Created by the :class:`~.negotiation.ClientNegotiator` when the server
+    picks TLS 1.2: it takes over the :class:`~.negotiation.ClientOffer` (our
+    ClientHello, the transcript holding it, hash not yet chosen, and the
+    session offered), then processes the ServerHello
+    (:meth:`receive_server_hello`).
     """
 
     _is_client = True
 
-    def __init__(
-        self,
-        io: HandshakeIO,
-        context: Context,
-        *,
-        server_name: str | None,
-        client_hello: messages.ClientHello,
-        transcript: keyschedule.Transcript,
-        offered_extensions: set[int],
-        session: Session | None = None,
-    ) -> None:
+    def __init__(self, io: HandshakeIO, context: Context, offer: ClientOffer) -> None:
         super().__init__(io, context)
         self.state = State.CLIENT_WAIT_SH
-        self.server_name = server_name
+        self.server_name = offer.server_name
+        client_hello = offer.client_hello
+        transcript = offer.transcript
         # RFC 5246 §7.4.8: a client certificate signs the raw messages, so
         # keep them when we might be asked for one.
         if context.credentials:
@@ -510,11 +505,12 @@ class TLS12Client(_TLS12Handshake):
             client_hello=client_hello,
             client_random=client_hello.random,
         )
-        self._offered = set(offered_extensions)
+        self._offered = client_hello.extension_types()
         #: Our first ClientHello asked for RFC 5077 tickets, so renegotiations
         #: ask again (see _build_renegotiation_hello).
         self._offer_tickets = client_hello.session_ticket is not None
         # A TLS 1.3 session cannot resume a TLS 1.2 connection.
+        session = offer.session
         self._offered_session: Session | None = (
             session if session is not None and session.version == TLS12 else None
         )
@@ -602,36 +598,23 @@ class TLS12Client(_TLS12Handshake):
     # -- ServerHello -----------------------------------------------------------
 
     def _handle_server_hello(self, raw: bytes, body: bytes) -> None:
-        """A renegotiation's ServerHello (the first one comes through tls13)."""
+        """A renegotiation's ServerHello (the first comes from the negotiator)."""
         hello = messages.ServerHello.parse(body)
         if hello.supported_versions is not None or hello.legacy_version != TLS12:
             raise ProtocolVersionError("a renegotiation must stay at TLS 1.2")
         self.receive_server_hello(raw, hello)
 
     def receive_server_hello(self, raw: bytes, hello: messages.ServerHello) -> None:
-        """Process the TLS 1.2 ServerHello handed over by the TLS 1.3 client."""
-        if self.state is not State.CLIENT_WAIT_SH:
-            raise UnexpectedMessageError("ServerHello not expected now")
+        """Process a ServerHello that chose TLS 1.2.
+
+        The negotiator checked the first one's version and downgrade
+        sentinel (RFC 8446 §4.1.3); a renegotiation offers TLS 1.2 alone.
+        """
         n = self._n
         sent = n.client_hello
         assert sent is not None
-        if hello.legacy_version != TLS12:
-            raise ProtocolVersionError(
-                f"server chose version {hello.legacy_version:#06x}, not TLS 1.2"
-            )
         if hello.is_hello_retry_request:
             raise IllegalParameterError("HelloRetryRequest in TLS 1.2")
-        if hello.supported_versions is not None:
-            # RFC 8446 §4.2.1: selected_version prior to TLS 1.3.
-            raise IllegalParameterError("TLS 1.2 ServerHello with supported_versions")
-        if (
-            sent.supported_versions
-            and ProtocolVersion.TLS_1_3 in sent.supported_versions
-            and hello.random[-8:]
-            in (messages.DOWNGRADE_TLS12, messages.DOWNGRADE_TLS11)
-        ):
-            # RFC 8446 §4.1.3 (also checked by the TLS 1.3 client).
-            raise IllegalParameterError("downgrade sentinel in ServerHello.random")
         suite = hello.cipher_suite
         if (
             suite not in sent.cipher_suites
@@ -729,7 +712,7 @@ class TLS12Client(_TLS12Handshake):
         n.master_secret = session.master_secret
         n.peer_certificates = tuple(session.peer_certificates)
         # Verified under this client's policy: true for every session a
-        # verifying client offers (TLS13Client._may_offer), never for one
+        # verifying client offers (ClientNegotiator._may_offer), never for one
         # that does not verify.  A renewed ticket keeps the session's policy.
         context = self._context
         n.peer_verified = context.verify and session.verified_under(
@@ -932,7 +915,7 @@ class TLS12Client(_TLS12Handshake):
         self._new_session = self._session = n.session
 
     _handlers: ClassVar[dict[State, dict[int, Handler]]] = {
-        # The first ServerHello comes through the TLS 1.3 client, whose
+        # The first ServerHello comes through the negotiator, whose
         # ClientHello it answers; a renegotiation's comes here.
         State.CLIENT_WAIT_SH: {HandshakeType.server_hello: _handle_server_hello},
         State.CLIENT_WAIT_CERT: {HandshakeType.certificate: _handle_certificate},
@@ -970,8 +953,8 @@ class TLS12Client(_TLS12Handshake):
 class TLS12Server(_TLS12Handshake):
     """The server side of a TLS 1.2 handshake.
 
-    The Connection's version selector parses the first ClientHello and hands
-    it to :meth:`receive_client_hello`; renegotiation ClientHellos arrive
+    The :class:`~.negotiation.ServerNegotiator` parses the first ClientHello
+    and hands it to :meth:`receive_client_hello`; renegotiation ClientHellos arrive
     through :meth:`handle` in the CONNECTED state.
     """
 

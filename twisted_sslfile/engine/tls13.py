@@ -63,7 +63,6 @@ from .handshake import (
     check_legacy_version,
     first_common,
     has_rsassa_pss_key,
-    is_ip_address,
     resumed_client_authentication,
     select_alpn,
 )
@@ -74,6 +73,7 @@ if TYPE_CHECKING:
     from cryptography import x509 as cx509
 
     from ..context import Context, Credential
+    from .negotiation import ClientOffer
 
 _T = TypeVar("_T")
 TLS13 = ProtocolVersion.TLS_1_3
@@ -87,9 +87,9 @@ _MAX_TICKET_LIFETIME = 604800
 # data anyway has this much of it skipped before it is an error (§4.2.10).
 _EARLY_DATA_SKIP_LIMIT = 2**16
 
-# Signature schemes that may sign handshake messages in TLS 1.3; the
-# rsa_pkcs1_* ones are only for certificates (RFC 8446 §4.2.3).
-_TLS13_HANDSHAKE_SCHEMES = frozenset(
+#: Signature schemes that may sign handshake messages in TLS 1.3; the
+#: rsa_pkcs1_* ones are only for certificates (RFC 8446 §4.2.3).
+TLS13_HANDSHAKE_SCHEMES = frozenset(
     {
         SignatureScheme.ecdsa_secp256r1_sha256,
         SignatureScheme.ecdsa_secp384r1_sha384,
@@ -109,7 +109,6 @@ _TLS13_HANDSHAKE_SCHEMES = frozenset(
 class State(enum.Enum):
     """Handshake states of RFC 8446 appendix A, one set per role."""
 
-    CLIENT_START = "client start"
     CLIENT_WAIT_SH = "client wait ServerHello"
     CLIENT_WAIT_EE = "client wait EncryptedExtensions"
     CLIENT_WAIT_CERT_CR = "client wait Certificate or CertificateRequest"
@@ -203,11 +202,7 @@ class _TLS13Handshake(HandshakeMachine):
         """RFC 8446 §5: drop the unprotected compatibility CCS, if it is in
         its window (after the first ClientHello, before the peer's Finished);
         any other CCS is an unexpected_message."""
-        if record.protected or self.state in (
-            State.CLIENT_START,
-            State.SERVER_START,
-            State.CONNECTED,
-        ):
+        if record.protected or self.state in (State.SERVER_START, State.CONNECTED):
             raise UnexpectedMessageError("change_cipher_spec not allowed here")
 
     # -- helpers shared by both roles ---------------------------------------
@@ -390,144 +385,35 @@ class _TLS13Handshake(HandshakeMachine):
 
 
 class TLS13Client(_TLS13Handshake):
-    """The client side of a TLS 1.3 handshake."""
+    """The client side of a TLS 1.3 handshake.
 
-    def __init__(
-        self,
-        io: HandshakeIO,
-        context: Context,
-        server_name: str | None,
-        session: Session | None = None,
-    ) -> None:
+    Created by the :class:`~.negotiation.ClientNegotiator` once the server
+    answered in TLS 1.3: it takes over the :class:`~.negotiation.ClientOffer`
+    and processes that ServerHello or HelloRetryRequest
+    (:meth:`receive_server_hello`).
+    """
+
+    def __init__(self, io: HandshakeIO, context: Context, offer: ClientOffer) -> None:
         super().__init__(io, context)
-        self.state = State.CLIENT_START
-        self.server_name = server_name
-        # The session to offer, once start() has checked it may be offered.
-        self._resume: Session | None = session
-        self._psk_offered: Session | None = None
+        self.state = State.CLIENT_WAIT_SH
+        self.server_name = offer.server_name
+        self._transcript = offer.transcript
+        self._client_hello: messages.ClientHello = offer.client_hello
+        self._offered_extensions = offer.client_hello.extension_types()
+        self._key_shares: dict[int, suites.KeyShare] = dict(offer.key_shares)
+        # A TLS 1.2 session cannot resume a TLS 1.3 connection.
+        session = offer.session
+        self._psk_offered: Session | None = (
+            session if session is not None and session.version == TLS13 else None
+        )
         # This connection's verification policy (computed on first use) and
         # the one the server's chain was verified under (b"": not verified).
         self._policy: bytes | None = None
         self._peer_policy = b""
-        self._key_shares: dict[int, suites.KeyShare] = {}
-        self._client_hello: messages.ClientHello | None = None
-        self._offered_extensions: set[int] = set()
         self._hello_retry_suite: int | None = None
         self._hello_retry_group: int | None = None
         self._sent_change_cipher_spec = False
         self._certificate_request: messages.CertificateRequest | None = None
-
-    # -- ClientHello ---------------------------------------------------------
-
-    def start(self) -> None:
-        """Send the first ClientHello."""
-        context = self._context
-        offer_tls13 = context.max_version >= TLS13
-        for group in context.key_share_groups if offer_tls13 else ():
-            if group in context.groups:
-                self._key_shares[group] = suites.generate_key_share(
-                    NamedGroup(group), context.random
-                )
-        session = self._resume
-        if session is not None and not self._may_offer(session):
-            session = self._resume = None
-        hello = self._build_client_hello()
-        if not hello.cipher_suites:
-            raise HandshakeFailureError("the context enables no usable cipher suite")
-        if session is not None and session.version == TLS13:
-            self._psk_offered = session
-            hello = self._with_psk(hello, session)
-        self._client_hello = hello
-        self._offered_extensions = hello.extension_types()
-        # RFC 8446 §5.1: the first ClientHello may carry 0x0301 for old servers.
-        self._io.set_legacy_record_version(ProtocolVersion.TLS_1_0)
-        self._send(hello)
-        self._io.set_legacy_record_version(ProtocolVersion.TLS_1_2)
-        self.state = State.CLIENT_WAIT_SH
-
-    def _build_client_hello(self) -> messages.ClientHello:
-        """Our first ClientHello: every version the context allows.
-
-        One hello serves both versions (RFC 8446 §4.1.2, §D.2): TLS 1.3 reads
-        supported_versions and key_share; a TLS 1.2 server reads
-        legacy_version and the TLS 1.2 extensions, and ignores the rest.
-        """
-        context = self._context
-        versions = sorted(context.versions, reverse=True)
-        offer_tls12 = ProtocolVersion.TLS_1_2 in versions
-        offer_tls13 = TLS13 in versions
-        session = self._resume
-        tls12_session = (
-            session if session is not None and session.version != TLS13 else None
-        )
-        send_sni = self.server_name is not None and not is_ip_address(self.server_name)
-        handshake_schemes = [
-            int(s)
-            for s in context.signature_schemes
-            # RFC 8446 §4.2.3: rsa_pkcs1_* signs TLS 1.2 handshakes only.
-            if offer_tls12 or s in _TLS13_HANDSHAKE_SCHEMES
-        ]
-        return messages.ClientHello(
-            legacy_version=ProtocolVersion.TLS_1_2,
-            random=context.random(32),
-            # RFC 8446 §D.4: a non-empty session id asks for middlebox
-            # compatibility mode (dummy CCS records) from both sides.
-            # A TLS 1.2 session is resumed by its ID (RFC 5246 §7.4.1.2) or,
-            # with a ticket, recognised by the ID echoed (RFC 5077 §3.4).
-            legacy_session_id=(tls12_session.session_id if tls12_session else b"")
-            or (context.random(32) if offer_tls13 or tls12_session else b""),
-            cipher_suites=[
-                int(suite)
-                for suite in context.cipher_suites
-                if (suite in TLS13_CIPHER_SUITES and offer_tls13)
-                or (suite not in TLS13_CIPHER_SUITES and offer_tls12)
-            ],
-            server_name=self.server_name if send_sni else None,
-            supported_versions=[int(v) for v in versions] if offer_tls13 else None,
-            supported_groups=[
-                int(group)
-                for group in context.groups
-                if offer_tls13 or group != NamedGroup.X25519MLKEM768
-            ],
-            signature_algorithms=handshake_schemes,
-            signature_algorithms_cert=[int(s) for s in context.signature_schemes],
-            key_share=[
-                messages.KeyShareEntry(group=group, key_exchange=share.public_bytes)
-                for group, share in self._key_shares.items()
-            ]
-            if offer_tls13
-            else None,
-            alpn_protocols=list(context.alpn_protocols) or None,
-            record_size_limit=context.record_size_limit,
-            # TLS 1.2 only: RFC 7627, RFC 5746 §3.4, RFC 8422 §5.1.2, NPN.
-            extended_master_secret=offer_tls12,
-            renegotiation_info=b"" if offer_tls12 else None,
-            ec_point_formats=b"\x00" if offer_tls12 else None,
-            next_protocol_negotiation=offer_tls12 and bool(context.npn_protocols),
-            # RFC 5077 §3.2: an empty ticket asks for one.
-            session_ticket=(tls12_session.ticket if tls12_session else b"")
-            if offer_tls12
-            else None,
-            # RFC 8446 §4.2.9: without this a server may not send tickets.
-            psk_key_exchange_modes=_psk_modes(context) if offer_tls13 else None,
-        )
-
-    def _may_offer(self, session: Session) -> bool:
-        """Whether ``session`` may be offered on this connection.
-
-        A resumed handshake skips the certificate check, so a verifying
-        client offers only a session whose chain was verified for this
-        server name under this very policy (trust roots and rules); any
-        other session is left out as if there were none.
-        """
-        context = self._context
-        return (
-            session.version in context.versions
-            and session.is_resumable(context.clock())
-            and session.matches_server_name(self.server_name)
-            and session.cipher_suite in context.cipher_suites
-            and (not context.verify or session.verified_under(self._own_policy()))
-        )
 
     def _own_policy(self) -> bytes:
         """:func:`~twisted_sslfile.x509.verification_policy` for this client."""
@@ -535,49 +421,9 @@ class TLS13Client(_TLS13Handshake):
             self._policy = tls_x509.verification_policy(self._context, self.server_name)
         return self._policy
 
-    def _with_psk(
-        self, hello: messages.ClientHello, session: Session
-    ) -> messages.ClientHello:
-        """``hello`` offering ``session``'s ticket, binder included (§4.2.11).
-
-        The binder is a Finished-style HMAC over the ClientHello up to the
-        binder list, so the hello is encoded once with a placeholder binder of
-        the right length, then truncated and hashed.
-        """
-        info = suites.CIPHER_SUITES[session.cipher_suite]
-        identity = messages.PskIdentity(
-            identity=session.ticket,
-            obfuscated_ticket_age=session.obfuscated_ticket_age(self._context.clock()),
-        )
-        placeholder = dataclasses.replace(
-            hello,
-            pre_shared_key=messages.OfferedPsks(
-                identities=[identity], binders=[bytes(info.hash.digest_size)]
-            ),
-        )
-        raw = messages.encode_handshake(placeholder)
-        truncated = raw[: len(raw) - placeholder.binders_length()]
-        binder = _psk_binder(info, session.resumption_psk, self._transcript, truncated)
-        return dataclasses.replace(
-            hello,
-            pre_shared_key=messages.OfferedPsks(
-                identities=[identity], binders=[binder]
-            ),
-        )
-
     def _check_hello_common(self, hello: messages.ServerHello, what: str) -> None:
-        assert self._client_hello is not None
-        if hello.supported_versions is None:
-            # A server without supported_versions negotiated TLS 1.2 or lower
-            # from legacy_version; we only offered TLS 1.3 (§4.2.1).
-            raise ProtocolVersionError(
-                f"server answered with {what} for a version below TLS 1.3, "
-                "which this client does not offer"
-            )
-        if hello.supported_versions != TLS13:
-            raise IllegalParameterError(
-                f"{what} selected version {hello.supported_versions:#06x}, not offered"
-            )
+        """What a TLS 1.3 ServerHello and HelloRetryRequest must hold (§4.1.3,
+        §4.1.4); the negotiator checked that the first selected TLS 1.3."""
         if hello.legacy_version != ProtocolVersion.TLS_1_2:
             raise IllegalParameterError(f"{what} legacy_version must be 0x0303")
         if hello.legacy_session_id_echo != self._client_hello.legacy_session_id:
@@ -587,14 +433,27 @@ class TLS13Client(_TLS13Handshake):
         if hello.legacy_compression_method != 0:
             raise IllegalParameterError(f"{what} selected compression")
 
+    def receive_server_hello(self, raw: bytes, hello: messages.ServerHello) -> None:
+        """The server's first hello, which settled TLS 1.3 (from the negotiator)."""
+        if hello.is_hello_retry_request:
+            self._handle_hello_retry_request(raw, hello)
+        else:
+            self._accept_server_hello(raw, hello)
+
     def _handle_server_hello(self, raw: bytes, body: bytes) -> None:
+        """The ServerHello after our retried ClientHello."""
         hello = messages.ServerHello.parse(body)
         if hello.is_hello_retry_request:
             self._handle_hello_retry_request(raw, hello)
             return
-        if hello.supported_versions is None:
-            self._hand_over_to_tls12(raw, hello)
-            return
+        if hello.supported_versions != TLS13:
+            # §4.1.4: the version the HelloRetryRequest selected stays.
+            raise IllegalParameterError(
+                "ServerHello after HelloRetryRequest changed the version"
+            )
+        self._accept_server_hello(raw, hello)
+
+    def _accept_server_hello(self, raw: bytes, hello: messages.ServerHello) -> None:
         self._check_hello_common(hello, "ServerHello")
         for extension in hello.extension_order:
             if extension not in self._offered_extensions:
@@ -619,9 +478,7 @@ class TLS13Client(_TLS13Handshake):
         psk = self._accepted_psk(hello)
         if hello.key_share is None:
             # §4.2.8: only psk_ke resumption goes without a key exchange.
-            if psk is None or PskKeyExchangeMode.psk_ke not in _psk_modes(
-                self._context
-            ):
+            if psk is None or PskKeyExchangeMode.psk_ke not in psk_modes(self._context):
                 raise MissingExtensionError("ServerHello has no key_share")
             shared_secret = None
         else:
@@ -673,40 +530,9 @@ class TLS13Client(_TLS13Handshake):
         self._peer_policy = session.verification_policy
         return session
 
-    def _hand_over_to_tls12(self, raw: bytes, hello: messages.ServerHello) -> None:
-        """A ServerHello without supported_versions chose TLS 1.2 or lower."""
-        assert self._client_hello is not None
-        context = self._context
-        if hello.legacy_version != ProtocolVersion.TLS_1_2 or (
-            ProtocolVersion.TLS_1_2 not in context.versions
-        ):
-            raise ProtocolVersionError(
-                f"server chose version {hello.legacy_version:#06x}; this client "
-                f"allows {[v.name for v in context.versions]}"
-            )
-        if self._hello_retry_suite is not None:
-            raise IllegalParameterError("TLS 1.2 ServerHello after HelloRetryRequest")
-        if TLS13 in context.versions and hello.random[-8:] in (
-            messages.DOWNGRADE_TLS12,
-            messages.DOWNGRADE_TLS11,
-        ):
-            # RFC 8446 §4.1.3: a TLS 1.3 server was talked down to 1.2.
-            raise IllegalParameterError("downgrade sentinel in ServerHello.random")
-        self._key_shares.clear()
-        self._io.start_tls12_client(
-            raw,
-            hello,
-            server_name=self.server_name,
-            client_hello=self._client_hello,
-            transcript=self._transcript,
-            offered_extensions=self._offered_extensions,
-            session=self._resume,
-        )
-
     def _handle_hello_retry_request(
         self, raw: bytes, hello: messages.ServerHello
     ) -> None:
-        assert self._client_hello is not None
         if self._hello_retry_suite is not None:
             raise UnexpectedMessageError("second HelloRetryRequest (RFC 8446 §4.1.4)")
         self._check_hello_common(hello, "HelloRetryRequest")
@@ -765,7 +591,9 @@ class TLS13Client(_TLS13Handshake):
                 suites.CIPHER_SUITES[session.cipher_suite].hash
                 is suites.CIPHER_SUITES[CipherSuite(hello.cipher_suite)].hash
             ):
-                retry = self._with_psk(retry, session)
+                retry = offer_psk(
+                    retry, session, self._transcript, self._context.clock()
+                )
             else:
                 self._psk_offered = None
                 retry = dataclasses.replace(retry, pre_shared_key=None)
@@ -778,7 +606,6 @@ class TLS13Client(_TLS13Handshake):
         # §D.4: in compatibility mode (we sent a session id) the client sends
         # one dummy CCS before its second flight, whichever comes first: the
         # retried ClientHello or the encrypted flight.
-        assert self._client_hello is not None
         if self._client_hello.legacy_session_id and not self._sent_change_cipher_spec:
             self._io.write_change_cipher_spec()
             self._sent_change_cipher_spec = True
@@ -841,7 +668,6 @@ class TLS13Client(_TLS13Handshake):
         return path
 
     def _handle_certificate_verify(self, raw: bytes, body: bytes) -> None:
-        assert self._client_hello is not None
         self._check_certificate_verify(
             raw,
             body,
@@ -936,7 +762,8 @@ class TLS13Client(_TLS13Handshake):
         self._io.emit(SessionTicket(session))
 
     _handlers: ClassVar[dict[State, dict[int, Handler]]] = {
-        State.CLIENT_START: {},
+        # The first ServerHello (or HelloRetryRequest) comes through the
+        # negotiator (receive_server_hello); the one after a retry comes here.
         State.CLIENT_WAIT_SH: {HandshakeType.server_hello: _handle_server_hello},
         State.CLIENT_WAIT_EE: {
             HandshakeType.encrypted_extensions: _handle_encrypted_extensions
@@ -976,19 +803,18 @@ class TLS13Server(_TLS13Handshake):
     # -- ClientHello ---------------------------------------------------------
 
     def _handle_client_hello(self, raw: bytes, body: bytes) -> None:
-        self.receive_client_hello(raw, messages.ClientHello.parse(body))
+        """The second ClientHello, after our HelloRetryRequest."""
+        hello = messages.ClientHello.parse(body)
+        # The negotiator checked the first hello; the retry must still be a
+        # ClientHello (§D.5) that offers TLS 1.3 (§4.1.2).
+        check_legacy_version(hello.legacy_version)
+        if TLS13 not in (hello.supported_versions or ()):
+            raise ProtocolVersionError("second ClientHello no longer offers TLS 1.3")
+        self.receive_client_hello(raw, hello)
 
     def receive_client_hello(self, raw: bytes, hello: messages.ClientHello) -> None:
-        """Answer a ClientHello (the first comes from the version selector)."""
-        check_legacy_version(hello.legacy_version)
+        """Answer a ClientHello (the first comes from the negotiator)."""
         context = self._context
-        versions = hello.supported_versions or []
-        if TLS13 not in versions or context.max_version < TLS13:
-            raise ProtocolVersionError(
-                "no common protocol version: this server speaks TLS 1.3 only so far"
-                if context.max_version >= TLS13
-                else "no common protocol version"
-            )
         if hello.legacy_compression_methods != b"\x00":
             # §4.1.2: exactly one byte, null compression.
             raise IllegalParameterError(
@@ -1247,7 +1073,7 @@ class TLS13Server(_TLS13Handshake):
             self._requested_schemes = [
                 int(s)
                 for s in context.signature_schemes
-                if s in _TLS13_HANDSHAKE_SCHEMES
+                if s in TLS13_HANDSHAKE_SCHEMES
             ]
             self._send(
                 messages.CertificateRequest(
@@ -1411,12 +1237,46 @@ class _AcceptedPsk:
     with_dhe: bool
 
 
-def _psk_modes(context: Context) -> list[int]:
+def psk_modes(context: Context) -> list[int]:
     """The PSK modes we accept: psk_dhe_ke, and psk_ke only if enabled."""
     modes = [PskKeyExchangeMode.psk_dhe_ke]
     if context.allow_psk_ke:
         modes.append(PskKeyExchangeMode.psk_ke)
     return [int(mode) for mode in modes]
+
+
+def offer_psk(
+    hello: messages.ClientHello,
+    session: Session,
+    transcript: keyschedule.Transcript,
+    now: float,
+) -> messages.ClientHello:
+    """``hello`` offering ``session``'s ticket, binder included (§4.2.11).
+
+    The binder is a Finished-style HMAC over the ClientHello up to the
+    binder list, so the hello is encoded once with a placeholder binder of
+    the right length, then truncated and hashed.  ``transcript`` holds what
+    came before this ClientHello (nothing, or the first one's message_hash
+    and the HelloRetryRequest).
+    """
+    info = suites.CIPHER_SUITES[session.cipher_suite]
+    identity = messages.PskIdentity(
+        identity=session.ticket,
+        obfuscated_ticket_age=session.obfuscated_ticket_age(now),
+    )
+    placeholder = dataclasses.replace(
+        hello,
+        pre_shared_key=messages.OfferedPsks(
+            identities=[identity], binders=[bytes(info.hash.digest_size)]
+        ),
+    )
+    raw = messages.encode_handshake(placeholder)
+    truncated = raw[: len(raw) - placeholder.binders_length()]
+    binder = _psk_binder(info, session.resumption_psk, transcript, truncated)
+    return dataclasses.replace(
+        hello,
+        pre_shared_key=messages.OfferedPsks(identities=[identity], binders=[binder]),
+    )
 
 
 def _psk_binder(

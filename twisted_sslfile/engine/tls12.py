@@ -34,7 +34,7 @@ import dataclasses
 import enum
 import hmac
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from cryptography import x509 as cx509
 
@@ -61,15 +61,14 @@ from ..errors import (
     UnsupportedExtensionError,
 )
 from . import keyschedule, messages, suites
-from .events import HandshakeCompleted, SessionTicket
+from .events import SessionTicket
 from .handshake import (
     Handler,
     HandshakeIO,
-    HandshakeMachine,
+    Negotiation,
+    VersionHandshake,
     by_certificate_authorities,
-    check_finished,
     first_common,
-    has_rsassa_pss_key,
     is_ip_address,
     resumed_client_authentication,
     select_alpn,
@@ -115,36 +114,25 @@ class State(enum.Enum):
 
 
 @dataclasses.dataclass(eq=False)
-class _Negotiation:
+class _Negotiation(Negotiation):
     """Everything one handshake (initial or renegotiation) settles.
 
-    Kept apart from the handshake object so that a renegotiation builds a
-    fresh one while the connection still reports -- and exports keys from --
-    the last completed one.  The secrets (master secret, Finished values,
-    ticket) stay out of ``repr()``.
+    The shared record (:class:`~.handshake.Negotiation`) plus what TLS 1.2
+    adds.  Kept apart from the handshake object so that a renegotiation
+    builds a fresh one while the connection still reports -- and exports
+    keys from -- the last completed one.  The secrets (master secret,
+    Finished values, ticket) stay out of ``repr()``.
     """
 
-    transcript: keyschedule.Transcript
     client_hello: messages.ClientHello | None = None
     client_random: bytes = b""
     server_random: bytes = b""
-    suite_info: suites.CipherSuiteInfo | None = None
-    group: NamedGroup | None = None
     key_share: suites.KeyShare | None = None
     master_secret: bytes = dataclasses.field(default=b"", repr=False)
     extended_master_secret: bool = False
     session_id: bytes = b""
-    resumed: bool = False
-    session: Session | None = None  # client: resumed, or to resume later
-    server_name: str | None = None
-    alpn_protocol: bytes | None = None
     #: Server: NPN advertised (expect NextProtocol). Client: the server's list.
     npn_protocols: list[bytes] | None = None
-    next_protocol: bytes | None = None
-    peer_certificates: tuple[bytes, ...] = ()
-    peer_verified: bool = False
-    peer_public_key: object | None = None
-    peer_rsassa_pss: bool = False
     #: The server announced (client) / will send (server) a NewSessionTicket.
     ticket_expected: bool = False
     ticket: bytes | None = dataclasses.field(default=None, repr=False)
@@ -158,37 +146,31 @@ class _Negotiation:
     #: The peer signalled RFC 5746 support in this handshake.
     secure_renegotiation: bool = False
 
-    @property
-    def hash(self) -> Any:
-        assert self.suite_info is not None
-        return self.suite_info.hash
 
-
-class _TLS12Handshake(HandshakeMachine, abc.ABC):
+class _TLS12Handshake(VersionHandshake):
     """What client and server share: keys, Finished, CCS, queries."""
 
+    version = TLS12
     state: State
     _handlers: ClassVar[dict[State, dict[int, Handler]]]
-    _is_client: ClassVar[bool]
+    #: The handshake in progress (the last one once it completed).
+    _n: _Negotiation
 
-    def __init__(self, io: HandshakeIO, context: Context) -> None:
-        self._io = io
-        self._context = context
+    def __init__(self, io: HandshakeIO, context: Context, n: _Negotiation) -> None:
+        super().__init__(io, context, n)
         self.state: State
-        #: The handshake in progress (the last one once it completed).
-        self._n = _Negotiation(transcript=keyschedule.Transcript())
         #: The last completed handshake: what the connection reports.
         self._current: _Negotiation | None = None
-        self.server_name: str | None = None
         #: A session this handshake made resumable (reported once, client).
         self._new_session: Session | None = None
-        self._session: Session | None = None
 
     # -- queries ---------------------------------------------------------
 
     @property
-    def version(self) -> ProtocolVersion:
-        return TLS12
+    def _reported(self) -> _Negotiation | None:
+        """The last completed handshake: a renegotiation under way changes
+        nothing the connection reports until it completes."""
+        return self._current
 
     @property
     def complete(self) -> bool:
@@ -209,54 +191,17 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
         )
 
     @property
-    def cipher_suite(self) -> CipherSuite | None:
-        n = self._current
-        return n.suite_info.suite if n and n.suite_info else None
-
-    @property
-    def group(self) -> NamedGroup | None:
-        return self._current.group if self._current else None
-
-    @property
-    def alpn_protocol(self) -> bytes | None:
-        return self._current.alpn_protocol if self._current else None
-
-    @property
-    def next_protocol(self) -> bytes | None:
-        return self._current.next_protocol if self._current else None
-
-    @property
-    def peer_certificates(self) -> tuple[bytes, ...]:
-        return self._current.peer_certificates if self._current else ()
-
-    @property
-    def peer_verified(self) -> bool:
-        return self._current.peer_verified if self._current else False
-
-    @property
     def extended_master_secret(self) -> bool:
         return self._current.extended_master_secret if self._current else False
 
-    @property
-    def resumed(self) -> bool:
-        return self._current.resumed if self._current else False
-
-    @property
-    def session(self) -> Session | None:
-        """Client: the session to resume this connection later (None: none)."""
-        return self._session
-
-    def export_keying_material(
-        self, label: bytes, context: bytes | None, length: int
-    ) -> bytes:
+    def _export(self, label: bytes, context: bytes | None, length: int) -> bytes:
         """RFC 5705 exporter over the last completed handshake.
 
         ``context=None`` means "no context", which differs from ``b""`` in
         TLS 1.2 (RFC 5705 §4).
         """
         n = self._current
-        if n is None:
-            raise TLSError("keying material is available after the handshake")
+        assert n is not None
         try:
             return keyschedule.exporter_12(
                 n.hash,
@@ -311,18 +256,6 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
         """The peer declined our renegotiation: go back to CONNECTED."""
 
     # -- helpers -----------------------------------------------------------
-
-    def _send(self, message: messages.HandshakeMessage) -> bytes:
-        raw = messages.encode_handshake(message)
-        self._n.transcript.update(raw)
-        self._io.write_handshake(raw)
-        return raw
-
-    def _choose_suite(self, suite: int) -> suites.CipherSuiteInfo:
-        info = suites.CIPHER_SUITES[CipherSuite(suite)]
-        self._n.suite_info = info
-        self._n.transcript.set_hash(info.hash)
-        return info
 
     def _derive_keys(self) -> None:
         """Key block (RFC 5246 §6.3) into the pending read and write states."""
@@ -383,16 +316,14 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
             self._n.server_verify_data = data
         self._send(messages.Finished(verify_data=data))
 
-    def _check_finished(self, raw: bytes, body: bytes) -> None:
-        """The peer's Finished (RFC 5246 §7.4.9); decrypt_error if wrong."""
-        finished = messages.Finished.parse(body)
+    def _receive_finished(self, raw: bytes, body: bytes) -> None:
+        """The peer's Finished (RFC 5246 §7.4.9), kept for RFC 5746."""
         expected = self._verify_data(client=not self._is_client)
-        check_finished(finished.verify_data, expected)
+        self._check_finished(raw, body, expected)
         if self._is_client:
             self._n.server_verify_data = expected
         else:
             self._n.client_verify_data = expected
-        self._n.transcript.update(raw)
 
     def _receive_certificate(
         self,
@@ -403,16 +334,7 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
         certificate = messages.Certificate12.parse(body)
         if not certificate.certificates:
             return False
-        chain = tuple(certificate.certificates)
-        # x509 counts the chain against max_certificate_chain_length, parses
-        # it (every malformation is a bad_certificate) and, unless the
-        # context skips verification, verifies it: leaf first either way.
-        leaf = verify(chain)[0]
-        n = self._n
-        n.peer_verified = self._context.verify
-        n.peer_public_key = leaf.public_key()
-        n.peer_rsassa_pss = has_rsassa_pss_key(leaf)
-        n.peer_certificates = chain
+        self._accept_peer_chain(tuple(certificate.certificates), verify)
         return True
 
     def _check_peer_unchanged(self) -> None:
@@ -431,21 +353,6 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
             raise CertificateError(
                 "peer presented a different certificate in renegotiation"
             )
-
-    def _completed_event(self) -> HandshakeCompleted:
-        n = self._n
-        assert n.suite_info is not None
-        return HandshakeCompleted(
-            version=TLS12,
-            cipher_suite=n.suite_info.suite,
-            group=n.group,
-            alpn_protocol=n.alpn_protocol,
-            next_protocol=n.next_protocol,
-            server_name=self.server_name,
-            peer_certificates=n.peer_certificates,
-            verified=n.peer_verified,
-            resumed=n.resumed,
-        )
 
     def _finish(self) -> None:
         """The handshake is over: publish it and report completion."""
@@ -468,7 +375,7 @@ class _TLS12Handshake(HandshakeMachine, abc.ABC):
 
     def _new_negotiation(self) -> _Negotiation:
         """A fresh per-handshake state for a renegotiation."""
-        n = _Negotiation(transcript=keyschedule.Transcript())
+        n = _Negotiation()
         self._n = n
         return n
 
@@ -491,20 +398,24 @@ class TLS12Client(_TLS12Handshake):
     _is_client = True
 
     def __init__(self, io: HandshakeIO, context: Context, offer: ClientOffer) -> None:
-        super().__init__(io, context)
-        self.state = State.CLIENT_WAIT_SH
-        self.server_name = offer.server_name
         client_hello = offer.client_hello
         transcript = offer.transcript
         # RFC 5246 §7.4.8: a client certificate signs the raw messages, so
         # keep them when we might be asked for one.
         if context.credentials:
             transcript.keep_raw = True
-        self._n = _Negotiation(
-            transcript=transcript,
-            client_hello=client_hello,
-            client_random=client_hello.random,
+        super().__init__(
+            io,
+            context,
+            _Negotiation(
+                transcript=transcript,
+                server_name=offer.server_name,
+                client_hello=client_hello,
+                client_random=client_hello.random,
+            ),
         )
+        self.state = State.CLIENT_WAIT_SH
+        self.server_name = offer.server_name
         self._offered = client_hello.extension_types()
         #: Our first ClientHello asked for RFC 5077 tickets, so renegotiations
         #: ask again (see _build_renegotiation_hello).
@@ -528,6 +439,7 @@ class TLS12Client(_TLS12Handshake):
                 "the server does not support secure renegotiation (RFC 5746)"
             )
         n = self._new_negotiation()
+        n.server_name = self.server_name
         if self._context.credentials:
             n.transcript.keep_raw = True
         hello = self._build_renegotiation_hello(current.client_verify_data)
@@ -726,9 +638,6 @@ class TLS12Client(_TLS12Handshake):
 
     # -- the server's first flight ----------------------------------------------
 
-    def _verify_server_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
-        return tls_x509.verify_server_chain(self._context, chain, self.server_name)
-
     def _handle_certificate(self, raw: bytes, body: bytes) -> None:
         if not self._receive_certificate(body, self._verify_server_chain):
             raise DecodeError("server sent an empty Certificate (RFC 5246 §7.4.2)")
@@ -855,7 +764,7 @@ class TLS12Client(_TLS12Handshake):
 
     def _handle_finished(self, raw: bytes, body: bytes) -> None:
         n = self._n
-        self._check_finished(raw, body)
+        self._receive_finished(raw, body)
         if n.resumed:
             # Abbreviated handshake (RFC 5246 §7.3): our CCS and Finished
             # answer the server's.
@@ -963,7 +872,7 @@ class TLS12Server(_TLS12Handshake):
     def __init__(
         self, io: HandshakeIO, context: Context, *, downgrade_sentinel: bool = False
     ) -> None:
-        super().__init__(io, context)
+        super().__init__(io, context, _Negotiation())
         self.state = State.SERVER_WAIT_CH
         #: RFC 8446 §4.1.3: we could do TLS 1.3 but the client cannot.
         self._downgrade_sentinel = downgrade_sentinel
@@ -1333,9 +1242,6 @@ class TLS12Server(_TLS12Handshake):
 
     # -- the client's flight ---------------------------------------------------
 
-    def _verify_client_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
-        return tls_x509.verify_client_chain(self._context, chain)
-
     def _handle_client_certificate(self, raw: bytes, body: bytes) -> None:
         n = self._n
         present = self._receive_certificate(body, self._verify_client_chain)
@@ -1394,7 +1300,7 @@ class TLS12Server(_TLS12Handshake):
 
     def _handle_client_finished(self, raw: bytes, body: bytes) -> None:
         n = self._n
-        self._check_finished(raw, body)
+        self._receive_finished(raw, body)
         if not n.resumed:
             self._send_ticket()
             self._send_change_cipher_spec()

@@ -50,19 +50,17 @@ from ..errors import (
 )
 from . import keyschedule, messages, suites
 from .events import (
-    HandshakeCompleted,
     KeyUpdated,
     SessionTicket,
 )
 from .handshake import (
     Handler,
     HandshakeIO,
-    HandshakeMachine,
+    Negotiation,
+    VersionHandshake,
     by_certificate_authorities,
-    check_finished,
     check_legacy_version,
     first_common,
-    has_rsassa_pss_key,
     resumed_client_authentication,
     select_alpn,
 )
@@ -134,18 +132,20 @@ def _signature_content(context_string: bytes, transcript_hash: bytes) -> bytes:
     return _SIGNATURE_PAD + context_string + transcript_hash
 
 
-class _TLS13Handshake(HandshakeMachine):
-    """What client and server share: transcript, keys, post-handshake messages."""
+class _TLS13Handshake(VersionHandshake):
+    """What client and server share: keys, certificates, post-handshake messages.
 
+    The negotiated parameters live in the shared record ``_n``
+    (:class:`~.handshake.Negotiation`); the secrets stay here.
+    """
+
+    version = TLS13
     state: State
     _handlers: ClassVar[dict[State, dict[int, Handler]]]
 
-    def __init__(self, io: HandshakeIO, context: Context) -> None:
-        self._io = io
-        self._context = context
+    def __init__(self, io: HandshakeIO, context: Context, n: Negotiation) -> None:
+        super().__init__(io, context, n)
         self.state: State
-        self._transcript = keyschedule.Transcript()
-        self._suite_info: suites.CipherSuiteInfo | None = None
         self._schedule: keyschedule.KeySchedule13 | None = None
         self._client_hs_secret = b""
         self._server_hs_secret = b""
@@ -153,48 +153,29 @@ class _TLS13Handshake(HandshakeMachine):
         self._write_secret = b""
         self._exporter_secret = b""
         self.resumption_master_secret = b""
-        self.group: NamedGroup | None = None
-        self.alpn_protocol: bytes | None = None
-        self.server_name: str | None = None
-        self.peer_certificates: tuple[bytes, ...] = ()
-        self.peer_verified = False
-        self._peer_public_key: object | None = None
-        self._peer_rsassa_pss = False
-        self.resumed = False
-        self._session: Session | None = None
 
     # -- queries ---------------------------------------------------------
 
-    #: NPN does not exist in TLS 1.3 (it was a TLS 1.2 extension).
-    next_protocol: bytes | None = None
-
     @property
-    def version(self) -> ProtocolVersion | None:
-        """TLS 1.3 once a ServerHello (or HelloRetryRequest) settled it."""
-        return TLS13 if self._suite_info is not None else None
-
-    @property
-    def session(self) -> Session | None:
-        """The newest ticket's session (client side), to resume later."""
-        return self._session
-
-    @property
-    def cipher_suite(self) -> CipherSuite | None:
-        return self._suite_info.suite if self._suite_info else None
+    def _reported(self) -> Negotiation:
+        """TLS 1.3 has one handshake: what it settled so far is reported."""
+        return self._n
 
     @property
     def complete(self) -> bool:
         return self.state is State.CONNECTED
 
-    def export_keying_material(
-        self, label: bytes, context: bytes, length: int
-    ) -> bytes:
-        """RFC 8446 §7.5 exporter; only after the handshake."""
-        if not self.complete or self._suite_info is None:
-            raise TLSError("keying material is available after the handshake")
+    def _export(self, label: bytes, context: bytes | None, length: int) -> bytes:
+        """RFC 8446 §7.5 exporter."""
         return keyschedule.exporter(
-            self._suite_info.hash, self._exporter_secret, label, context, length
+            self._n.hash, self._exporter_secret, label, context, length
         )
+
+    @property
+    def _info(self) -> suites.CipherSuiteInfo:
+        """The cipher suite, once chosen."""
+        assert self._n.suite_info is not None
+        return self._n.suite_info
 
     # -- dispatch (HandshakeMachine.handle does the table lookup) ---------
 
@@ -207,40 +188,19 @@ class _TLS13Handshake(HandshakeMachine):
 
     # -- helpers shared by both roles ---------------------------------------
 
-    def _send(self, message: messages.HandshakeMessage) -> bytes:
-        raw = messages.encode_handshake(message)
-        self._transcript.update(raw)
-        self._io.write_handshake(raw)
-        return raw
-
-    def _choose_suite(self, suite: int) -> suites.CipherSuiteInfo:
-        info = suites.CIPHER_SUITES[CipherSuite(suite)]
-        self._suite_info = info
-        self._transcript.set_hash(info.hash)
-        return info
-
-    def _hash(self) -> type[hashes.HashAlgorithm]:
-        assert self._suite_info is not None
-        return self._suite_info.hash
-
     def _finished_data(self, base_secret: bytes) -> bytes:
         return keyschedule.finished_verify_data(
-            self._hash(), base_secret, self._transcript.digest()
+            self._n.hash, base_secret, self._n.transcript.digest()
         )
-
-    def _check_finished(self, raw: bytes, body: bytes, base_secret: bytes) -> None:
-        finished = messages.Finished.parse(body)
-        check_finished(finished.verify_data, self._finished_data(base_secret))
-        self._transcript.update(raw)
 
     def _derive_handshake_secrets(
         self, psk: bytes | None, shared_secret: bytes | None
     ) -> None:
         """Early and handshake secrets, then both handshake traffic secrets
         over ClientHello..ServerHello (RFC 8446 §7.1)."""
-        schedule = self._schedule = keyschedule.KeySchedule13(self._hash(), psk=psk)
+        schedule = self._schedule = keyschedule.KeySchedule13(self._n.hash, psk=psk)
         schedule.derive_handshake_secret(shared_secret)
-        transcript_hash = self._transcript.digest()
+        transcript_hash = self._n.transcript.digest()
         self._client_hs_secret = schedule.client_handshake_traffic_secret(
             transcript_hash
         )
@@ -255,7 +215,7 @@ class _TLS13Handshake(HandshakeMachine):
         """
         assert self._schedule is not None
         self._schedule.derive_master_secret()
-        transcript_hash = self._transcript.digest()
+        transcript_hash = self._n.transcript.digest()
         client = self._schedule.client_application_traffic_secret_0(transcript_hash)
         server = self._schedule.server_application_traffic_secret_0(transcript_hash)
         self._exporter_secret = self._schedule.exporter_master_secret(transcript_hash)
@@ -283,15 +243,9 @@ class _TLS13Handshake(HandshakeMachine):
                 )
         if not certificate.entries:
             return False
-        chain = tuple(entry.cert_data for entry in certificate.entries)
-        # x509 counts the chain against max_certificate_chain_length, parses
-        # it (every malformation is a bad_certificate) and, unless the
-        # context skips verification, verifies it: leaf first either way.
-        leaf = verify(chain)[0]
-        self.peer_verified = self._context.verify
-        self._peer_public_key = leaf.public_key()
-        self._peer_rsassa_pss = has_rsassa_pss_key(leaf)
-        self.peer_certificates = chain
+        self._accept_peer_chain(
+            tuple(entry.cert_data for entry in certificate.entries), verify
+        )
         return True
 
     def _check_certificate_verify(
@@ -303,44 +257,24 @@ class _TLS13Handshake(HandshakeMachine):
                 f"CertificateVerify uses signature scheme {verify.algorithm:#06x}, "
                 "which we did not offer"
             )
-        content = _signature_content(context_string, self._transcript.digest())
+        content = _signature_content(context_string, self._n.transcript.digest())
         suites.verify(
             SignatureScheme(verify.algorithm),
-            self._peer_public_key,
+            self._n.peer_public_key,
             content,
             verify.signature,
-            rsassa_pss=self._peer_rsassa_pss,
+            rsassa_pss=self._n.peer_rsassa_pss,
         )
-        self._transcript.update(raw)
+        self._n.transcript.update(raw)
 
     def _send_certificate_verify(
         self, credential: Credential, scheme: SignatureScheme, context_string: bytes
     ) -> None:
-        content = _signature_content(context_string, self._transcript.digest())
+        content = _signature_content(context_string, self._n.transcript.digest())
         signature = suites.sign(scheme, credential.private_key, content)
         self._send(messages.CertificateVerify(algorithm=scheme, signature=signature))
 
-    def _completed_event(self) -> HandshakeCompleted:
-        assert self._suite_info is not None
-        return HandshakeCompleted(
-            version=TLS13,
-            cipher_suite=self._suite_info.suite,
-            group=self.group,
-            alpn_protocol=self.alpn_protocol,
-            next_protocol=None,  # NPN does not exist in TLS 1.3
-            server_name=self.server_name,
-            peer_certificates=self.peer_certificates,
-            verified=self.peer_verified,
-            resumed=self.resumed,
-        )
-
     # -- post-handshake messages (RFC 8446 §4.6) ----------------------------
-
-    #: TLS 1.3 has no renegotiation that could hold data back.
-    renegotiating = False
-
-    def handle_warning_alert(self, description: int) -> None:
-        """Before the version is settled a warning changes nothing (§6)."""
 
     @property
     def can_renegotiate(self) -> bool:
@@ -363,19 +297,17 @@ class _TLS13Handshake(HandshakeMachine):
         self._io.write_handshake(
             messages.encode_handshake(messages.KeyUpdate(request_update=request))
         )
-        assert self._suite_info is not None
         self._write_secret = keyschedule.next_application_traffic_secret(
-            self._hash(), self._write_secret
+            self._n.hash, self._write_secret
         )
-        self._io.set_write_protection(_protection(self._suite_info, self._write_secret))
+        self._io.set_write_protection(_protection(self._info, self._write_secret))
 
     def _handle_key_update(self, raw: bytes, body: bytes) -> None:
         update = messages.KeyUpdate.parse(body)
-        assert self._suite_info is not None
         self._read_secret = keyschedule.next_application_traffic_secret(
-            self._hash(), self._read_secret
+            self._n.hash, self._read_secret
         )
-        self._io.set_read_protection(_protection(self._suite_info, self._read_secret))
+        self._io.set_read_protection(_protection(self._info, self._read_secret))
         self._io.emit(KeyUpdated("receive"))
         if update.request_update == KeyUpdateRequest.update_requested:
             # §4.6.3: answer before sending more application data; never with
@@ -394,10 +326,13 @@ class TLS13Client(_TLS13Handshake):
     """
 
     def __init__(self, io: HandshakeIO, context: Context, offer: ClientOffer) -> None:
-        super().__init__(io, context)
+        super().__init__(
+            io,
+            context,
+            Negotiation(transcript=offer.transcript, server_name=offer.server_name),
+        )
         self.state = State.CLIENT_WAIT_SH
         self.server_name = offer.server_name
-        self._transcript = offer.transcript
         self._client_hello: messages.ClientHello = offer.client_hello
         self._offered_extensions = offer.client_hello.extension_types()
         self._key_shares: dict[int, suites.KeyShare] = dict(offer.key_shares)
@@ -489,9 +424,9 @@ class TLS13Client(_TLS13Handshake):
                     f"{hello.key_share.group:#06x}, for which we sent no share"
                 )
             shared_secret = share.shared_secret(hello.key_share.key_exchange)
-            self.group = NamedGroup(hello.key_share.group)
+            self._n.group = NamedGroup(hello.key_share.group)
         info = self._choose_suite(hello.cipher_suite)
-        self._transcript.update(raw)
+        self._n.transcript.update(raw)
         self._derive_handshake_secrets(
             psk.resumption_psk if psk else None, shared_secret
         )
@@ -520,11 +455,12 @@ class TLS13Client(_TLS13Handshake):
             raise IllegalParameterError(
                 "server resumed a session with a suite of another hash (§4.2.11)"
             )
-        self.resumed = True
-        self.peer_certificates = session.peer_certificates
+        self._n.resumed = True
+        self._n.session = session
+        self._n.peer_certificates = session.peer_certificates
         # Verified means verified under this client's policy: true for every
         # session a verifying client offers, never for one that does not verify.
-        self.peer_verified = self._context.verify and session.verified_under(
+        self._n.peer_verified = self._context.verify and session.verified_under(
             self._own_policy()
         )
         self._peer_policy = session.verification_policy
@@ -565,8 +501,8 @@ class TLS13Client(_TLS13Handshake):
             raise IllegalParameterError("HelloRetryRequest asks for no change")
         self._hello_retry_suite = hello.cipher_suite
         self._choose_suite(hello.cipher_suite)
-        self._transcript.restart_with_message_hash()
-        self._transcript.update(raw)
+        self._n.transcript.restart_with_message_hash()
+        self._n.transcript.update(raw)
         if group is not None:
             self._key_shares = {
                 group: suites.generate_key_share(
@@ -592,7 +528,7 @@ class TLS13Client(_TLS13Handshake):
                 is suites.CIPHER_SUITES[CipherSuite(hello.cipher_suite)].hash
             ):
                 retry = offer_psk(
-                    retry, session, self._transcript, self._context.clock()
+                    retry, session, self._n.transcript, self._context.clock()
                 )
             else:
                 self._psk_offered = None
@@ -627,7 +563,7 @@ class TLS13Client(_TLS13Handshake):
             raise IllegalParameterError(
                 f"server selected ALPN protocol {protocol!r}, which we did not offer"
             )
-        self.alpn_protocol = protocol
+        self._n.alpn_protocol = protocol
         limit = extensions.record_size_limit
         if limit is not None:
             # RFC 8449 §4: in TLS 1.3 the limit includes the content type byte.
@@ -636,10 +572,10 @@ class TLS13Client(_TLS13Handshake):
             if own is not None:
                 # Negotiated: the server's records must now fit our limit.
                 self._io.set_read_limit(plaintext_limit(own, tls13=True))
-        self._transcript.update(raw)
+        self._n.transcript.update(raw)
         # §2.2: a PSK handshake authenticates by the PSK: no certificates.
         self.state = (
-            State.CLIENT_WAIT_FINISHED if self.resumed else State.CLIENT_WAIT_CERT_CR
+            State.CLIENT_WAIT_FINISHED if self._n.resumed else State.CLIENT_WAIT_CERT_CR
         )
 
     def _handle_certificate_request(self, raw: bytes, body: bytes) -> None:
@@ -650,7 +586,7 @@ class TLS13Client(_TLS13Handshake):
                 "CertificateRequest context must be empty in the handshake"
             )
         self._certificate_request = request
-        self._transcript.update(raw)
+        self._n.transcript.update(raw)
         self.state = State.CLIENT_WAIT_CERT
 
     def _handle_certificate(self, raw: bytes, body: bytes) -> None:
@@ -658,11 +594,12 @@ class TLS13Client(_TLS13Handshake):
             body, expected_context=b"", verify=self._verify_server_chain
         ):
             raise DecodeError("server sent an empty Certificate (RFC 8446 §4.4.2.4)")
-        self._transcript.update(raw)
+        self._n.transcript.update(raw)
         self.state = State.CLIENT_WAIT_CV
 
     def _verify_server_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
-        path = tls_x509.verify_server_chain(self._context, chain, self.server_name)
+        """Verify, and remember the policy the chain was verified under."""
+        path = super()._verify_server_chain(chain)
         if self._context.verify:
             self._peer_policy = self._own_policy()
         return path
@@ -677,21 +614,20 @@ class TLS13Client(_TLS13Handshake):
         self.state = State.CLIENT_WAIT_FINISHED
 
     def _handle_finished(self, raw: bytes, body: bytes) -> None:
-        assert self._suite_info is not None
-        self._check_finished(raw, body, self._server_hs_secret)
+        self._check_finished(raw, body, self._finished_data(self._server_hs_secret))
         client_secret, server_secret = self._derive_application_secrets()
         self._read_secret = server_secret
         self._write_secret = client_secret
-        self._io.set_read_protection(_protection(self._suite_info, server_secret))
+        self._io.set_read_protection(_protection(self._info, server_secret))
         if self._certificate_request is not None:
             self._send_client_certificate(self._certificate_request)
         self._send(
             messages.Finished(verify_data=self._finished_data(self._client_hs_secret))
         )
-        self._io.set_write_protection(_protection(self._suite_info, client_secret))
+        self._io.set_write_protection(_protection(self._info, client_secret))
         assert self._schedule is not None
         self.resumption_master_secret = self._schedule.resumption_master_secret(
-            self._transcript.digest()
+            self._n.transcript.digest()
         )
         self.state = State.CONNECTED
         self._io.handshake_completed(self._completed_event())
@@ -738,22 +674,21 @@ class TLS13Client(_TLS13Handshake):
             raise IllegalParameterError(
                 f"ticket_lifetime {ticket.ticket_lifetime} is above 7 days"
             )
-        assert self._suite_info is not None
         session = Session(
             version=TLS13,
-            cipher_suite=self._suite_info.suite,
+            cipher_suite=self._info.suite,
             created_at=self._context.clock(),
             lifetime=ticket.ticket_lifetime,
             server_name=self.server_name,
-            alpn_protocol=self.alpn_protocol,
-            peer_certificates=self.peer_certificates,
+            alpn_protocol=self._n.alpn_protocol,
+            peer_certificates=self._n.peer_certificates,
             # Under the policy of the handshake that verified the chain: ours,
             # or the resumed session's.
             verified=bool(self._peer_policy),
             verification_policy=self._peer_policy,
             ticket=ticket.ticket,
             resumption_psk=keyschedule.resumption_psk(
-                self._hash(), self.resumption_master_secret, ticket.ticket_nonce
+                self._n.hash, self.resumption_master_secret, ticket.ticket_nonce
             ),
             ticket_age_add=ticket.ticket_age_add,
             max_early_data=ticket.max_early_data_size or 0,
@@ -788,7 +723,7 @@ class TLS13Server(_TLS13Handshake):
     """The server side of a TLS 1.3 handshake."""
 
     def __init__(self, io: HandshakeIO, context: Context) -> None:
-        super().__init__(io, context)
+        super().__init__(io, context, Negotiation())
         self.state = State.SERVER_START
         self._first_hello: messages.ClientHello | None = None
         self._retry_group: int | None = None
@@ -796,9 +731,6 @@ class TLS13Server(_TLS13Handshake):
         self._requested_schemes: list[int] = []
         self._client_psk_modes: set[int] = set()
         self._psk: _AcceptedPsk | None = None
-
-    def _verify_client_chain(self, chain: tuple[bytes, ...]) -> list[cx509.Certificate]:
-        return tls_x509.verify_client_chain(self._context, chain)
 
     # -- ClientHello ---------------------------------------------------------
 
@@ -826,8 +758,8 @@ class TLS13Server(_TLS13Handshake):
         )
         if suite is None:
             raise HandshakeFailureError("no TLS 1.3 cipher suite in common")
-        if self._suite_info is not None:
-            suite = self._suite_info.suite  # the HelloRetryRequest's choice
+        if self._n.suite_info is not None:
+            suite = self._n.suite_info.suite  # the HelloRetryRequest's choice
         if hello.signature_algorithms is None and hello.pre_shared_key is None:
             raise MissingExtensionError(
                 "ClientHello has no signature_algorithms (§9.2)"
@@ -879,13 +811,15 @@ class TLS13Server(_TLS13Handshake):
                     "the client accepts no signature scheme our certificate's key "
                     "can make"
                 )
-        self.alpn_protocol = select_alpn(context.alpn_protocols, hello.alpn_protocols)
+        self._n.alpn_protocol = select_alpn(
+            context.alpn_protocols, hello.alpn_protocols
+        )
         if hello.record_size_limit is not None:
             self._io.set_write_limit(
                 plaintext_limit(hello.record_size_limit, tls13=True)
             )
-        self.server_name = hello.server_name
-        self._transcript.update(raw)
+        self.server_name = self._n.server_name = hello.server_name
+        self._n.transcript.update(raw)
         self._send_server_flight(
             hello,
             group,
@@ -921,8 +855,7 @@ class TLS13Server(_TLS13Handshake):
         without_dhe = PskKeyExchangeMode.psk_ke in modes and self._context.allow_psk_ke
         if tickets is None or not (with_dhe or without_dhe):
             return None
-        info = self._suite_info
-        assert info is not None
+        info = self._info
         for index, identity in enumerate(offered.identities):
             state = tickets.open_state(identity.identity, version=TLS13)
             if (
@@ -937,11 +870,11 @@ class TLS13Server(_TLS13Handshake):
             if client_auth is None:
                 continue
             truncated = raw[: len(raw) - hello.binders_length()]
-            expected = _psk_binder(info, state.secret, self._transcript, truncated)
+            expected = _psk_binder(info, state.secret, self._n.transcript, truncated)
             if not hmac.compare_digest(offered.binders[index], expected):
                 raise DecryptError("PSK binder does not verify (§4.2.11.2)")
-            self.resumed = True
-            self.peer_certificates, self.peer_verified = client_auth
+            self._n.resumed = True
+            self._n.peer_certificates, self._n.peer_verified = client_auth
             return _AcceptedPsk(state, index, with_dhe)
         return None
 
@@ -949,8 +882,8 @@ class TLS13Server(_TLS13Handshake):
         self, raw: bytes, hello: messages.ClientHello, suite: int, group: NamedGroup
     ) -> None:
         self._choose_suite(suite)
-        self._transcript.update(raw)
-        self._transcript.restart_with_message_hash()
+        self._n.transcript.update(raw)
+        self._n.transcript.restart_with_message_hash()
         self._send(
             messages.ServerHello(
                 legacy_version=ProtocolVersion.TLS_1_2,
@@ -971,7 +904,7 @@ class TLS13Server(_TLS13Handshake):
     ) -> None:
         """RFC 8446 §4.1.2: the retry may change only what the HRR asked for."""
         first = self._first_hello
-        assert first is not None and self._suite_info is not None
+        assert first is not None
         if list(shares) != [self._retry_group]:
             raise IllegalParameterError(
                 "second ClientHello must carry exactly the share that "
@@ -986,7 +919,7 @@ class TLS13Server(_TLS13Handshake):
             or hello.server_name != first.server_name
         ):
             raise IllegalParameterError("second ClientHello differs from the first")
-        if self._suite_info.suite not in hello.cipher_suites:
+        if self._info.suite not in hello.cipher_suites:
             raise IllegalParameterError("second ClientHello dropped the chosen suite")
 
     def _send_compatibility_ccs(self, hello: messages.ClientHello) -> None:
@@ -1011,15 +944,14 @@ class TLS13Server(_TLS13Handshake):
         CertificateVerify: the PSK authenticates both sides.
         """
         context = self._context
-        info = self._suite_info
-        assert info is not None
+        info = self._info
         shared_secret: bytes | None = None
         key_share: messages.KeyShareEntry | None = None
         if group is not None and client_share is not None:
             server_share, shared_secret = suites.respond_to_key_share(
                 NamedGroup(group), client_share, context.random
             )
-            self.group = NamedGroup(group)
+            self._n.group = NamedGroup(group)
             key_share = messages.KeyShareEntry(group=group, key_exchange=server_share)
         self._send(
             messages.ServerHello(
@@ -1052,7 +984,7 @@ class TLS13Server(_TLS13Handshake):
         self._send(
             messages.EncryptedExtensions(
                 server_name_ack=name_used,
-                alpn_protocol=self.alpn_protocol,
+                alpn_protocol=self._n.alpn_protocol,
                 record_size_limit=context.record_size_limit
                 if send_record_limit
                 else None,
@@ -1127,8 +1059,7 @@ class TLS13Server(_TLS13Handshake):
         )
         if tickets is None or not usable:
             return
-        info = self._suite_info
-        assert info is not None
+        info = self._info
         now = context.clock()
         lifetime = context.session_lifetime
         authenticated_at = None
@@ -1141,7 +1072,9 @@ class TLS13Server(_TLS13Handshake):
         # Verified under this server's policy (a resumed chain only if it
         # was verified under the same one: resumed_client_authentication).
         policy = (
-            tls_x509.client_verification_policy(context) if self.peer_verified else b""
+            tls_x509.client_verification_policy(context)
+            if self._n.peer_verified
+            else b""
         )
         for counter in range(context.tickets_per_handshake):
             nonce = counter.to_bytes(2, "big")  # unique within the connection
@@ -1155,8 +1088,8 @@ class TLS13Server(_TLS13Handshake):
                 created_at=now,
                 lifetime=lifetime,
                 server_name=self.server_name,
-                alpn_protocol=self.alpn_protocol,
-                peer_certificates=self.peer_certificates,
+                alpn_protocol=self._n.alpn_protocol,
+                peer_certificates=self._n.peer_certificates,
                 verified=bool(policy),
                 verification_policy=policy,
                 ticket_age_add=age_add,
@@ -1182,7 +1115,7 @@ class TLS13Server(_TLS13Handshake):
         present = self._receive_certificate(
             body, expected_context=b"", verify=self._verify_client_chain
         )
-        self._transcript.update(raw)
+        self._n.transcript.update(raw)
         if present:
             self.state = State.SERVER_WAIT_CV
             return
@@ -1203,11 +1136,11 @@ class TLS13Server(_TLS13Handshake):
         self.state = State.SERVER_WAIT_FINISHED
 
     def _handle_client_finished(self, raw: bytes, body: bytes) -> None:
-        assert self._suite_info is not None and self._schedule is not None
-        self._check_finished(raw, body, self._client_hs_secret)
-        self._io.set_read_protection(_protection(self._suite_info, self._read_secret))
+        assert self._schedule is not None
+        self._check_finished(raw, body, self._finished_data(self._client_hs_secret))
+        self._io.set_read_protection(_protection(self._info, self._read_secret))
         self.resumption_master_secret = self._schedule.resumption_master_secret(
-            self._transcript.digest()
+            self._n.transcript.digest()
         )
         self.state = State.CONNECTED
         self._send_tickets()

@@ -77,7 +77,8 @@ from twisted_sslfile.engine.events import (
 )
 from twisted_sslfile.engine.negotiation import ClientNegotiator, ServerNegotiator
 from twisted_sslfile.engine.record import RecordProtection
-from twisted_sslfile.engine.tls13 import _EARLY_DATA_SKIP_LIMIT, State
+from twisted_sslfile.engine.tls13 import State
+from twisted_sslfile.engine.tls13_server import _EARLY_DATA_SKIP_LIMIT
 from twisted_sslfile.errors import (
     ConnectionClosedError,
     InternalError,

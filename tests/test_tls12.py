@@ -47,7 +47,9 @@ from twisted_sslfile.engine.events import (
 )
 from twisted_sslfile.engine.negotiation import ClientNegotiator
 from twisted_sslfile.engine.record import RecordProtection
-from twisted_sslfile.engine.tls12 import State, TLS12Client, TLS12Server
+from twisted_sslfile.engine.tls12 import State
+from twisted_sslfile.engine.tls12_client import TLS12Client
+from twisted_sslfile.engine.tls12_server import TLS12Server
 from twisted_sslfile.errors import (
     ConnectionClosedError,
     InternalError,

@@ -49,8 +49,10 @@ from .messages import HandshakeReassembler
 from .negotiation import ClientNegotiator, ServerNegotiator
 from .record import Record, RecordLayer, RecordProtection
 from .ticketkeys import MAX_ISSUED_TICKET_LENGTH
-from .tls12 import TLS12Client, TLS12Server
-from .tls13 import TLS13Client, TLS13Server
+from .tls12_client import TLS12Client
+from .tls12_server import TLS12Server
+from .tls13_client import TLS13Client
+from .tls13_server import TLS13Server
 
 if TYPE_CHECKING:
     from ..context import Context

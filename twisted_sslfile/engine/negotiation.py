@@ -60,8 +60,10 @@ if TYPE_CHECKING:
     from ..context import Context
     from .record import Record
     from .sessions import Session
-    from .tls12 import TLS12Client, TLS12Server
-    from .tls13 import TLS13Client, TLS13Server
+    from .tls12_client import TLS12Client
+    from .tls12_server import TLS12Server
+    from .tls13_client import TLS13Client
+    from .tls13_server import TLS13Server
 
 TLS12 = ProtocolVersion.TLS_1_2
 TLS13 = ProtocolVersion.TLS_1_3

@@ -29,9 +29,7 @@ from ..errors import (
     UnsupportedExtensionError,
 )
 from . import keyschedule, messages, suites
-from .events import (
-    SessionTicket,
-)
+from .events import SessionTicket
 from .handshake import (
     Handler,
     HandshakeIO,

@@ -49,10 +49,11 @@ from twisted_sslfile.engine.events import (
 from twisted_sslfile.engine.messages import (
     ClientHello,
     KeyShareEntry,
+    ServerHello,
     encode_handshake,
 )
+from twisted_sslfile.engine.negotiation import ClientNegotiator
 from twisted_sslfile.engine.sessions import Session
-from twisted_sslfile.engine.tls13 import TLS13Client
 from twisted_sslfile.errors import (
     CertificateError,
     ConnectionClosedError,
@@ -191,6 +192,46 @@ class HandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
         _client, _server, events, _ = self.connect(client_context, server_context)
         [done] = of_type(events, HandshakeCompleted)
         self.assertEqual(done.group, NamedGroup.secp384r1)
+
+    def test_server_hello_after_retry_keeps_the_version(self) -> None:
+        """RFC 8446 §4.1.4: the ServerHello after a HelloRetryRequest keeps
+        the version it selected.  One without supported_versions (TLS 1.2)
+        is an illegal_parameter, whether or not the client allows TLS 1.2."""
+        for min_version in (ProtocolVersion.TLS_1_2, ProtocolVersion.TLS_1_3):
+            client_context, server_context = self.contexts(
+                client={
+                    "key_share_groups": [NamedGroup.x25519],
+                    "min_version": min_version,
+                },
+                server={"groups": [NamedGroup.secp384r1]},
+            )
+            client = Connection(
+                client_context, is_client=True, server_name="example.com"
+            )
+            server = Connection(server_context, is_client=False)
+            client.start()
+            server.receive_data(client.data_to_send())
+            client.receive_data(server.data_to_send())  # HelloRetryRequest
+            server.receive_data(client.data_to_send())
+            flight = server.data_to_send()
+            length = int.from_bytes(flight[3:5], "big")
+            self.assertEqual(flight[5], HandshakeType.server_hello)
+            hello = ServerHello.parse(flight[9 : 5 + length])
+            tls12_hello = dataclasses.replace(
+                hello,
+                supported_versions=None,
+                key_share=None,
+                pre_shared_key=None,
+                extension_order=[],
+            )
+            payload = encode_handshake(tls12_hello)
+            with self.assertRaises(TLSError) as caught:
+                client.receive_data(
+                    bytes((ContentType.handshake, 3, 3))
+                    + len(payload).to_bytes(2, "big")
+                    + payload
+                )
+            self.assertEqual(caught.exception.alert, AlertDescription.illegal_parameter)
 
     def test_server_prefers_among_offered_shares(self) -> None:
         """The server picks by its own order among the shares offered."""
@@ -742,7 +783,7 @@ class ResumptionTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(of_type(client_events, SessionTicket), [])
 
 
-class _EarlyDataClient(TLS13Client):
+class _EarlyDataClient(ClientNegotiator):
     """Says it sends 0-RTT data (the binder then covers the early_data flag)."""
 
     def _build_client_hello(self) -> ClientHello:
@@ -750,10 +791,10 @@ class _EarlyDataClient(TLS13Client):
 
 
 class EarlyDataClientConnection(Connection):
-    client_handshake_class = _EarlyDataClient
+    client_negotiator_class = _EarlyDataClient
 
 
-class _NoPskModesClient(TLS13Client):
+class _NoPskModesClient(ClientNegotiator):
     def _build_client_hello(self) -> ClientHello:
         return dataclasses.replace(
             super()._build_client_hello(), psk_key_exchange_modes=None
@@ -761,19 +802,19 @@ class _NoPskModesClient(TLS13Client):
 
 
 class NoPskModesClientConnection(Connection):
-    client_handshake_class = _NoPskModesClient
+    client_negotiator_class = _NoPskModesClient
 
 
 def client_sending(**changes: object) -> type[Connection]:
     """A client Connection whose ClientHello has ``changes`` applied: the
     crafted hellos of a conformance probe, with a real client behind them."""
 
-    class Client(TLS13Client):
+    class Client(ClientNegotiator):
         def _build_client_hello(self) -> ClientHello:
             return dataclasses.replace(super()._build_client_hello(), **changes)
 
     class CraftedClientConnection(Connection):
-        client_handshake_class = Client
+        client_negotiator_class = Client
 
     return CraftedClientConnection
 
@@ -909,7 +950,7 @@ class ClientHelloConformanceTests(HandshakeTestsMixin, SynchronousTestCase):
             ([*unknown, NamedGroup.x25519], True, False),
         ):
 
-            class Client(TLS13Client):
+            class Client(ClientNegotiator):
                 def _build_client_hello(
                     self, groups: list[int] = groups, with_share: bool = with_share
                 ) -> ClientHello:
@@ -922,7 +963,7 @@ class ClientHelloConformanceTests(HandshakeTestsMixin, SynchronousTestCase):
                     )
 
             class Conn(Connection):
-                client_handshake_class = Client
+                client_negotiator_class = Client
 
             context = (
                 self.contexts(client={"groups": [NamedGroup.x25519]})[0]

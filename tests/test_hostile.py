@@ -75,8 +75,10 @@ from twisted_sslfile.engine.events import (
     Event,
     SessionTicket,
 )
+from twisted_sslfile.engine.negotiation import ClientNegotiator, ServerNegotiator
 from twisted_sslfile.engine.record import RecordProtection
-from twisted_sslfile.engine.tls13 import _EARLY_DATA_SKIP_LIMIT, State
+from twisted_sslfile.engine.tls13 import State
+from twisted_sslfile.engine.tls13_server import _EARLY_DATA_SKIP_LIMIT
 from twisted_sslfile.errors import (
     ConnectionClosedError,
     InternalError,
@@ -536,8 +538,12 @@ class Stage:
 
     @property
     def victim_state(self) -> State:
-        # A server holds a version selector until the first ClientHello.
-        return getattr(self.victim._handshake, "state", State.SERVER_START)
+        handshake = self.victim._handshake
+        if isinstance(handshake, (ClientNegotiator, ServerNegotiator)):
+            # A negotiator stands in until the peer's first hello settles
+            # the version: the TLS 1.3 machine's first state.
+            return State.CLIENT_WAIT_SH if self.victim.is_client else State.SERVER_START
+        return handshake.state
 
     @property
     def victim_writes_protected(self) -> bool:
@@ -2033,6 +2039,14 @@ RULES: dict[str, Rule] = {
         _drop_extension(E.supported_versions, E.key_share, E.pre_shared_key),
         A.protocol_version,
         hrr=False,
+    ),
+    # §4.1.4: the ServerHello after a retry keeps the version the
+    # HelloRetryRequest selected; without supported_versions it would be
+    # TLS 1.2: illegal_parameter, whether or not the client allows 1.2.
+    "ServerHello after HRR without supported_versions": rule(
+        WAIT_SH2,
+        _drop_extension(E.supported_versions, E.key_share, E.pre_shared_key),
+        A.illegal_parameter,
     ),
     # §4.2.8: the share must be for a group the client sent a share for.
     "ServerHello share for another group": rule(

@@ -40,8 +40,8 @@ from twisted_sslfile.engine.events import (
     HandshakeCompleted,
     SessionTicket,
 )
+from twisted_sslfile.engine.negotiation import ClientNegotiator
 from twisted_sslfile.engine.record import RecordLayer, TLS13Protection
-from twisted_sslfile.engine.tls13 import TLS13Client
 
 
 def scripted_random(*values: bytes) -> object:
@@ -59,7 +59,7 @@ def scripted_random(*values: bytes) -> object:
     return random
 
 
-class RFC8448Client(TLS13Client):
+class RFC8448Client(ClientNegotiator):
     """Sends the RFC's ClientHello instead of building its own."""
 
     def _build_client_hello(self) -> messages.ClientHello:
@@ -67,7 +67,7 @@ class RFC8448Client(TLS13Client):
 
 
 class RFC8448Connection(Connection):
-    client_handshake_class = RFC8448Client
+    client_negotiator_class = RFC8448Client
 
 
 class ClientReplayTests(SynchronousTestCase):

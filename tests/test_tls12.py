@@ -45,9 +45,11 @@ from twisted_sslfile.engine.events import (
     HandshakeCompleted,
     SessionTicket,
 )
+from twisted_sslfile.engine.negotiation import ClientNegotiator
 from twisted_sslfile.engine.record import RecordProtection
-from twisted_sslfile.engine.tls12 import State, TLS12Client, TLS12Server
-from twisted_sslfile.engine.tls13 import TLS13Client
+from twisted_sslfile.engine.tls12 import State
+from twisted_sslfile.engine.tls12_client import TLS12Client
+from twisted_sslfile.engine.tls12_server import TLS12Server
 from twisted_sslfile.errors import (
     ConnectionClosedError,
     InternalError,
@@ -560,7 +562,7 @@ class ApplicationProtocolTests(TLS12TestsMixin, SynchronousTestCase):
 # -- extended master secret ------------------------------------------------------------
 
 
-class _NoEMSClient(TLS13Client):
+class _NoEMSClient(ClientNegotiator):
     """A client whose ClientHello does not offer the extended master secret."""
 
     def _build_client_hello(self) -> messages.ClientHello:
@@ -570,7 +572,7 @@ class _NoEMSClient(TLS13Client):
 
 
 class _NoEMSConnection(Connection):
-    client_handshake_class = _NoEMSClient
+    client_negotiator_class = _NoEMSClient
 
 
 class _NoEMSServer(TLS12Server):

@@ -34,7 +34,6 @@ from ..errors import (
     ConnectionClosedError,
     DecodeError,
     InternalError,
-    ProtocolVersionError,
     RemoteAlertError,
     TLSError,
     UnexpectedMessageError,
@@ -47,16 +46,14 @@ from .events import (
     Event,
     HandshakeCompleted,
 )
-from .handshake import check_legacy_version
-from .messages import (
-    ClientHello,
-    HandshakeReassembler,
-    ServerHello,
-)
+from .messages import HandshakeReassembler
+from .negotiation import ClientNegotiator, ServerNegotiator
 from .record import Record, RecordLayer, RecordProtection
 from .ticketkeys import MAX_ISSUED_TICKET_LENGTH
-from .tls12 import TLS12Client, TLS12Server
-from .tls13 import TLS13Client, TLS13Server
+from .tls12_client import TLS12Client
+from .tls12_server import TLS12Server
+from .tls13_client import TLS13Client
+from .tls13_server import TLS13Server
 
 if TYPE_CHECKING:
     from ..context import Context
@@ -93,75 +90,6 @@ class ConnectionState(enum.Enum):
     FAILED = "failed"  #: a fatal alert was sent or received
 
 
-class _ServerHelloSelector:
-    """A server's handshake until the first ClientHello settles the version.
-
-    RFC 8446 §4.2.1 and RFC 5246 §E.1: TLS 1.3 when the client lists it in
-    supported_versions and we allow it; else TLS 1.2 when both allow it;
-    else protocol_version. A TLS 1.3-capable server that settles for 1.2
-    marks its random with the downgrade sentinel (RFC 8446 §4.1.3).
-    """
-
-    version: ProtocolVersion | None = None
-    complete = False
-    cipher_suite = None
-    group = None
-    alpn_protocol = None
-    next_protocol = None
-    server_name = None
-    peer_certificates: tuple[bytes, ...] = ()
-    peer_verified = False
-    session = None
-    renegotiating = False
-    can_renegotiate = False
-
-    def __init__(self, io: Connection, context: Context) -> None:
-        self._io = io
-        self._context = context
-
-    def handle(self, msg_type: int, raw: bytes, body: bytes) -> None:
-        if msg_type != HandshakeType.client_hello:
-            raise UnexpectedMessageError("a connection must start with ClientHello")
-        hello = ClientHello.parse(body)
-        check_legacy_version(hello.legacy_version)
-        context = self._context
-        offered = set(hello.supported_versions or ())
-        if not offered and hello.legacy_version >= TLS_1_2:
-            offered = {TLS_1_2}  # RFC 8446 §4.2.1: a pre-1.3 client
-        usable = [v for v in context.versions if v in offered]
-        if not usable:
-            raise ProtocolVersionError(
-                "no protocol version in common: the client offers "
-                f"{sorted(hex(v) for v in offered) or hex(hello.legacy_version)}, "
-                f"this server allows {[v.name for v in context.versions]}"
-            )
-        if max(usable) == TLS_1_3:
-            server: Handshake = self._io.server_handshake_class(self._io, context)
-        else:
-            server = self._io.tls12_server_class(
-                self._io, context, downgrade_sentinel=context.max_version >= TLS_1_3
-            )
-        self._io.replace_handshake(server)
-        server.receive_client_hello(raw, hello)  # type: ignore[attr-defined]
-
-    def handle_change_cipher_spec(self, record: Record) -> None:
-        raise UnexpectedMessageError("change_cipher_spec before ClientHello")
-
-    def handle_warning_alert(self, description: int) -> None:
-        """A warning before the version is settled changes nothing."""
-
-    def export_keying_material(
-        self, label: bytes, context: bytes, length: int
-    ) -> bytes:
-        raise TLSError("keying material is available after the handshake")
-
-    def send_key_update(self, request_peer: bool) -> None:
-        raise TLSError("KeyUpdate is only possible after the handshake")
-
-    def renegotiate(self) -> None:
-        raise TLSError("renegotiation is only possible after the handshake")
-
-
 def _server_reassembler(context: Context) -> HandshakeReassembler:
     """A server's bounds on what it holds of its client's messages.
 
@@ -177,17 +105,27 @@ def _server_reassembler(context: Context) -> HandshakeReassembler:
     return HandshakeReassembler(hello, {HandshakeType.certificate: limit})
 
 
-#: What Connection drives: a version-specific state machine, or the selector.
-Handshake = TLS13Client | TLS13Server | TLS12Client | TLS12Server | _ServerHelloSelector
+#: What Connection drives: a negotiator until the peer's first hello settles
+#: the version, then that version's state machine.
+Handshake = (
+    ClientNegotiator
+    | ServerNegotiator
+    | TLS13Client
+    | TLS13Server
+    | TLS12Client
+    | TLS12Server
+)
 
 
 class Connection:
     """A TLS connection driven by bytes in and bytes out.
 
     The handshake classes are class attributes so that a test can put a
-    scripted state machine in their place (the RFC 8448 replay does). The
-    client class builds the ClientHello for every version and hands over to
-    ``tls12_client_class`` when the server picks TLS 1.2.
+    scripted one in their place (the RFC 8448 replay sends the RFC's
+    ClientHello).  Each role starts with its negotiator
+    (:mod:`~twisted_sslfile.engine.negotiation`): the client's builds the
+    ClientHello for every version it allows; the peer's first hello settles
+    the version, and the negotiator hands over to that version's class.
 
     :param context: shared policy and credentials.
     :param is_client: the role; a client sends ClientHello from :meth:`start`.
@@ -200,8 +138,10 @@ class Connection:
         offered only if still valid for this server name and context.
     """
 
-    client_handshake_class: ClassVar[type[TLS13Client]] = TLS13Client
-    server_handshake_class: ClassVar[type[TLS13Server]] = TLS13Server
+    client_negotiator_class: ClassVar[type[ClientNegotiator]] = ClientNegotiator
+    server_negotiator_class: ClassVar[type[ServerNegotiator]] = ServerNegotiator
+    tls13_client_class: ClassVar[type[TLS13Client]] = TLS13Client
+    tls13_server_class: ClassVar[type[TLS13Server]] = TLS13Server
     tls12_client_class: ClassVar[type[TLS12Client]] = TLS12Client
     tls12_server_class: ClassVar[type[TLS12Server]] = TLS12Server
 
@@ -231,23 +171,35 @@ class Connection:
         self.is_client = is_client
         self._records = RecordLayer()
         # RFC 8446 §5.1: 0x0303 on every record but (optionally) the first
-        # ClientHello; TLS13Client.start sets 0x0301 for that one.
+        # ClientHello; ClientNegotiator.start sets 0x0301 for that one.
         self._records.legacy_record_version = ProtocolVersion.TLS_1_2
         self._reassembler = (
             HandshakeReassembler(context.max_handshake_message_size)
             if is_client
             else _server_reassembler(context)
         )
-        # A server learns the version from the first ClientHello; until then
-        # a selector stands in for the handshake (see _ServerHelloSelector).
+        # Until the peer's first hello settles the version a negotiator
+        # stands in for the handshake (see engine/negotiation.py).
         # The state machines reach back through a weak proxy, so that a
         # Connection has no reference cycle and is freed (keys and all) as
         # soon as its owner drops it, even with the garbage collector off.
         io = weakref.proxy(self)
         self._handshake: Handshake = (
-            self.client_handshake_class(io, context, server_name, session)
+            self.client_negotiator_class(
+                io,
+                context,
+                server_name,
+                session,
+                tls13_class=self.tls13_client_class,
+                tls12_class=self.tls12_client_class,
+            )
             if is_client
-            else _ServerHelloSelector(io, context)
+            else self.server_negotiator_class(
+                io,
+                context,
+                tls13_class=self.tls13_server_class,
+                tls12_class=self.tls12_server_class,
+            )
         )
         self._read_protected = False
         self._events: list[Event] = []
@@ -285,7 +237,7 @@ class Connection:
             return
         self._started = True
         handshake = self._handshake
-        if isinstance(handshake, TLS13Client):
+        if isinstance(handshake, ClientNegotiator):
             self._guarded(handshake.start)
 
     def receive_data(self, data: bytes) -> list[Event]:
@@ -520,17 +472,6 @@ class Connection:
     def replace_handshake(self, handshake: Handshake) -> None:
         """The version is settled: a version-specific machine takes over."""
         self._handshake = handshake
-
-    def start_tls12_client(
-        self,
-        raw: bytes,
-        server_hello: ServerHello,
-        **handover: object,
-    ) -> None:
-        """The server chose TLS 1.2: hand the client side over to tls12."""
-        client = self.tls12_client_class(weakref.proxy(self), self._context, **handover)  # type: ignore[arg-type]
-        self.replace_handshake(client)
-        client.receive_server_hello(raw, server_hello)
 
     # -- internals ---------------------------------------------------------------
 

@@ -7,12 +7,21 @@
   table mapping every state to the handshake messages it accepts and the
   method that handles each; a message the table does not list for the
   current state is an ``unexpected_message`` (RFC 8446 §4, RFC 5246 §7.4).
-  Handlers are the only code that changes ``state``.
+  Handlers are the only code that changes ``state``.  The negotiators of
+  :mod:`~.negotiation` are machines too.
+* :class:`Negotiation`: what one handshake settles (suite, group, ALPN,
+  NPN, server name, the peer's certificates, resumption), recorded the same
+  way by both versions, and :class:`VersionHandshake`, the members every
+  version's machine has: the queries the Connection reports from that
+  record, sending into the transcript, accepting the peer's chain, the
+  Finished check, the completion event.
 * The negotiation helpers both versions apply the same way.
 """
 
 from __future__ import annotations
 
+import abc
+import dataclasses
 import enum
 import ipaddress
 from collections.abc import Callable, Iterable, Sequence
@@ -25,22 +34,30 @@ from .. import x509 as tls_x509
 from ..constants import (
     AlertDescription,
     AlertLevel,
+    CipherSuite,
     ClientCertificatePolicy,
     HandshakeType,
+    NamedGroup,
     ProtocolVersion,
+    SignatureScheme,
 )
 from ..errors import (
+    DecodeError,
     NoApplicationProtocolError,
     ProtocolVersionError,
+    TLSError,
     UnexpectedMessageError,
 )
+from . import keyschedule, messages, suites
+from .events import HandshakeCompleted
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives import hashes
+
     from ..context import Context, Credential
-    from .events import Event, HandshakeCompleted
-    from .messages import ServerHello
-    from .record import RecordProtection
-    from .sessions import ServerSessionState
+    from .events import Event
+    from .record import Record, RecordProtection
+    from .sessions import ServerSessionState, Session
 
 _T = TypeVar("_T")
 
@@ -88,10 +105,9 @@ class HandshakeIO(Protocol):
     def skip_early_data(self, max_bytes: int) -> None:
         """Drop 0-RTT records we refused (RFC 8446 §4.2.10), up to a bound."""
 
-    def start_tls12_client(
-        self, raw: bytes, server_hello: ServerHello, **handover: Any
-    ) -> None:
-        """The server chose TLS 1.2: a TLS 1.2 client takes over."""
+    def replace_handshake(self, handshake: HandshakeMachine) -> None:
+        """The version is settled: ``handshake``, that version's machine,
+        takes over from the negotiator (:mod:`~.negotiation`)."""
 
 
 class HandshakeMachine:
@@ -113,6 +129,233 @@ class HandshakeMachine:
                 f"handshake message {name} not expected in state {self.state.value!r}"
             )
         handler(self, raw, body)
+
+
+@dataclasses.dataclass(eq=False)
+class Negotiation:
+    """What one handshake settles, as both versions record it.
+
+    A TLS 1.3 connection has one; a TLS 1.2 connection one per handshake
+    (renegotiations build a fresh one, see :mod:`~.tls12`), which adds its
+    own fields in a subclass.  Secrets are kept out of ``repr()``.
+    """
+
+    #: The running transcript (RFC 8446 §4.4.1, RFC 5246 §7.4.9).
+    transcript: keyschedule.Transcript = dataclasses.field(
+        default_factory=keyschedule.Transcript
+    )
+    suite_info: suites.CipherSuiteInfo | None = None
+    group: NamedGroup | None = None
+    #: The server_name this handshake's ClientHello carried.
+    server_name: str | None = None
+    alpn_protocol: bytes | None = None
+    #: NPN's choice (TLS 1.2 only: NPN does not exist in TLS 1.3).
+    next_protocol: bytes | None = None
+    #: The peer's chain (DER, leaf first), and whether it was verified.
+    peer_certificates: tuple[bytes, ...] = ()
+    peer_verified: bool = False
+    #: The leaf's key, which signs CertificateVerify (or ServerKeyExchange).
+    peer_public_key: object | None = dataclasses.field(default=None, repr=False)
+    #: An id-RSASSA-PSS key: only rsa_pss_pss_* may sign with it (§4.2.3).
+    peer_rsassa_pss: bool = False
+    #: The scheme the peer signed with: its CertificateVerify (TLS 1.3, and a
+    #: TLS 1.2 client's), a TLS 1.2 server's ServerKeyExchange; None when it
+    #: signed nothing (a resumption).
+    peer_signature_scheme: SignatureScheme | None = None
+    #: ClientHello.random: names this handshake's secrets in a key log.
+    client_random: bytes = b""
+    resumed: bool = False
+    #: Client: the session this handshake resumed, or (TLS 1.2) made.
+    session: Session | None = None
+
+    @property
+    def hash(self) -> type[hashes.HashAlgorithm]:
+        """The chosen suite's hash (once a suite is chosen)."""
+        assert self.suite_info is not None
+        return self.suite_info.hash
+
+
+class VersionHandshake(HandshakeMachine, abc.ABC):
+    """What every version's client and server machine has, one way.
+
+    ``_n`` is the handshake in progress; the queries the Connection makes
+    report :attr:`_reported` (TLS 1.3: that same handshake; TLS 1.2: the
+    last completed one, so that a renegotiation does not change what the
+    connection reports until it completes).
+    """
+
+    #: The version this machine speaks.
+    version: ClassVar[ProtocolVersion]
+    _is_client: ClassVar[bool]
+
+    def __init__(self, io: HandshakeIO, context: Context, n: Negotiation) -> None:
+        self._io = io
+        self._context = context
+        self._n = n
+        #: The name the connection is for: the client's server_name, or the
+        #: one in a server's first ClientHello.
+        self.server_name: str | None = None
+        #: Client: the newest session to resume this connection later.
+        self._session: Session | None = None
+
+    # -- what the Connection reports ---------------------------------------
+
+    @property
+    @abc.abstractmethod
+    def _reported(self) -> Negotiation | None:
+        """The handshake the queries below report."""
+
+    @property
+    @abc.abstractmethod
+    def complete(self) -> bool:
+        """A handshake has completed (renegotiations may follow)."""
+
+    @property
+    def cipher_suite(self) -> CipherSuite | None:
+        n = self._reported
+        return n.suite_info.suite if n and n.suite_info else None
+
+    @property
+    def group(self) -> NamedGroup | None:
+        n = self._reported
+        return n.group if n else None
+
+    @property
+    def alpn_protocol(self) -> bytes | None:
+        n = self._reported
+        return n.alpn_protocol if n else None
+
+    @property
+    def next_protocol(self) -> bytes | None:
+        n = self._reported
+        return n.next_protocol if n else None
+
+    @property
+    def peer_certificates(self) -> tuple[bytes, ...]:
+        n = self._reported
+        return n.peer_certificates if n else ()
+
+    @property
+    def peer_verified(self) -> bool:
+        n = self._reported
+        return n.peer_verified if n else False
+
+    @property
+    def resumed(self) -> bool:
+        n = self._reported
+        return n.resumed if n else False
+
+    @property
+    def session(self) -> Session | None:
+        """Client: the session to resume this connection later (None: none)."""
+        return self._session
+
+    @property
+    def renegotiating(self) -> bool:
+        """A renegotiation is under way (application data is held meanwhile)."""
+        return False
+
+    @property
+    @abc.abstractmethod
+    def can_renegotiate(self) -> bool:
+        """Whether :meth:`renegotiate` may be called now."""
+
+    @abc.abstractmethod
+    def renegotiate(self) -> None:
+        """Refresh keys: TLS 1.3 KeyUpdate, TLS 1.2 renegotiation (RFC 5746)."""
+
+    @abc.abstractmethod
+    def send_key_update(self, request_peer: bool) -> None:
+        """TLS 1.3 KeyUpdate (§4.6.3)."""
+
+    def export_keying_material(
+        self, label: bytes, context: bytes | None, length: int
+    ) -> bytes:
+        """RFC 8446 §7.5 / RFC 5705 exporter; only after the handshake."""
+        if not self.complete:
+            raise TLSError("keying material is available after the handshake")
+        return self._export(label, context, length)
+
+    @abc.abstractmethod
+    def _export(self, label: bytes, context: bytes | None, length: int) -> bytes:
+        """This version's exporter over the completed handshake."""
+
+    @abc.abstractmethod
+    def handle_change_cipher_spec(self, record: Record) -> None:
+        """A change_cipher_spec record from the peer (payload checked)."""
+
+    def handle_warning_alert(self, description: int) -> None:
+        """A warning alert the Connection let through (TLS 1.2 only)."""
+
+    # -- helpers for both roles ----------------------------------------------
+
+    def _send(self, message: messages.HandshakeMessage) -> bytes:
+        """Queue ``message``, adding it to the transcript."""
+        raw = messages.encode_handshake(message)
+        self._n.transcript.update(raw)
+        self._io.write_handshake(raw)
+        return raw
+
+    def _choose_suite(self, suite: int) -> suites.CipherSuiteInfo:
+        """Settle the cipher suite, and with it the transcript's hash."""
+        info = suites.CIPHER_SUITES[CipherSuite(suite)]
+        self._n.suite_info = info
+        self._n.transcript.set_hash(info.hash)
+        return info
+
+    def _accept_peer_chain(
+        self,
+        chain: tuple[bytes, ...],
+        verify: Callable[[tuple[bytes, ...]], list[x509.Certificate]],
+    ) -> None:
+        """Check the peer's chain and record it, with its leaf's key.
+
+        ``verify`` counts the chain against max_certificate_chain_length,
+        parses it (every malformation is a bad_certificate) and, unless the
+        context skips verification, verifies it: leaf first either way.
+        """
+        try:
+            leaf = verify(chain)[0]
+        except TLSError as exc:
+            exc.peer_certificates = chain  # for a report of what was refused
+            raise
+        n = self._n
+        n.peer_verified = self._context.verify
+        n.peer_public_key = leaf.public_key()
+        n.peer_rsassa_pss = has_rsassa_pss_key(leaf)
+        n.peer_certificates = chain
+
+    def _verify_server_chain(self, chain: tuple[bytes, ...]) -> list[x509.Certificate]:
+        """Client: the server's chain, for :attr:`server_name` (leaf first)."""
+        return tls_x509.verify_server_chain(self._context, chain, self.server_name)
+
+    def _verify_client_chain(self, chain: tuple[bytes, ...]) -> list[x509.Certificate]:
+        """Server: the client's chain, under the client CAs (leaf first)."""
+        return tls_x509.verify_client_chain(self._context, chain)
+
+    def _check_finished(self, raw: bytes, body: bytes, expected: bytes) -> None:
+        """The peer's Finished against ``expected`` (:func:`check_finished`);
+        then it joins the transcript."""
+        finished = messages.Finished.parse(body)
+        check_finished(finished.verify_data, expected)
+        self._n.transcript.update(raw)
+
+    def _completed_event(self) -> HandshakeCompleted:
+        """What the handshake in progress settled, as the event reports it."""
+        n = self._n
+        assert n.suite_info is not None
+        return HandshakeCompleted(
+            version=self.version,
+            cipher_suite=n.suite_info.suite,
+            group=n.group,
+            alpn_protocol=n.alpn_protocol,
+            next_protocol=n.next_protocol,
+            server_name=self.server_name,
+            peer_certificates=n.peer_certificates,
+            verified=n.peer_verified,
+            resumed=n.resumed,
+            peer_signature_scheme=n.peer_signature_scheme,
+        )
 
 
 def first_common(preferred: Iterable[_T], offered: Iterable[object]) -> _T | None:
@@ -145,6 +388,23 @@ def log_secret(
     keylog = context.keylog
     if keylog is not None:
         keylog(f"{label} {client_random.hex()} {secret.hex()}")
+
+
+def check_finished(received: bytes, expected: bytes) -> None:
+    """Compare the peer's Finished verify_data with the value we computed.
+
+    One rule for both versions: a verify_data of another length than ours
+    does not decode (RFC 8446 §4.4.4 and §6.2: it is Hash.length bytes; RFC
+    5246 §7.4.9: 12 bytes for every suite we implement), a decode_error
+    whatever it holds; one of the right length that differs is a
+    decrypt_error, found in constant time (:func:`hmac.compare_digest`,
+    through :func:`keyschedule.check_verify_data`).
+    """
+    if len(received) != len(expected):
+        raise DecodeError(
+            f"Finished carries {len(received)} bytes, expected {len(expected)}"
+        )
+    keyschedule.check_verify_data(expected, received)
 
 
 def check_legacy_version(legacy_version: int) -> None:

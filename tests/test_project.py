@@ -183,7 +183,8 @@ class PackagingTests(SynchronousTestCase):
     def test_lazy_exports(self) -> None:
         """
         ``__all__`` and the lazy export table agree, every exported name
-        resolves, and every error class is exported.
+        resolves, and every error and warning class - all of which live in
+        ``errors`` - is exported from there.
         """
         import twisted_sslfile
         from twisted_sslfile import errors
@@ -195,9 +196,16 @@ class PackagingTests(SynchronousTestCase):
         error_classes = {
             name
             for name, value in vars(errors).items()
-            if isinstance(value, type) and issubclass(value, errors.TLSError)
+            if isinstance(value, type)
+            and issubclass(value, BaseException)
+            and value.__module__ == errors.__name__
         }
+        self.assertIn("TLSError", error_classes)
+        self.assertIn("ConfigurationError", error_classes)
+        self.assertIn("InsecureFileWarning", error_classes)
         self.assertEqual(error_classes - set(exports), set())
+        for name in error_classes:
+            self.assertEqual(exports[name], errors.__name__, name)
 
     def test_distributions_carry_licence_types_and_docs(self) -> None:
         """

@@ -51,8 +51,8 @@ from twisted_sslfile.engine.sessions import (
     SessionCache,
 )
 from twisted_sslfile.engine.ticketkeys import DEFAULT_ROTATION_INTERVAL, TicketKeys
+from twisted_sslfile.errors import ConfigurationError
 from twisted_sslfile.x509 import (
-    ConfigurationError,
     PasswordType,
     PrivateKey,
     TrustRoots,

@@ -63,6 +63,7 @@ from twisted_sslfile.certstore import (
 )
 from twisted_sslfile.constants import ClientCertificatePolicy
 from twisted_sslfile.context import Context, Credential
+from twisted_sslfile.errors import ConfigurationError, EndpointDescriptionError
 from twisted_sslfile.protocol import DEFAULT_HANDSHAKE_TIMEOUT, TLSFactory
 
 __all__ = [
@@ -82,22 +83,6 @@ __all__ = [
 
 #: The endpoint type this module registers.
 PREFIX = "sslfile"
-
-
-class EndpointDescriptionError(ValueError):
-    """An ``sslfile:`` description cannot be used.
-
-    A ``ValueError`` (what Twisted's own parsers raise for bad descriptions)
-    whose message starts with the option at fault and, when a file is
-    involved, names it.  ``option`` and ``path`` carry the same for code.
-    """
-
-    def __init__(
-        self, message: str, option: str | None = None, path: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.option = option
-        self.path = path
 
 
 # ---------------------------------------------------------------------------
@@ -371,7 +356,7 @@ def _load_credentials(
         option = "certKey" if key_file is None else "certKey/privateKey"
         try:
             chain, key = _x509.load_cert_and_key(cert_file, key_file)
-        except _x509.ConfigurationError as e:
+        except ConfigurationError as e:
             blame = (
                 "privateKey"
                 if key_file is not None and e.path == key_file

@@ -22,8 +22,9 @@ What it does differently from Twisted's ``TLSMemoryBIOProtocol`` (see
   close into a TCP reset that destroys the alert in flight.
 * A handshake timeout is on by default.
 * ``connectionLost`` tells a clean close (``ConnectionDone``) from a
-  truncation (:class:`TLSTruncationError`) and from a TLS failure (the
-  :class:`~twisted_sslfile.errors.TLSError`, carrying its alert).
+  truncation (:class:`~twisted_sslfile.reasons.TLSTruncationError`) and
+  from a TLS failure (the :class:`~twisted_sslfile.errors.TLSError`,
+  carrying its alert).
 * No ``__getattr__`` fall-through: the transport interface is exactly the
   methods below.
 """
@@ -68,6 +69,7 @@ from twisted_sslfile.engine.events import (
 )
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.errors import RemoteAlertError, TLSError
+from twisted_sslfile.reasons import HandshakeTimeoutError, TLSTruncationError
 from twisted_sslfile.x509 import canonical_server_name
 
 if TYPE_CHECKING:
@@ -104,23 +106,6 @@ _MAX_CACHED_CONTEXTS = 16
 
 _EOF = object()  # in the delivery queue: the peer's close_notify
 _CONNECTION_DONE = Failure(error.ConnectionDone())
-
-
-class TLSTruncationError(error.ConnectionLost):
-    """The transport closed without the peer's close_notify.
-
-    Whatever the peer was sending may have been cut short (a truncation,
-    RFC 8446 §6.1).  A subclass of ``ConnectionLost``, so code that treats any
-    unclean loss alike needs no change; code that cares can check for it.
-    """
-
-    MESSAGE = "Connection closed without a TLS close_notify (possible truncation)"
-
-
-class HandshakeTimeoutError(error.TimeoutError):
-    """The TLS handshake did not complete in time."""
-
-    MESSAGE = "TLS handshake timed out"
 
 
 def _check_timeout(value: float | None, name: str) -> float | None:
@@ -182,7 +167,8 @@ class TLSProtocol(Protocol):
     :param server_name: client only: the name sent in SNI and checked
         against the server's certificate.
     :param handshake_timeout: seconds before an unfinished handshake is
-        aborted with :class:`HandshakeTimeoutError`; None disables it.
+        aborted with :class:`~twisted_sslfile.reasons.HandshakeTimeoutError`;
+        None disables it.
     :param close_timeout: seconds ``loseConnection`` waits for the peer's
         close_notify before closing the transport anyway; None waits forever.
     :param drain_timeout: seconds to keep reading (and discarding) after a

@@ -84,7 +84,12 @@ from twisted_sslfile.constants import (
     ClientCertificatePolicy,
     SignatureScheme,
 )
-from twisted_sslfile.errors import CertificateError, InternalError
+from twisted_sslfile.errors import (
+    CertificateError,
+    ConfigurationError,
+    EmptyCertificateChainError,
+    InternalError,
+)
 
 if TYPE_CHECKING:
     from twisted_sslfile.context import Context
@@ -165,35 +170,6 @@ _KEY_TYPE_ALIASES = {
     "p521": "ecdsa-p521",
     "p-521": "ecdsa-p521",
 }
-
-
-# ---------------------------------------------------------------------------
-# Errors
-# ---------------------------------------------------------------------------
-
-
-class ConfigurationError(ValueError):
-    """A certificate, key or trust-root source could not be used.
-
-    Raised while a Context is configured, never on the wire.  ``path`` is the
-    file at fault when there is one, and the message always names it.
-    """
-
-    def __init__(self, message: str, path: str | os.PathLike[str] | None = None):
-        super().__init__(message)
-        self.path = os.fspath(path) if path is not None else None
-
-
-class EmptyCertificateChainError(CertificateError):
-    """The peer sent a Certificate message with no certificate in it.
-
-    Kept distinct because what it means depends on who sent it: an empty
-    server chain is always fatal (RFC 8446 §4.4.2.4 asks for decode_error),
-    an empty client chain is an answer the server may accept
-    (``ClientCertificatePolicy.REQUEST``) or refuse with certificate_required
-    (``REQUIRE``; RFC 8446 §4.4.2.4).  The engine makes that call; the alert
-    set here is the default for the side given to :func:`parse_chain`.
-    """
 
 
 # ---------------------------------------------------------------------------

@@ -24,10 +24,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from .._files import UnsafeFileError, read_private_file, write_private_file
+from .._files import read_private_file, write_private_file
 from ..constants import ProtocolVersion
-from ..errors import InternalError
-from ..x509 import ConfigurationError
+from ..errors import InternalError, TicketKeyFileError, UnsafeFileError
 from .sessions import (
     _MAX_TICKET_LENGTH,
     DEFAULT_SESSION_LIFETIME,
@@ -84,14 +83,6 @@ TICKET_CIPHERS: dict[str, type[AESGCM] | type[ChaCha20Poly1305]] = {
 # ---------------------------------------------------------------------------
 # Ticket keys and the key file
 # ---------------------------------------------------------------------------
-
-
-class TicketKeyFileError(ConfigurationError):
-    """A ticket key file is missing, unreadable or malformed.
-
-    A :class:`~twisted_sslfile.x509.ConfigurationError` (so a ValueError);
-    ``path`` names the file and the message says what is wrong and where.
-    """
 
 
 class TicketKey:
@@ -204,7 +195,7 @@ def read_key_file(path: str | os.PathLike[str]) -> list[TicketKey]:
     Whoever can write the file chooses the keys, and with them can forge
     tickets that resume as any client: a file its group or other users may
     write is refused.  One every user may read is loaded with an
-    :class:`~twisted_sslfile._files.InsecureFileWarning` (see
+    :class:`~twisted_sslfile.errors.InsecureFileWarning` (see
     docs/security.rst for why it is not refused).
     """
     name = os.fspath(path)

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 from cryptography import x509
 from cryptography.x509.oid import PublicKeyAlgorithmOID
 
-from .. import x509 as tls_x509
 from ..constants import (
     AlertDescription,
     AlertLevel,
@@ -34,6 +33,7 @@ from ..errors import (
     ProtocolVersionError,
     UnexpectedMessageError,
 )
+from . import certificates as tls_x509
 
 if TYPE_CHECKING:
     from ..context import Context, Credential

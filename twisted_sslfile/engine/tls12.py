@@ -38,7 +38,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from cryptography import x509 as cx509
 
-from .. import x509 as tls_x509
 from ..constants import (
     TLS13_CIPHER_SUITES,
     AlertDescription,
@@ -60,6 +59,7 @@ from ..errors import (
     UnexpectedMessageError,
     UnsupportedExtensionError,
 )
+from . import certificates as tls_x509
 from . import keyschedule, messages, suites
 from .events import HandshakeCompleted, SessionTicket
 from .handshake import (

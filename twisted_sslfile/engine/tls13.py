@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from cryptography.hazmat.primitives import hashes
 
-from .. import x509 as tls_x509
 from ..constants import (
     TLS13_CIPHER_SUITES,
     AlertDescription,
@@ -48,6 +47,7 @@ from ..errors import (
     UnexpectedMessageError,
     UnsupportedExtensionError,
 )
+from . import certificates as tls_x509
 from . import keyschedule, messages, suites
 from .events import (
     HandshakeCompleted,

@@ -45,6 +45,7 @@ from twisted_sslfile.constants import (
     ProtocolVersion,
     SignatureScheme,
 )
+from twisted_sslfile.engine.certificates import VerificationPolicy
 from twisted_sslfile.engine.sessions import (
     DEFAULT_SESSION_LIFETIME,
     MAX_SESSION_LIFETIME,
@@ -585,6 +586,7 @@ class Context:
     """
 
     __slots__ = (
+        "_certificate_policy",
         "_default_session_cache",
         "_default_session_tickets",
         "_frozen",
@@ -639,6 +641,7 @@ class Context:
     tickets_per_handshake: int
     allow_psk_ke: bool
     allow_peer_renegotiation: bool
+    _certificate_policy: VerificationPolicy  # set on first use
 
     def __init__(
         self,
@@ -1037,6 +1040,29 @@ class Context:
             anchors = _x509.load_trust_roots(self.trust_roots)
             object.__setattr__(self, "_trust_anchors", anchors)
         return anchors
+
+    @property
+    def certificate_policy(self) -> VerificationPolicy:
+        """How peers' chains are checked, as the plain values the engine reads.
+
+        Built on first use and kept (a Context does not change).  It holds
+        the explicitly configured trust roots, already loaded; the default
+        ones (the system bundle) stay unread until a check needs them, and
+        are then loaded through :attr:`trust_anchors`.
+        """
+        try:
+            return self._certificate_policy
+        except AttributeError:
+            pass
+        policy = VerificationPolicy(
+            verify=self.verify,
+            trust_roots=None if self.trust_roots is None else self.trust_anchors,
+            load_default_roots=lambda: self.trust_anchors,
+            client_certificate=self.client_certificate,
+            max_chain_length=self.max_certificate_chain_length,
+        )
+        object.__setattr__(self, "_certificate_policy", policy)
+        return policy
 
     @property
     def trust_store(self) -> Store:

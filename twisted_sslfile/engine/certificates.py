@@ -55,7 +55,7 @@ import hashlib
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeAlias
+from typing import Protocol, TypeAlias
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -88,24 +88,27 @@ from .certnames import (
 )
 from .chaindiagnosis import _check_validity, _diagnose
 
-if TYPE_CHECKING:
-    from ..context import Context
-
 __all__ = [
     "MAX_CLIENT_CA_NAMES",
     "MAX_CLIENT_CA_NAMES_BYTES",
     "MIN_RSA_KEY_BITS",
     "VERIFICATION_RULES_VERSION",
+    "PolicySource",
     "TrustAnchors",
     "TrustRoots",
+    "VerificationPolicy",
+    "certificate_authorities",
     "client_ca_names",
+    "client_policy_digest",
     "client_verification_policy",
     "parse_chain",
+    "server_policy_digest",
     "signature_schemes_for_certificate",
     "verification_policy",
     "verify_chain",
     "verify_client_certificates",
     "verify_client_chain",
+    "verify_peer_chain",
     "verify_server_certificates",
     "verify_server_chain",
 ]
@@ -126,7 +129,7 @@ class TrustRoots:
     with a ``digest`` of their choosing (:func:`~twisted_sslfile.x509.
     load_trust_roots` draws 32 random bytes, which only that object
     carries), or leaves it None, and then no session counts as verified
-    under these roots.  :func:`verification_policy` builds on it.
+    under these roots.  :func:`server_policy_digest` builds on it.
     """
 
     store: Store
@@ -167,8 +170,57 @@ class TrustRoots:
 TrustAnchors: TypeAlias = TrustRoots | Store | Sequence[x509.Certificate]
 
 
+#: RSA keys below this many bits are refused in a verified chain: NIST
+#: SP 800-131A and the CA/Browser Forum baseline requirements retired them,
+#: and cryptography's verifier does not check key sizes itself.
+MIN_RSA_KEY_BITS = 2048
+
+#: Bumped whenever a change to :func:`verify_peer_chain` could accept a
+#: chain that an earlier release refused: sessions verified under the old
+#: rules then stop being offered by clients (see :func:`server_policy_digest`)
+#: and resumed by servers (see :func:`client_policy_digest`).
+VERIFICATION_RULES_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationPolicy:
+    """How a Context checks peers' chains, as the plain values the engine reads.
+
+    A :class:`~twisted_sslfile.context.Context` builds one on first use and
+    keeps it (:attr:`~twisted_sslfile.context.Context.certificate_policy`);
+    the handshake reads nothing else of the Context's certificate settings.
+
+    ``trust_roots`` are the roots the operator configured, already loaded,
+    or None for the default roots (the system bundle), which are loaded on
+    first need by ``load_default_roots`` - a callable the Context provides,
+    like its clock, so that a server that never checks a client chain never
+    reads the bundle and the engine never reads a file.
+    """
+
+    verify: bool = True
+    trust_roots: TrustRoots | None = None
+    load_default_roots: Callable[[], TrustRoots] | None = field(
+        default=None, repr=False, compare=False
+    )
+    client_certificate: ClientCertificatePolicy = ClientCertificatePolicy.NONE
+    max_chain_length: int = 10
+    min_rsa_bits: int = MIN_RSA_KEY_BITS
+
+    def anchors(self) -> TrustRoots:
+        """The roots to verify against.
+
+        Raises :class:`~twisted_sslfile.errors.ConfigurationError` when
+        there are none to be had (no roots configured and no system bundle).
+        """
+        if self.trust_roots is not None:
+            return self.trust_roots
+        if self.load_default_roots is None:
+            raise ConfigurationError("no trust roots are configured")
+        return self.load_default_roots()
+
+
 #: At most this many CA names in a CertificateRequest (see
-#: :func:`client_ca_names`; docs/security.rst).
+#: :func:`certificate_authorities`; docs/security.rst).
 MAX_CLIENT_CA_NAMES = 100
 
 
@@ -177,25 +229,25 @@ MAX_CLIENT_CA_NAMES = 100
 MAX_CLIENT_CA_NAMES_BYTES = 16384
 
 
-def client_ca_names(context: Context) -> list[bytes]:
+def certificate_authorities(policy: VerificationPolicy) -> list[bytes]:
     """The DER subject names a server lists in its CertificateRequest.
 
     RFC 5246 §7.4.4 (TLS 1.2 certificate_authorities) and RFC 8446 §4.2.4
     (the TLS 1.3 extension): the CAs whose certificates the server accepts.
     Some clients (Pike 8.0's among them) only send a certificate issued
     under a listed name, so a server verifying clients against its own
-    roots must list them.  They are the subjects of the context's
+    roots must list them.  They are the subjects of the policy's configured
     ``trust_roots``, in order, without repeats.
 
-    Empty - meaning "any CA" in both versions - for the system bundle
-    (``trust_roots=None``: hundreds of public CAs tell a client nothing), a
+    Empty - meaning "any CA" in both versions - for the default roots
+    (the system bundle: hundreds of public CAs tell a client nothing), a
     ready ``Store`` whose certificates we cannot see, and a list longer than
     :data:`MAX_CLIENT_CA_NAMES` names or :data:`MAX_CLIENT_CA_NAMES_BYTES`
     bytes: a list cut short would turn away clients of the CAs left out.
     """
-    if context.trust_roots is None:
+    roots = policy.trust_roots
+    if roots is None:
         return []
-    roots = context.trust_anchors  # explicit roots: loaded by the Context
     if len(roots.certificates) > MAX_CLIENT_CA_NAMES:
         return []
     names: dict[bytes, None] = {}
@@ -516,26 +568,27 @@ def verify_client_certificates(
     )
 
 
-def verify_chain(
-    context: Context,
+def verify_peer_chain(
+    policy: VerificationPolicy,
     chain_der: Sequence[bytes],
     *,
+    now: float | datetime.datetime,
     server_name: str | None,
     is_server_cert: bool,
 ) -> list[x509.Certificate]:
-    """Check a peer's chain under a Context's policy; returns leaf first.
+    """Check a peer's chain under ``policy`` at ``now``; returns leaf first.
 
-    With ``context.verify`` false (``insecure_skip_verify=True``) the chain
+    With ``policy.verify`` false (``insecure_skip_verify=True``) the chain
     is only counted and parsed - the engine still needs the leaf's public
     key for CertificateVerify - and returned as sent.  Otherwise it is
-    verified against ``context.trust_store`` at ``context.clock()`` and the
-    verified path (leaf .. trust root) is returned.
+    verified against the policy's trust roots and the verified path (leaf
+    .. trust root) is returned.
     """
-    max_length = context.max_certificate_chain_length
+    max_length = policy.max_chain_length
     # Parse first: an empty or malformed chain is the peer's fault and must
     # not be hidden behind a local "no CA bundle" error.
     certs = parse_chain(chain_der, max_length=max_length, is_server_cert=is_server_cert)
-    if not context.verify:
+    if not policy.verify:
         # The engine needs the leaf's key for CertificateVerify even when
         # nobody vouches for it; make sure it is one we can use.
         try:
@@ -559,7 +612,7 @@ def verify_chain(
             )
         return certs
     try:
-        roots = context.trust_anchors
+        roots = policy.anchors()
     except ConfigurationError as e:
         raise InternalError(f"cannot verify the peer's certificate: {e}") from e
     if is_server_cert:
@@ -567,38 +620,150 @@ def verify_chain(
             certs,
             trust_roots=roots,
             server_name=server_name,
-            time=context.clock(),
+            time=now,
             max_length=max_length,
         )
     else:
         path = verify_client_certificates(
-            certs, trust_roots=roots, time=context.clock(), max_length=max_length
+            certs, trust_roots=roots, time=now, max_length=max_length
         )
     # The trust anchor is the operator's choice; what the peer brought is not.
-    _check_key_strength(path[:-1] or path)
+    _check_key_strength(path[:-1] or path, policy.min_rsa_bits)
     return path
 
 
-#: RSA keys below this many bits are refused in a verified chain: NIST
-#: SP 800-131A and the CA/Browser Forum baseline requirements retired them,
-#: and cryptography's verifier does not check key sizes itself.
-MIN_RSA_KEY_BITS = 2048
-
-
-def _check_key_strength(certs: Sequence[x509.Certificate]) -> None:
+def _check_key_strength(certs: Sequence[x509.Certificate], min_rsa_bits: int) -> None:
     for cert in certs:
         key = cert.public_key()
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_KEY_BITS:
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < min_rsa_bits:
             raise CertificateError(
                 f"certificate {describe_certificate(cert)} has a {key.key_size}-bit "
-                f"RSA key; at least {MIN_RSA_KEY_BITS} bits are required",
+                f"RSA key; at least {min_rsa_bits} bits are required",
                 AlertDescription.insufficient_security,
                 certificate=cert,
             )
 
 
+def server_policy_digest(policy: VerificationPolicy, server_name: str | None) -> bytes:
+    """32 bytes naming what a verified server chain was checked against.
+
+    A client remembers this in each session it verified
+    (:attr:`~twisted_sslfile.engine.sessions.Session.verification_policy`)
+    and offers a session only when the connection's own value is equal: a
+    resumed handshake skips the certificate check, so it must stand for a
+    check this client would have made itself.  What goes in is everything
+    that decides :func:`verify_peer_chain`'s verdict on a server chain apart
+    from the chain and the clock:
+
+    * the trust roots, by content (:attr:`TrustRoots.digest`);
+    * the chain length limit (``max_certificate_chain_length``);
+    * the rules of this library (:data:`VERIFICATION_RULES_VERSION` and the
+      RSA minimum, :data:`MIN_RSA_KEY_BITS`);
+    * the server name, normalized as verification sees it (case, one
+      trailing dot and IDNA aside, names are compared exactly).
+
+    The time of the check is not part of it: a session is bounded by its
+    lifetime (seven days at most), as in every TLS stack.  Returns ``b""``
+    when the policy does not verify (``insecure_skip_verify=True``) or
+    could not (no server name, an invalid one, no trust roots to load).
+    """
+    if not policy.verify or server_name is None:
+        return b""
+    try:
+        kind, value = normalize_server_name(server_name)
+        roots = policy.anchors()
+    except (ValueError, ConfigurationError):
+        return b""
+    if roots.digest is None:
+        return b""
+    digest = _policy_hash(b"twisted_sslfile server chain verification\0", policy)
+    digest.update(roots.digest)
+    digest.update(f"{kind}:{value}".encode("ascii"))
+    return digest.digest()
+
+
+def client_policy_digest(policy: VerificationPolicy) -> bytes:
+    """32 bytes naming what a verified *client* chain was checked against.
+
+    The server's counterpart of :func:`server_policy_digest`.  A server
+    seals it with each session whose client chain it verified
+    (:attr:`~twisted_sslfile.engine.sessions.ServerSessionState.
+    verification_policy`) and resumes such a session as verified only when
+    its own value is equal: servers that share a ticket key file may trust
+    different client CAs, and a server's CAs may change while its tickets
+    live.  What goes in is everything that decides
+    :func:`verify_peer_chain`'s verdict on a client chain apart from the
+    chain and the clock: the trust roots by content
+    (:attr:`TrustRoots.digest`), the chain length limit and the library's
+    rules.  There is no server name: a client chain is not checked against
+    one.  Whether a certificate is required is not part of it either; the
+    server checks that itself on every resumption.
+
+    Returns ``b""`` when the policy verifies no client chain: it does not
+    ask for one (``client_certificate="none"``), does not verify
+    (``insecure_skip_verify=True``) or cannot (no trust roots to load).
+    """
+    if not policy.verify or policy.client_certificate is ClientCertificatePolicy.NONE:
+        return b""
+    try:
+        roots = policy.anchors()
+    except ConfigurationError:
+        return b""
+    if roots.digest is None:
+        return b""
+    digest = _policy_hash(b"twisted_sslfile client chain verification\0", policy)
+    digest.update(roots.digest)
+    return digest.digest()
+
+
+def _policy_hash(label: bytes, policy: VerificationPolicy) -> hashlib._Hash:
+    """SHA-256 over ``label`` and the library's rules under ``policy``."""
+    digest = hashlib.sha256(label)
+    digest.update(
+        struct.pack(
+            ">III",
+            VERIFICATION_RULES_VERSION,
+            policy.min_rsa_bits,
+            policy.max_chain_length,
+        )
+    )
+    return digest
+
+
+# ---------------------------------------------------------------------------
+# The handshake machines' entry points
+# ---------------------------------------------------------------------------
+
+
+class PolicySource(Protocol):
+    """What the entry points below read of a Context: two plain values."""
+
+    @property
+    def certificate_policy(self) -> VerificationPolicy: ...
+
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
+
+def verify_chain(
+    context: PolicySource,
+    chain_der: Sequence[bytes],
+    *,
+    server_name: str | None,
+    is_server_cert: bool,
+) -> list[x509.Certificate]:
+    """:func:`verify_peer_chain` under a Context's policy, at its clock."""
+    return verify_peer_chain(
+        context.certificate_policy,
+        chain_der,
+        now=context.clock(),
+        server_name=server_name,
+        is_server_cert=is_server_cert,
+    )
+
+
 def verify_server_chain(
-    context: Context, chain_der: Sequence[bytes], server_name: str | None
+    context: PolicySource, chain_der: Sequence[bytes], server_name: str | None
 ) -> list[x509.Certificate]:
     """A client's check of the server's chain: :func:`verify_chain` for it."""
     return verify_chain(
@@ -607,96 +772,22 @@ def verify_server_chain(
 
 
 def verify_client_chain(
-    context: Context, chain_der: Sequence[bytes]
+    context: PolicySource, chain_der: Sequence[bytes]
 ) -> list[x509.Certificate]:
     """A server's check of the client's chain: :func:`verify_chain` for it."""
     return verify_chain(context, chain_der, server_name=None, is_server_cert=False)
 
 
-#: Bumped whenever a change to :func:`verify_chain` could accept a chain
-#: that an earlier release refused: sessions verified under the old rules
-#: then stop being offered by clients (see :func:`verification_policy`) and
-#: resumed by servers (see :func:`client_verification_policy`).
-VERIFICATION_RULES_VERSION = 1
+def verification_policy(context: PolicySource, server_name: str | None) -> bytes:
+    """:func:`server_policy_digest` of a Context's policy."""
+    return server_policy_digest(context.certificate_policy, server_name)
 
 
-def verification_policy(context: Context, server_name: str | None) -> bytes:
-    """32 bytes naming what a verified server chain was checked against.
-
-    A client remembers this in each session it verified
-    (:attr:`~twisted_sslfile.engine.sessions.Session.verification_policy`)
-    and offers a session only when the connection's own value is equal: a
-    resumed handshake skips the certificate check, so it must stand for a
-    check this client would have made itself.  What goes in is everything
-    that decides :func:`verify_server_chain`'s verdict apart from the chain
-    and the clock:
-
-    * the trust roots, by content (:attr:`TrustRoots.digest`);
-    * ``context.max_certificate_chain_length``;
-    * the rules of this library (:data:`VERIFICATION_RULES_VERSION` and
-      :data:`MIN_RSA_KEY_BITS`);
-    * the server name, normalized as verification sees it (case, one
-      trailing dot and IDNA aside, names are compared exactly).
-
-    The time of the check is not part of it: a session is bounded by its
-    lifetime (seven days at most), as in every TLS stack.  Returns ``b""``
-    when the context does not verify (``insecure_skip_verify=True``) or
-    could not (no server name, an invalid one, no trust roots to load).
-    """
-    if not context.verify or server_name is None:
-        return b""
-    try:
-        kind, value = normalize_server_name(server_name)
-        roots = context.trust_anchors
-    except (ValueError, ConfigurationError):
-        return b""
-    policy = _policy_hash(b"twisted_sslfile server chain verification\0", context)
-    policy.update(roots.digest)
-    policy.update(f"{kind}:{value}".encode("ascii"))
-    return policy.digest()
+def client_verification_policy(context: PolicySource) -> bytes:
+    """:func:`client_policy_digest` of a Context's policy."""
+    return client_policy_digest(context.certificate_policy)
 
 
-def client_verification_policy(context: Context) -> bytes:
-    """32 bytes naming what a verified *client* chain was checked against.
-
-    The server's counterpart of :func:`verification_policy`.  A server
-    seals it with each session whose client chain it verified
-    (:attr:`~twisted_sslfile.engine.sessions.ServerSessionState.
-    verification_policy`) and resumes such a session as verified only when
-    its own value is equal: servers that share a ticket key file may trust
-    different client CAs, and a server's CAs may change while its tickets
-    live.  What goes in is everything that decides
-    :func:`verify_client_chain`'s verdict apart from the chain and the
-    clock: the trust roots by content (:attr:`TrustRoots.digest`),
-    ``context.max_certificate_chain_length`` and the library's rules.  There
-    is no server name: a client chain is not checked against one.  Whether
-    a certificate is required is not part of it either; the server checks
-    that itself on every resumption.
-
-    Returns ``b""`` when the context verifies no client chain: it does not
-    ask for one (``client_certificate="none"``), does not verify
-    (``insecure_skip_verify=True``) or cannot (no trust roots to load).
-    """
-    if not context.verify or context.client_certificate is ClientCertificatePolicy.NONE:
-        return b""
-    try:
-        roots = context.trust_anchors
-    except ConfigurationError:
-        return b""
-    policy = _policy_hash(b"twisted_sslfile client chain verification\0", context)
-    policy.update(roots.digest)
-    return policy.digest()
-
-
-def _policy_hash(label: bytes, context: Context) -> hashlib._Hash:
-    """SHA-256 over ``label`` and the library's rules under ``context``."""
-    policy = hashlib.sha256(label)
-    policy.update(
-        struct.pack(
-            ">III",
-            VERIFICATION_RULES_VERSION,
-            MIN_RSA_KEY_BITS,
-            context.max_certificate_chain_length,
-        )
-    )
-    return policy
+def client_ca_names(context: PolicySource) -> list[bytes]:
+    """:func:`certificate_authorities` of a Context's policy."""
+    return certificate_authorities(context.certificate_policy)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -53,6 +54,7 @@ from twisted_sslfile.engine.sessions import (
 )
 from twisted_sslfile.engine.ticketkeys import DEFAULT_ROTATION_INTERVAL, TicketKeys
 from twisted_sslfile.errors import ConfigurationError
+from twisted_sslfile.ticketkeyfile import FileTicketKeys
 from twisted_sslfile.x509 import (
     PasswordType,
     PrivateKey,
@@ -564,8 +566,8 @@ class Context:
       ``None``/``True`` (default): keys of this Context's own, made from
       ``random`` on first use and rotated hourly in memory - tickets then
       resume only in this process.  ``False``: no tickets.
-    * ``ticket_key_file``: a key file (see :func:`~twisted_sslfile.engine.
-      ticketkeys.read_key_file`) shared by the processes or machines that must
+    * ``ticket_key_file``: a key file (see :func:`~twisted_sslfile.
+      ticketkeyfile.read_key_file`) shared by the processes or machines that must
       resume each other's sessions; read now, re-read when it changes.
     * ``session_cache``: the TLS 1.2 session-ID cache; ``None``/``True``
       (default): one of this Context's own; ``False``: no session IDs.
@@ -838,7 +840,7 @@ class Context:
         if session_tickets is None or session_tickets is True:
             if self.ticket_key_file is not None:
                 # Raises TicketKeyFileError (a ConfigurationError) naming it.
-                tickets: TicketKeys | None = TicketKeys.from_file(
+                tickets: TicketKeys | None = FileTicketKeys(
                     self.ticket_key_file, clock=clock, random=random
                 )
             else:
@@ -848,6 +850,8 @@ class Context:
                     clock=clock,
                     rotation_interval=min(DEFAULT_ROTATION_INTERVAL, lifetime),
                     decrypt_window=lifetime,
+                    # Connections in several threads may share this Context.
+                    lock=threading.Lock(),
                 )
                 s(self, "_default_session_tickets", True)
         elif session_tickets is False:

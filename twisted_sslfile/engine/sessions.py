@@ -12,15 +12,14 @@ Four pieces, used by both TLS versions:
   a :class:`SessionCache` under a TLS 1.2 session ID.
 * :class:`~twisted_sslfile.engine.ticketkeys.TicketKeys` (in
   :mod:`~twisted_sslfile.engine.ticketkeys`) - seals that state into opaque
-  tickets with an AEAD under rotating keys, optionally loaded from a key
-  file that several processes or machines share.
+  tickets with an AEAD under rotating keys; keys that several processes or
+  machines share come from a key file through
+  :class:`~twisted_sslfile.ticketkeyfile.FileTicketKeys`, outside the engine.
 * :class:`SessionCache` - a bounded LRU of TLS 1.2 session IDs.
 
 Sans-I/O like the rest of the engine: time comes from an injected
-``clock()`` and randomness from an injected ``random(n)`` (the Context's).
-The one exception is ``TicketKeys.from_file``, which reads its key file
-at start-up and then stats it at most once per ``reload_interval``; that is
-configuration, not connection I/O.
+``clock()`` and randomness from an injected ``random(n)`` (the Context's);
+no file is read here.
 
 Nothing here ever raises on a peer's ticket or session ID: an unknown,
 expired, tampered or truncated ticket opens to ``None`` and the handshake

@@ -1453,6 +1453,30 @@ class KeyFileTests(SynchronousTestCase):
 
 
 class SessionCacheTests(SynchronousTestCase):
+    def test_lock_guards_every_use(self) -> None:
+        """
+        As with TicketKeys: the lock is handed in, and every use takes it;
+        the cache a Context makes itself has one.
+        """
+        log: list[str] = []
+
+        class RecordingLock:
+            def __enter__(self) -> None:
+                log.append("enter")
+
+            def __exit__(self, *exc_info: object) -> None:
+                log.append("exit")
+
+        cache = SessionCache(clock=FakeClock(), lock=RecordingLock())
+        cache.put(b"\x01" * 32, state12())
+        self.assertEqual(cache.get(b"\x01" * 32), state12())
+        cache.remove(b"\x01" * 32)
+        cache.clear()
+        self.assertEqual(log, ["enter", "exit"] * 4)
+        lock_type = type(threading.Lock())
+        self.assertIsInstance(Context().session_cache._lock, lock_type)  # type: ignore[union-attr]
+        self.assertNotIsInstance(SessionCache(clock=FakeClock())._lock, lock_type)
+
     def test_put_get_remove(self) -> None:
         cache = SessionCache(clock=FakeClock())
         cache.put(b"\x01" * 32, state12())

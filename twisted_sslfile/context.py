@@ -876,7 +876,9 @@ class Context:
         s(self, "session_tickets", tickets)
         s(self, "_default_session_cache", False)
         if session_cache is None or session_cache is True:
-            cache: SessionCache | None = SessionCache(clock=clock, lifetime=lifetime)
+            cache: SessionCache | None = SessionCache(
+                clock=clock, lifetime=lifetime, lock=threading.Lock()
+            )
             s(self, "_default_session_cache", True)
         elif session_cache is False:
             cache = None

@@ -28,12 +28,13 @@ falls back to a full one (RFC 5077 §3.3, RFC 8446 §4.2.11).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import math
 import struct
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -791,7 +792,13 @@ class SessionCache:
     full handshake, nothing worse.
 
     Entries expire ``lifetime`` seconds after :meth:`put`, or earlier if the
-    state's own lifetime ends first.  Safe to share between threads.
+    state's own lifetime ends first.
+
+    Threads are not the engine's business, so a cache is safe to share
+    between threads only with a ``lock`` (any context manager, such as a
+    ``threading.Lock()``) that guards its entries.  A Context gives one to
+    the cache it makes itself; a cache built by hand for connections in
+    several threads needs ``lock=`` too.
     """
 
     def __init__(
@@ -800,6 +807,7 @@ class SessionCache:
         clock: Callable[[], float],
         max_entries: int = DEFAULT_CACHE_SIZE,
         lifetime: float = DEFAULT_SESSION_LIFETIME,
+        lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         if not callable(clock):
             raise ValueError(f"clock must be a callable() -> float, not {clock!r}")
@@ -817,7 +825,9 @@ class SessionCache:
         self._entries: OrderedDict[bytes, tuple[float, ServerSessionState]] = (
             OrderedDict()
         )
-        self._lock = threading.Lock()
+        self._lock: AbstractContextManager[Any] = (
+            lock if lock is not None else contextlib.nullcontext()
+        )
 
     def put(self, session_id: bytes, state: ServerSessionState) -> None:
         """Remember ``state`` under ``session_id`` (1..32 bytes)."""

@@ -276,7 +276,7 @@ class Session:
     ``lifetime`` (seconds, the server's ticket_lifetime or our own policy).
 
     ``verification_policy`` is what
-    :func:`twisted_sslfile.x509.verification_policy` gave the connection
+    :func:`twisted_sslfile.engine.certificates.server_policy_digest` gave the connection
     that verified the chain: 32 bytes naming its trust roots, its rules and
     the server name; empty exactly when ``verified`` is false.  A verifying
     client offers only a session verified under its own policy
@@ -395,11 +395,12 @@ class Session:
         """Whether the chain was verified under ``policy``.
 
         ``policy`` is the connection's own
-        :func:`~twisted_sslfile.x509.verification_policy` (``b""`` when it
-        does not verify: then nothing matches).  A verifying client offers
-        a session only when this is true: resuming skips the certificate
-        check, so the session must stand for the check this client would
-        have made - same trust roots and rules, same server name.
+        :func:`~twisted_sslfile.engine.certificates.server_policy_digest`
+        (``b""`` when it does not verify: then nothing matches).  A
+        verifying client offers a session only when this is true: resuming
+        skips the certificate check, so the session must stand for the
+        check this client would have made - same trust roots and rules,
+        same server name.
         """
         return (
             self.verified
@@ -577,7 +578,7 @@ class ServerSessionState:
 
     ``peer_certificates`` / ``verified`` are the client's chain (when it
     sent one) and whether it was verified; ``verification_policy`` is what
-    :func:`twisted_sslfile.x509.client_verification_policy` gave the server
+    :func:`twisted_sslfile.engine.certificates.client_policy_digest` gave the server
     that verified it (32 bytes, empty exactly when ``verified`` is false).
     A resumed connection reports the chain as verified only under an equal
     policy (:meth:`verified_under`).  ``ticket_age_add`` is the TLS 1.3
@@ -660,7 +661,7 @@ class ServerSessionState:
         """Whether the client's chain was verified under ``policy``.
 
         ``policy`` is the server's own
-        :func:`~twisted_sslfile.x509.client_verification_policy` (``b""``
+        :func:`~twisted_sslfile.engine.certificates.client_policy_digest` (``b""``
         when it verifies no client chain: then nothing matches).
         """
         return (

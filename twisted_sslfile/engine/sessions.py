@@ -902,8 +902,3 @@ class SessionCache:
             f"<SessionCache {len(self._entries)}/{self.max_entries} entries, "
             f"lifetime {self.lifetime:g} s>"
         )
-
-
-# ---------------------------------------------------------------------------
-# Re-exports from engine.ticketkeys
-# ---------------------------------------------------------------------------

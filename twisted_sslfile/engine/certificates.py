@@ -37,7 +37,7 @@ issuer not a CA (cA=FALSE or no        unknown_ca (as OpenSSL)
   constraint exceeded
 leaf outside a CA's name constraints   bad_certificate
 SHA-1 / MD5 certificate signature      bad_certificate (§4.4.2.4)
-RSA key under 2048 bits                insufficient_security
+RSA key under the minimum (2048 bits)  insufficient_security
 any other rule an issuer on the path   unknown_ca
   breaks (verifier's text quoted)
 host name / IP address mismatch        bad_certificate
@@ -190,11 +190,19 @@ class VerificationPolicy:
     keeps it (:attr:`~twisted_sslfile.context.Context.certificate_policy`);
     the handshake reads nothing else of the Context's certificate settings.
 
-    ``trust_roots`` are the roots the operator configured, already loaded,
-    or None for the default roots (the system bundle), which are loaded on
-    first need by ``load_default_roots`` - a callable the Context provides,
-    like its clock, so that a server that never checks a client chain never
-    reads the bundle and the engine never reads a file.
+    * ``verify``: False under ``insecure_skip_verify=True`` (chains are
+      then only parsed).
+    * ``trust_roots``: the roots the operator configured, already loaded,
+      or None for the default roots (the system bundle), which are loaded
+      on first need by ``load_default_roots`` - a callable the Context
+      provides, like its clock, so that a server that never checks a client
+      chain never reads the bundle and the engine never reads a file.
+    * ``client_certificate``: whether a server asks for client chains at
+      all (no client chain is verified under ``NONE``).
+    * ``max_chain_length``: certificates a peer may send, and the longest
+      path to a trust root (``max_certificate_chain_length``).
+    * ``min_rsa_bits``: RSA keys below this in a verified chain (trust
+      anchors aside) are refused with insufficient_security.
     """
 
     verify: bool = True

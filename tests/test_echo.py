@@ -551,7 +551,7 @@ class PythonSSLTests(EchoServerTestCase):
         Two processes given the same --ticket-keys file resume each other's
         sessions (what a load-balanced fleet needs).
         """
-        from twisted_sslfile.engine.ticketkeys import generate_key_file
+        from twisted_sslfile.ticketkeyfile import generate_key_file
 
         directory = self.tempdir()
         keys = os.path.join(directory, "ticket.keys")

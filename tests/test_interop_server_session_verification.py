@@ -32,7 +32,7 @@ from twisted_sslfile.constants import ClientCertificatePolicy, ProtocolVersion
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine.events import HandshakeCompleted
 from twisted_sslfile.engine.sessions import SessionCache
-from twisted_sslfile.engine.ticketkeys import generate_key_file
+from twisted_sslfile.ticketkeyfile import generate_key_file
 
 TICKET13 = "TLS 1.3 ticket"
 TICKET12 = "TLS 1.2 ticket"

@@ -41,8 +41,8 @@ from twisted_sslfile.engine.connection import Connection
 from twisted_sslfile.engine.events import HandshakeCompleted
 from twisted_sslfile.engine.messages import ClientHello
 from twisted_sslfile.engine.sessions import ServerSessionState, Session, SessionCache
-from twisted_sslfile.engine.ticketkeys import generate_key_file
 from twisted_sslfile.errors import CertificateError, HandshakeFailureError, TLSError
+from twisted_sslfile.ticketkeyfile import generate_key_file
 
 TLS12 = ProtocolVersion.TLS_1_2
 

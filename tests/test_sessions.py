@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
 from tests.certs import CertificateFactory
+from twisted_sslfile import ticketkeyfile
 from twisted_sslfile._files import InsecureFileWarning
 from twisted_sslfile.constants import (
     CipherSuite,
@@ -22,7 +23,6 @@ from twisted_sslfile.constants import (
     ProtocolVersion,
 )
 from twisted_sslfile.context import DEFAULT_TICKETS_PER_HANDSHAKE, Context
-from twisted_sslfile.engine import ticketkeys
 from twisted_sslfile.engine.sessions import (
     CLOCK_SKEW_TOLERANCE,
     MAX_SESSION_LIFETIME,
@@ -34,14 +34,16 @@ from twisted_sslfile.engine.ticketkeys import (
     MAX_ISSUED_TICKET_LENGTH,
     TICKET_OVERHEAD,
     TicketKey,
-    TicketKeyFileError,
     TicketKeys,
+)
+from twisted_sslfile.errors import InternalError, TicketKeyFileError
+from twisted_sslfile.ticketkeyfile import (
+    FileTicketKeys,
     generate_key_file,
     read_key_file,
     rotate_key_file,
     write_key_file,
 )
-from twisted_sslfile.errors import InternalError
 from twisted_sslfile.x509 import (
     ConfigurationError,
     TrustRoots,
@@ -975,6 +977,46 @@ class TicketKeysTests(SynchronousTestCase):
             ValueError, TicketKeys, random=FakeRandom(), clock=clock, keys=[]
         )
 
+    def test_lock_guards_every_use(self) -> None:
+        """
+        The engine starts no thread and imports no threading: whoever shares
+        the keys between threads hands in the lock, and every use takes it.
+        """
+        log: list[str] = []
+
+        class RecordingLock:
+            def __enter__(self) -> None:
+                log.append("enter")
+
+            def __exit__(self, *exc_info: object) -> None:
+                log.append("exit")
+
+        keys, _, _ = memory_keys(lock=RecordingLock())
+        ticket = keys.seal(b"x")
+        self.assertEqual(keys.open(ticket), b"x")
+        keys.rotate()
+        self.assertEqual(len(keys.key_names), 2)
+        self.assertEqual(log, ["enter", "exit"] * 4)
+
+    def test_shared_keys_are_locked(self) -> None:
+        """
+        The keys a Context makes itself and keys from a file come with a
+        lock, since connections in several threads may share them.
+        """
+        directory = self.mktemp()
+        os.makedirs(directory)
+        path = os.path.join(directory, "keys")
+        generate_key_file(path, 1, FakeRandom())
+        lock_type = type(threading.Lock())
+        for keys in (
+            Context().session_tickets,
+            Context(ticket_key_file=path).session_tickets,
+            FileTicketKeys(path, clock=FakeClock(), random=FakeRandom()),
+        ):
+            self.assertIsInstance(keys._lock, lock_type)  # type: ignore[union-attr]
+        unshared, _, _ = memory_keys()
+        self.assertNotIsInstance(unshared._lock, lock_type)
+
     def test_bad_arguments(self) -> None:
         clock, random = FakeClock(), FakeRandom()
         for kwargs in (
@@ -1105,8 +1147,8 @@ class KeyFileTests(SynchronousTestCase):
     def test_two_instances_share_the_file(self) -> None:
         generate_key_file(self.path, 2, self.random)
         clock = FakeClock()
-        one = TicketKeys.from_file(self.path, clock=clock, random=FakeRandom(b"1"))
-        two = TicketKeys.from_file(self.path, clock=clock, random=FakeRandom(b"2"))
+        one = FileTicketKeys(self.path, clock=clock, random=FakeRandom(b"1"))
+        two = FileTicketKeys(self.path, clock=clock, random=FakeRandom(b"2"))
         ticket = one.seal_state(state13())
         assert ticket is not None
         self.assertEqual(two.open_state(ticket), state13())
@@ -1117,7 +1159,7 @@ class KeyFileTests(SynchronousTestCase):
     def test_older_keys_open_only(self) -> None:
         keys = generate_key_file(self.path, 2, self.random)
         clock = FakeClock()
-        loaded = TicketKeys.from_file(self.path, clock=clock, random=self.random)
+        loaded = FileTicketKeys(self.path, clock=clock, random=self.random)
         self.assertEqual(loaded.seal(b"x")[:16], keys[0].name)
         older = TicketKeys(random=self.random, clock=clock, keys=[keys[1]])
         self.assertEqual(loaded.open(older.seal(b"y")), b"y")
@@ -1125,7 +1167,7 @@ class KeyFileTests(SynchronousTestCase):
     def test_reload_on_change(self) -> None:
         generate_key_file(self.path, 1, self.random)
         clock = FakeClock()
-        keys = TicketKeys.from_file(
+        keys = FileTicketKeys(
             self.path, clock=clock, random=self.random, reload_interval=30
         )
         before = keys.seal(b"before")
@@ -1148,7 +1190,7 @@ class KeyFileTests(SynchronousTestCase):
         generate_key_file(self.path, 1, self.random)
         mtime = os.stat(self.path).st_mtime_ns
         clock = FakeClock()
-        keys = TicketKeys.from_file(
+        keys = FileTicketKeys(
             self.path, clock=clock, random=self.random, reload_interval=0
         )
         rotated = rotate_key_file(self.path, self.random)
@@ -1158,13 +1200,13 @@ class KeyFileTests(SynchronousTestCase):
     def test_unchanged_file_is_not_reread(self) -> None:
         generate_key_file(self.path, 1, self.random)
         clock = FakeClock()
-        keys = TicketKeys.from_file(
+        keys = FileTicketKeys(
             self.path, clock=clock, random=self.random, reload_interval=0
         )
         reads = []
-        original = ticketkeys._read_limited
+        original = ticketkeyfile._read_limited
         self.patch(
-            ticketkeys,
+            ticketkeyfile,
             "_read_limited",
             lambda path: reads.append(path) or original(path),
         )
@@ -1180,7 +1222,7 @@ class KeyFileTests(SynchronousTestCase):
     def test_broken_rotation_keeps_old_keys(self) -> None:
         generate_key_file(self.path, 1, self.random)
         clock = FakeClock()
-        keys = TicketKeys.from_file(
+        keys = FileTicketKeys(
             self.path, clock=clock, random=self.random, reload_interval=10
         )
         ticket = keys.seal(b"x")
@@ -1202,7 +1244,7 @@ class KeyFileTests(SynchronousTestCase):
     def test_reload_check_after_clock_goes_backwards(self) -> None:
         generate_key_file(self.path, 1, self.random)
         clock = FakeClock()
-        keys = TicketKeys.from_file(
+        keys = FileTicketKeys(
             self.path, clock=clock, random=self.random, reload_interval=60
         )
         rotated = rotate_key_file(self.path, self.random)
@@ -1212,7 +1254,7 @@ class KeyFileTests(SynchronousTestCase):
     def test_explicit_reload(self) -> None:
         generate_key_file(self.path, 1, self.random)
         clock = FakeClock()
-        keys = TicketKeys.from_file(self.path, clock=clock, random=self.random)
+        keys = FileTicketKeys(self.path, clock=clock, random=self.random)
         fresh = generate_key_file(self.path, 1, self.random)
         keys.reload()
         self.assertEqual(keys.key_names, (fresh[0].name,))
@@ -1231,9 +1273,7 @@ class KeyFileTests(SynchronousTestCase):
             self.write(content)
         for call in (
             lambda: read_key_file(self.path),
-            lambda: TicketKeys.from_file(
-                self.path, clock=FakeClock(), random=self.random
-            ),
+            lambda: FileTicketKeys(self.path, clock=FakeClock(), random=self.random),
             lambda: Context(ticket_key_file=self.path),
         ):
             exc = self.assertRaises(TicketKeyFileError, call)
@@ -1315,7 +1355,7 @@ class KeyFileTests(SynchronousTestCase):
         """A rotation that leaves the file group-writable keeps the old keys."""
         generate_key_file(self.path, 1, self.random)
         clock = FakeClock()
-        keys = TicketKeys.from_file(
+        keys = FileTicketKeys(
             self.path, clock=clock, random=self.random, reload_interval=10
         )
         ticket = keys.seal(b"x")
@@ -1413,6 +1453,30 @@ class KeyFileTests(SynchronousTestCase):
 
 
 class SessionCacheTests(SynchronousTestCase):
+    def test_lock_guards_every_use(self) -> None:
+        """
+        As with TicketKeys: the lock is handed in, and every use takes it;
+        the cache a Context makes itself has one.
+        """
+        log: list[str] = []
+
+        class RecordingLock:
+            def __enter__(self) -> None:
+                log.append("enter")
+
+            def __exit__(self, *exc_info: object) -> None:
+                log.append("exit")
+
+        cache = SessionCache(clock=FakeClock(), lock=RecordingLock())
+        cache.put(b"\x01" * 32, state12())
+        self.assertEqual(cache.get(b"\x01" * 32), state12())
+        cache.remove(b"\x01" * 32)
+        cache.clear()
+        self.assertEqual(log, ["enter", "exit"] * 4)
+        lock_type = type(threading.Lock())
+        self.assertIsInstance(Context().session_cache._lock, lock_type)  # type: ignore[union-attr]
+        self.assertNotIsInstance(SessionCache(clock=FakeClock())._lock, lock_type)
+
     def test_put_get_remove(self) -> None:
         cache = SessionCache(clock=FakeClock())
         cache.put(b"\x01" * 32, state12())

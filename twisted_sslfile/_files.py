@@ -37,6 +37,8 @@ import secrets
 import stat
 import warnings
 
+from twisted_sslfile.errors import InsecureFileWarning, UnsafeFileError
+
 __all__ = [
     "InsecureFileWarning",
     "KeyLogFile",
@@ -48,22 +50,6 @@ __all__ = [
 #: Attempts at a fresh temporary name before giving up; with 64 random bits
 #: per name, more than one means someone is planting files.
 _TEMPORARY_NAME_ATTEMPTS = 16
-
-
-class UnsafeFileError(ValueError):
-    """A secret file that others may write: refused.
-
-    ``path`` names the file; the message says what is wrong and how to fix
-    it (``chmod 600 PATH``).
-    """
-
-    def __init__(self, message: str, path: str) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class InsecureFileWarning(UserWarning):
-    """A secret file that every user on the machine may read."""
 
 
 def _temporary_name(directory: str, base: str) -> str:

@@ -26,7 +26,7 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from twisted.internet import error as _twisted_error
 from twisted.internet.interfaces import (
@@ -38,8 +38,25 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
-if TYPE_CHECKING:
-    from twisted_sslfile.sslfile import SSLFile
+
+class _Owner(Protocol):
+    """What this module uses of an :class:`~twisted_sslfile.sslfile.SSLFile`.
+
+    Spelled out rather than imported: ``sslfile`` imports this module, and
+    the import graph stays acyclic even for the type checker.
+    """
+
+    _backend: Any
+    _lock: Any
+    _sync_pending: bool
+
+    def _on_readable(self) -> None: ...
+
+    def _on_writable(self) -> None: ...
+
+    def _poll(self) -> None: ...
+
+    def _sync_registration(self) -> None: ...
 
 
 #: Largest single ``recv``; also the plaintext a B-mode write encrypts at a
@@ -154,7 +171,7 @@ class _Descriptor:
 
     __slots__ = ("_fd", "_ref")
 
-    def __init__(self, owner: SSLFile, fd: int) -> None:
+    def __init__(self, owner: _Owner, fd: int) -> None:
         self._ref = weakref.ref(owner)
         self._fd = fd
 
@@ -241,7 +258,7 @@ class _Drain:
         return "SSLFile"
 
 
-def _run_poll(ref: weakref.ref[SSLFile]) -> None:
+def _run_poll(ref: weakref.ref[_Owner]) -> None:
     owner = ref()
     if owner is None:
         return
@@ -253,7 +270,7 @@ def _run_poll(ref: weakref.ref[SSLFile]) -> None:
         _pop_backend()
 
 
-def _run_close_timer(ref: weakref.ref[SSLFile]) -> None:
+def _run_close_timer(ref: weakref.ref[_Owner]) -> None:
     owner = ref()
     if owner is None:
         return
@@ -264,7 +281,7 @@ def _run_close_timer(ref: weakref.ref[SSLFile]) -> None:
         _pop_backend()
 
 
-def _arm_close_timer(ref: weakref.ref[SSLFile]) -> None:
+def _arm_close_timer(ref: weakref.ref[_Owner]) -> None:
     """Start a close timer from the backend's thread (asked from another)."""
     owner = ref()
     if owner is None:
@@ -273,7 +290,7 @@ def _arm_close_timer(ref: weakref.ref[SSLFile]) -> None:
         owner._start_close_timer()
 
 
-def _run_sync(ref: weakref.ref[SSLFile]) -> None:
+def _run_sync(ref: weakref.ref[_Owner]) -> None:
     owner = ref()
     if owner is None:
         return

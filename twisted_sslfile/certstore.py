@@ -61,7 +61,7 @@ from twisted.logger import Logger
 
 from twisted_sslfile import x509 as _x509
 from twisted_sslfile.context import Context, Credential
-from twisted_sslfile.x509 import ConfigurationError
+from twisted_sslfile.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_ENTRY",

@@ -29,6 +29,7 @@ for byte.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -78,10 +79,12 @@ from twisted_sslfile.context_fields import (
     convert_versions,
     version_name,
 )
+from twisted_sslfile.engine.certificates import VerificationPolicy
 from twisted_sslfile.engine.sessions import DEFAULT_SESSION_LIFETIME, SessionCache
 from twisted_sslfile.engine.ticketkeys import DEFAULT_ROTATION_INTERVAL, TicketKeys
+from twisted_sslfile.errors import ConfigurationError
+from twisted_sslfile.ticketkeyfile import FileTicketKeys
 from twisted_sslfile.x509 import (
-    ConfigurationError,
     PasswordType,
     PrivateKey,
     TrustRoots,
@@ -286,7 +289,7 @@ def convert_session_tickets(
     if session_tickets is None or session_tickets is True:
         if ticket_key_file is not None:
             # Raises TicketKeyFileError (a ConfigurationError) naming it.
-            keys = TicketKeys.from_file(ticket_key_file, clock=clock, random=random)
+            keys = FileTicketKeys(ticket_key_file, clock=clock, random=random)
             return keys, False
         # No key is made until the first ticket is sealed.
         keys = TicketKeys(
@@ -294,6 +297,8 @@ def convert_session_tickets(
             clock=clock,
             rotation_interval=min(DEFAULT_ROTATION_INTERVAL, session_lifetime),
             decrypt_window=session_lifetime,
+            # Connections in several threads may share this Context.
+            lock=threading.Lock(),
         )
         return keys, True
     if session_tickets is False:
@@ -320,7 +325,11 @@ def convert_session_cache(
 ) -> tuple[SessionCache | None, bool]:
     """The TLS 1.2 session-ID cache, and whether it is this Context's own."""
     if session_cache is None or session_cache is True:
-        return SessionCache(clock=clock, lifetime=session_lifetime), True
+        # Connections in several threads may share this Context.
+        return (
+            SessionCache(clock=clock, lifetime=session_lifetime, lock=threading.Lock()),
+            True,
+        )
     if session_cache is False:
         return None, False
     if isinstance(session_cache, SessionCache):
@@ -470,8 +479,8 @@ class Context:
       ``None``/``True`` (default): keys of this Context's own, made from
       ``random`` on first use and rotated hourly in memory - tickets then
       resume only in this process.  ``False``: no tickets.
-    * ``ticket_key_file``: a key file (see :func:`~twisted_sslfile.engine.
-      ticketkeys.read_key_file`) shared by the processes or machines that must
+    * ``ticket_key_file``: a key file (see :func:`~twisted_sslfile.
+      ticketkeyfile.read_key_file`) shared by the processes or machines that must
       resume each other's sessions; read now, re-read when it changes.
     * ``session_cache``: the TLS 1.2 session-ID cache; ``None``/``True``
       (default): one of this Context's own; ``False``: no session IDs.
@@ -505,7 +514,12 @@ class Context:
     ``clock`` or ``session_lifetime`` and they were this Context's defaults.
     """
 
+    #: Slots filled on first use (caches of what the fields determine), not
+    #: by the field table.
+    _CACHED = ("_certificate_policy",)
+
     __slots__ = (
+        "_certificate_policy",
         "_default_session_cache",
         "_default_session_tickets",
         "_frozen",
@@ -565,6 +579,7 @@ class Context:
     _trust_anchors: TrustRoots | None
     _default_session_tickets: bool
     _default_session_cache: bool
+    _certificate_policy: VerificationPolicy  # set on first use
 
     def __init__(
         self,
@@ -722,6 +737,29 @@ class Context:
             anchors = _x509.load_trust_roots(self.trust_roots)
             object.__setattr__(self, "_trust_anchors", anchors)
         return anchors
+
+    @property
+    def certificate_policy(self) -> VerificationPolicy:
+        """How peers' chains are checked, as the plain values the engine reads.
+
+        Built on first use and kept (a Context does not change).  It holds
+        the explicitly configured trust roots, already loaded; the default
+        ones (the system bundle) stay unread until a check needs them, and
+        are then loaded through :attr:`trust_anchors`.
+        """
+        try:
+            return self._certificate_policy
+        except AttributeError:
+            pass
+        policy = VerificationPolicy(
+            verify=self.verify,
+            trust_roots=None if self.trust_roots is None else self.trust_anchors,
+            load_default_roots=lambda: self.trust_anchors,
+            client_certificate=self.client_certificate,
+            max_chain_length=self.max_certificate_chain_length,
+        )
+        object.__setattr__(self, "_certificate_policy", policy)
+        return policy
 
     @property
     def trust_store(self) -> Store:

@@ -57,6 +57,7 @@ from twisted_sslfile.context_fields import (
     convert_protocol_names,
     convert_versions,
 )
+from twisted_sslfile.errors import EndpointDescriptionError
 from twisted_sslfile.protocol import DEFAULT_CLOSE_TIMEOUT, DEFAULT_HANDSHAKE_TIMEOUT
 
 __all__ = [
@@ -79,22 +80,6 @@ _T = TypeVar("_T")
 
 #: The endpoint type this module registers.
 PREFIX = "sslfile"
-
-
-class EndpointDescriptionError(ValueError):
-    """An ``sslfile:`` description cannot be used.
-
-    A ``ValueError`` (what Twisted's own parsers raise for bad descriptions)
-    whose message starts with the option at fault and, when a file is
-    involved, names it.  ``option`` and ``path`` carry the same for code.
-    """
-
-    def __init__(
-        self, message: str, option: str | None = None, path: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.option = option
-        self.path = path
 
 
 # ---------------------------------------------------------------------------

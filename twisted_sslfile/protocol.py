@@ -25,8 +25,9 @@ What it does differently from Twisted's ``TLSMemoryBIOProtocol`` (see
   close into a TCP reset that destroys the alert in flight.
 * A handshake timeout is on by default.
 * ``connectionLost`` tells a clean close (``ConnectionDone``) from a
-  truncation (:class:`TLSTruncationError`) and from a TLS failure (the
-  :class:`~twisted_sslfile.errors.TLSError`, carrying its alert).
+  truncation (:class:`~twisted_sslfile.reasons.TLSTruncationError`) and
+  from a TLS failure (the :class:`~twisted_sslfile.errors.TLSError`,
+  carrying its alert).
 * No ``__getattr__`` fall-through: the transport interface is exactly the
   methods below.
 """
@@ -71,6 +72,11 @@ from twisted_sslfile.engine.events import (
 )
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.errors import RemoteAlertError, TLSError
+from twisted_sslfile.reasons import (
+    CloseTimeoutError,
+    HandshakeTimeoutError,
+    TLSTruncationError,
+)
 from twisted_sslfile.x509 import canonical_server_name
 
 if TYPE_CHECKING:
@@ -108,36 +114,6 @@ _MAX_CACHED_CONTEXTS = 16
 
 _EOF = object()  # in the delivery queue: the peer's close_notify
 _CONNECTION_DONE = Failure(error.ConnectionDone())
-
-
-class TLSTruncationError(error.ConnectionLost):
-    """The transport closed without the peer's close_notify.
-
-    Whatever the peer was sending may have been cut short (a truncation,
-    RFC 8446 §6.1).  A subclass of ``ConnectionLost``, so code that treats any
-    unclean loss alike needs no change; code that cares can check for it.
-    """
-
-    MESSAGE = "Connection closed without a TLS close_notify (possible truncation)"
-
-
-class CloseTimeoutError(error.ConnectionAborted):
-    """The close did not finish within ``close_timeout``; the transport was aborted.
-
-    The peer neither answered close_notify nor took everything written to it
-    in time (typically it stopped reading), so the transport's write buffer
-    could not drain.  Waiting for it, as TCP's ``loseConnection`` does, would
-    keep the connection and its buffers forever; what was still unsent is
-    dropped instead.  A ``ConnectionAborted``, and so a ``ConnectionLost``.
-    """
-
-    MESSAGE = "TLS close did not finish within close_timeout; connection aborted"
-
-
-class HandshakeTimeoutError(error.TimeoutError):
-    """The TLS handshake did not complete in time."""
-
-    MESSAGE = "TLS handshake timed out"
 
 
 def _check_timeout(value: float | None, name: str) -> float | None:
@@ -199,13 +175,14 @@ class TLSProtocol(Protocol):
     :param server_name: client only: the name sent in SNI and checked
         against the server's certificate.
     :param handshake_timeout: seconds before an unfinished handshake is
-        aborted with :class:`HandshakeTimeoutError`; None disables it.
+        aborted with :class:`~twisted_sslfile.reasons.HandshakeTimeoutError`;
+        None disables it.
     :param close_timeout: seconds a close may take: ``loseConnection``
         waits this long for the peer's close_notify, and any close (ours,
         the peer's, after a truncation) this long for the transport to
         write what it holds; then the transport is closed, or aborted if
-        it still holds data (:class:`CloseTimeoutError`).  None waits
-        forever, as TCP's ``loseConnection`` does.
+        it still holds data (:class:`~twisted_sslfile.reasons.CloseTimeoutError`).
+        None waits forever, as TCP's ``loseConnection`` does.
     :param drain_timeout: seconds to keep reading (and discarding) after a
         fatal alert was sent, before the transport is closed.
     :param clock: the ``IReactorTime`` for timeouts and write coalescing;

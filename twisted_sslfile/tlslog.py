@@ -34,7 +34,7 @@ from twisted.python.failure import Failure
 
 from twisted_sslfile.engine.events import HandshakeCompleted
 from twisted_sslfile.errors import RemoteAlertError, TLSError
-from twisted_sslfile.protocol import CloseTimeoutError, TLSTruncationError
+from twisted_sslfile.reasons import CloseTimeoutError, TLSTruncationError
 
 __all__ = [
     "FIELDS",

@@ -38,7 +38,7 @@ from ..errors import (
     TLSError,
     UnexpectedMessageError,
 )
-from ..x509 import canonical_server_name
+from .certnames import canonical_server_name
 from .events import (
     AlertReceived,
     ApplicationData,

@@ -24,13 +24,12 @@ import abc
 import dataclasses
 import enum
 import ipaddress
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from cryptography import x509
 from cryptography.x509.oid import PublicKeyAlgorithmOID
 
-from .. import x509 as tls_x509
 from ..constants import (
     AlertDescription,
     AlertLevel,
@@ -48,6 +47,7 @@ from ..errors import (
     TLSError,
     UnexpectedMessageError,
 )
+from . import certificates as tls_x509
 from . import keyschedule, messages, suites
 from .events import HandshakeCompleted
 
@@ -173,6 +173,28 @@ class Negotiation:
         """The chosen suite's hash (once a suite is chosen)."""
         assert self.suite_info is not None
         return self.suite_info.hash
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ClientOffer:
+    """What a client sent in its first ClientHello, for the chosen machine.
+
+    The secrets (private key shares, the session offered) stay out of
+    ``repr()``.
+    """
+
+    #: The name the server's certificate must match (and the SNI, unless it
+    #: is an IP address).
+    server_name: str | None
+    #: The ClientHello as sent: its extensions are all a server may answer.
+    client_hello: messages.ClientHello
+    #: The transcript holding that ClientHello; its hash is not chosen yet.
+    transcript: keyschedule.Transcript = dataclasses.field(repr=False)
+    #: TLS 1.3 key shares sent, by group, with their private halves.
+    key_shares: Mapping[int, suites.KeyShare] = dataclasses.field(repr=False)
+    #: The session offered for resumption, if any: a TLS 1.3 PSK, or a TLS
+    #: 1.2 session ID or ticket (its ``version`` tells which).
+    session: Session | None = dataclasses.field(repr=False)
 
 
 class VersionHandshake(HandshakeMachine, abc.ABC):

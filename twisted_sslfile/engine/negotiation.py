@@ -27,12 +27,9 @@ HelloRetryRequest and the retried ClientHello -- is the chosen machine's.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from .. import x509 as tls_x509
 from ..constants import (
     TLS13_CIPHER_SUITES,
     HandshakeType,
@@ -46,8 +43,10 @@ from ..errors import (
     TLSError,
     UnexpectedMessageError,
 )
+from . import certificates as tls_x509
 from . import keyschedule, messages, suites
 from .handshake import (
+    ClientOffer,
     Handler,
     HandshakeIO,
     HandshakeMachine,
@@ -75,28 +74,6 @@ class State(enum.Enum):
     CLIENT_START = "client start"
     CLIENT_WAIT_SH = "client wait ServerHello"
     SERVER_WAIT_CH = "server wait ClientHello"
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class ClientOffer:
-    """What a client sent in its first ClientHello, for the chosen machine.
-
-    The secrets (private key shares, the session offered) stay out of
-    ``repr()``.
-    """
-
-    #: The name the server's certificate must match (and the SNI, unless it
-    #: is an IP address).
-    server_name: str | None
-    #: The ClientHello as sent: its extensions are all a server may answer.
-    client_hello: messages.ClientHello
-    #: The transcript holding that ClientHello; its hash is not chosen yet.
-    transcript: keyschedule.Transcript = dataclasses.field(repr=False)
-    #: TLS 1.3 key shares sent, by group, with their private halves.
-    key_shares: Mapping[int, suites.KeyShare] = dataclasses.field(repr=False)
-    #: The session offered for resumption, if any: a TLS 1.3 PSK, or a TLS
-    #: 1.2 session ID or ticket (its ``version`` tells which).
-    session: Session | None = dataclasses.field(repr=False)
 
 
 class _Unsettled(HandshakeMachine):

@@ -12,15 +12,14 @@ Four pieces, used by both TLS versions:
   a :class:`SessionCache` under a TLS 1.2 session ID.
 * :class:`~twisted_sslfile.engine.ticketkeys.TicketKeys` (in
   :mod:`~twisted_sslfile.engine.ticketkeys`) - seals that state into opaque
-  tickets with an AEAD under rotating keys, optionally loaded from a key
-  file that several processes or machines share.
+  tickets with an AEAD under rotating keys; keys that several processes or
+  machines share come from a key file through
+  :class:`~twisted_sslfile.ticketkeyfile.FileTicketKeys`, outside the engine.
 * :class:`SessionCache` - a bounded LRU of TLS 1.2 session IDs.
 
 Sans-I/O like the rest of the engine: time comes from an injected
-``clock()`` and randomness from an injected ``random(n)`` (the Context's).
-The one exception is ``TicketKeys.from_file``, which reads its key file
-at start-up and then stats it at most once per ``reload_interval``; that is
-configuration, not connection I/O.
+``clock()`` and randomness from an injected ``random(n)`` (the Context's);
+no file is read here.
 
 Nothing here ever raises on a peer's ticket or session ID: an unknown,
 expired, tampered or truncated ticket opens to ``None`` and the handshake
@@ -29,12 +28,13 @@ falls back to a full one (RFC 5077 §3.3, RFC 8446 §4.2.11).
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import math
 import struct
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,7 +276,7 @@ class Session:
     ``lifetime`` (seconds, the server's ticket_lifetime or our own policy).
 
     ``verification_policy`` is what
-    :func:`twisted_sslfile.x509.verification_policy` gave the connection
+    :func:`twisted_sslfile.engine.certificates.server_policy_digest` gave the connection
     that verified the chain: 32 bytes naming its trust roots, its rules and
     the server name; empty exactly when ``verified`` is false.  A verifying
     client offers only a session verified under its own policy
@@ -395,11 +395,12 @@ class Session:
         """Whether the chain was verified under ``policy``.
 
         ``policy`` is the connection's own
-        :func:`~twisted_sslfile.x509.verification_policy` (``b""`` when it
-        does not verify: then nothing matches).  A verifying client offers
-        a session only when this is true: resuming skips the certificate
-        check, so the session must stand for the check this client would
-        have made - same trust roots and rules, same server name.
+        :func:`~twisted_sslfile.engine.certificates.server_policy_digest`
+        (``b""`` when it does not verify: then nothing matches).  A
+        verifying client offers a session only when this is true: resuming
+        skips the certificate check, so the session must stand for the
+        check this client would have made - same trust roots and rules,
+        same server name.
         """
         return (
             self.verified
@@ -577,7 +578,7 @@ class ServerSessionState:
 
     ``peer_certificates`` / ``verified`` are the client's chain (when it
     sent one) and whether it was verified; ``verification_policy`` is what
-    :func:`twisted_sslfile.x509.client_verification_policy` gave the server
+    :func:`twisted_sslfile.engine.certificates.client_policy_digest` gave the server
     that verified it (32 bytes, empty exactly when ``verified`` is false).
     A resumed connection reports the chain as verified only under an equal
     policy (:meth:`verified_under`).  ``ticket_age_add`` is the TLS 1.3
@@ -660,7 +661,7 @@ class ServerSessionState:
         """Whether the client's chain was verified under ``policy``.
 
         ``policy`` is the server's own
-        :func:`~twisted_sslfile.x509.client_verification_policy` (``b""``
+        :func:`~twisted_sslfile.engine.certificates.client_policy_digest` (``b""``
         when it verifies no client chain: then nothing matches).
         """
         return (
@@ -792,7 +793,13 @@ class SessionCache:
     full handshake, nothing worse.
 
     Entries expire ``lifetime`` seconds after :meth:`put`, or earlier if the
-    state's own lifetime ends first.  Safe to share between threads.
+    state's own lifetime ends first.
+
+    Threads are not the engine's business, so a cache is safe to share
+    between threads only with a ``lock`` (any context manager, such as a
+    ``threading.Lock()``) that guards its entries.  A Context gives one to
+    the cache it makes itself; a cache built by hand for connections in
+    several threads needs ``lock=`` too.
     """
 
     def __init__(
@@ -801,6 +808,7 @@ class SessionCache:
         clock: Callable[[], float],
         max_entries: int = DEFAULT_CACHE_SIZE,
         lifetime: float = DEFAULT_SESSION_LIFETIME,
+        lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         if not callable(clock):
             raise ValueError(f"clock must be a callable() -> float, not {clock!r}")
@@ -818,7 +826,9 @@ class SessionCache:
         self._entries: OrderedDict[bytes, tuple[float, ServerSessionState]] = (
             OrderedDict()
         )
-        self._lock = threading.Lock()
+        self._lock: AbstractContextManager[Any] = (
+            lock if lock is not None else contextlib.nullcontext()
+        )
 
     def put(self, session_id: bytes, state: ServerSessionState) -> None:
         """Remember ``state`` under ``session_id`` (1..32 bytes)."""
@@ -892,8 +902,3 @@ class SessionCache:
             f"<SessionCache {len(self._entries)}/{self.max_entries} entries, "
             f"lifetime {self.lifetime:g} s>"
         )
-
-
-# ---------------------------------------------------------------------------
-# Re-exports from engine.ticketkeys
-# ---------------------------------------------------------------------------

@@ -1,10 +1,12 @@
-"""Session ticket keys: sealing server state, rotation, the shared key file.
+"""Session ticket keys: sealing server state under keys it is given.
 
 :class:`TicketKeys` seals a :class:`~twisted_sslfile.engine.sessions.
-ServerSessionState` into an opaque ticket with an AEAD under rotating keys,
-optionally loaded from a key file that several processes or machines share
-(:func:`read_key_file`, :func:`write_key_file`, :func:`generate_key_file`,
-:func:`rotate_key_file`).
+ServerSessionState` into an opaque ticket with an AEAD, under keys that it
+is given or makes from the injected ``random`` and rotates by the injected
+``clock``.  It reads no file: keys that several processes or machines
+share come from a key file through
+:class:`~twisted_sslfile.ticketkeyfile.FileTicketKeys`, a subclass on the
+configuration side that re-reads the file.
 
 The dependency runs one way: this module uses sessions' ServerSessionState
 and shared limits; sessions knows nothing of ticket keys.
@@ -13,21 +15,19 @@ and shared limits; sessions knows nothing of ticket keys.
 from __future__ import annotations
 
 import base64
-import binascii
+import contextlib
 import hmac
-import os
-import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
-from .._files import UnsafeFileError, read_private_file, write_private_file
 from ..constants import ProtocolVersion
 from ..errors import InternalError
-from ..x509 import ConfigurationError
 from .sessions import (
     _MAX_TICKET_LENGTH,
     DEFAULT_SESSION_LIFETIME,
@@ -37,18 +37,12 @@ from .sessions import (
 )
 
 __all__ = [
-    "DEFAULT_RELOAD_INTERVAL",
     "DEFAULT_ROTATION_INTERVAL",
     "MAX_ISSUED_TICKET_LENGTH",
     "TICKET_CIPHERS",
     "TICKET_OVERHEAD",
     "TicketKey",
-    "TicketKeyFileError",
     "TicketKeys",
-    "generate_key_file",
-    "read_key_file",
-    "rotate_key_file",
-    "write_key_file",
 ]
 
 # ---------------------------------------------------------------------------
@@ -59,8 +53,6 @@ __all__ = [
 #: is bounded by how long a key exists (rotation + decrypt window).
 DEFAULT_ROTATION_INTERVAL = 3600
 
-#: A key file is stat()ed at most once a minute.
-DEFAULT_RELOAD_INTERVAL = 60
 
 _KEY_NAME_LENGTH = 16
 _KEY_SECRET_LENGTH = 32
@@ -82,16 +74,8 @@ TICKET_CIPHERS: dict[str, type[AESGCM] | type[ChaCha20Poly1305]] = {
 
 
 # ---------------------------------------------------------------------------
-# Ticket keys and the key file
+# Ticket keys
 # ---------------------------------------------------------------------------
-
-
-class TicketKeyFileError(ConfigurationError):
-    """A ticket key file is missing, unreadable or malformed.
-
-    A :class:`~twisted_sslfile.x509.ConfigurationError` (so a ValueError);
-    ``path`` names the file and the message says what is wrong and where.
-    """
 
 
 class TicketKey:
@@ -135,147 +119,6 @@ class TicketKey:
     def __repr__(self) -> str:
         # The name is public (it is in every ticket); the secret never shown.
         return f"<TicketKey {self.name.hex()}>"
-
-
-# A key file holds a handful of lines; anything this big is not one.
-_MAX_KEY_FILE_KEYS = 256
-
-_KEY_FILE_HEADER = (
-    "# twisted_sslfile session ticket keys (format 1).\n"
-    "# One key per line, newest first: base64 of a 16-byte name followed by a\n"
-    "# 32-byte secret. The first key seals new tickets; the others only open\n"
-    "# tickets sealed earlier. Keep this file secret.\n"
-)
-
-
-def _parse_key_file(data: bytes, path: str) -> list[TicketKey]:
-    def fail(message: str) -> TicketKeyFileError:
-        return TicketKeyFileError(f"ticket key file {path}: {message}", path)
-
-    if len(data) > _MAX_KEY_FILE_SIZE:
-        raise fail(f"larger than {_MAX_KEY_FILE_SIZE} bytes; not a key file")
-    try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
-        raise fail("not ASCII text; not a key file") from None
-    keys: list[TicketKey] = []
-    seen: dict[bytes, int] = {}
-    for number, raw_line in enumerate(text.splitlines(), 1):
-        line = raw_line.strip()
-        if not line or line.startswith("#"):
-            continue
-        try:
-            material = base64.b64decode(line, validate=True)
-        except (binascii.Error, ValueError):
-            raise fail(f"line {number} is not base64") from None
-        if len(material) != _KEY_NAME_LENGTH + _KEY_SECRET_LENGTH:
-            raise fail(
-                f"line {number} holds {len(material)} bytes; a key is 48 "
-                f"(16-byte name + 32-byte secret)"
-            )
-        key = TicketKey(material[:_KEY_NAME_LENGTH], material[_KEY_NAME_LENGTH:])
-        if key.name in seen:
-            raise fail(f"line {number} repeats the key name of line {seen[key.name]}")
-        seen[key.name] = number
-        keys.append(key)
-        if len(keys) > _MAX_KEY_FILE_KEYS:
-            raise fail(f"more than {_MAX_KEY_FILE_KEYS} keys")
-    if not keys:
-        raise fail("holds no keys")
-    return keys
-
-
-#: A key file holds a handful of lines; anything this big is not one.
-_MAX_KEY_FILE_SIZE = 64 * 1024
-
-
-def _read_limited(path: str) -> bytes:
-    return read_private_file(path, _MAX_KEY_FILE_SIZE, "ticket key file")
-
-
-def read_key_file(path: str | os.PathLike[str]) -> list[TicketKey]:
-    """The keys of a ticket key file, newest first.
-
-    Format (text, ASCII): one key per line, each the base64 encoding of a
-    16-byte key name followed by a 32-byte secret; blank lines and lines
-    starting with ``#`` are ignored.  The first key seals new tickets, all of
-    them open tickets.  Raises :class:`TicketKeyFileError` naming the file.
-
-    Whoever can write the file chooses the keys, and with them can forge
-    tickets that resume as any client: a file its group or other users may
-    write is refused.  One every user may read is loaded with an
-    :class:`~twisted_sslfile._files.InsecureFileWarning` (see
-    docs/security.rst for why it is not refused).
-    """
-    name = os.fspath(path)
-    try:
-        data = _read_limited(name)
-    except UnsafeFileError as e:
-        raise TicketKeyFileError(str(e), name) from None
-    except OSError as e:
-        raise TicketKeyFileError(
-            f"ticket key file {name}: cannot read: {e.strerror or e}", name
-        ) from e
-    return _parse_key_file(data, name)
-
-
-def write_key_file(path: str | os.PathLike[str], keys: Iterable[TicketKey]) -> None:
-    """Write ``keys`` (newest first) to ``path`` atomically, mode 0600.
-
-    The file is written beside ``path`` under a random name and renamed
-    over it (:func:`~twisted_sslfile._files.write_private_file`), so a
-    server reloading it concurrently sees either the old or the new keys,
-    never half a file, and it is 0600 even if an older file was not.
-    """
-    name = os.fspath(path)
-    keys = list(keys)
-    if not keys:
-        raise ValueError("a ticket key file needs at least one key")
-    for key in keys:
-        if not isinstance(key, TicketKey):
-            raise ValueError(f"keys must be TicketKey objects, not {key!r}")
-    if len({k.name for k in keys}) != len(keys):
-        raise ValueError("two ticket keys share a name")
-    if len(keys) > _MAX_KEY_FILE_KEYS:
-        raise ValueError(f"at most {_MAX_KEY_FILE_KEYS} ticket keys per file")
-    text = _KEY_FILE_HEADER + "".join(k.to_line() + "\n" for k in keys)
-    write_private_file(name, text.encode("ascii"))
-
-
-def generate_key_file(
-    path: str | os.PathLike[str], count: int, random: Callable[[int], bytes]
-) -> list[TicketKey]:
-    """Write a new key file of ``count`` fresh keys; returns them."""
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise ValueError(f"count must be an integer, not {count!r}")
-    if not 1 <= count <= _MAX_KEY_FILE_KEYS:
-        raise ValueError(f"count must be between 1 and {_MAX_KEY_FILE_KEYS}")
-    keys = [TicketKey.generate(random) for _ in range(count)]
-    write_key_file(path, keys)
-    return keys
-
-
-def rotate_key_file(
-    path: str | os.PathLike[str], random: Callable[[int], bytes], *, keep: int = 3
-) -> list[TicketKey]:
-    """Put a new key first in ``path`` and keep the ``keep`` newest.
-
-    Meant for the operator's scheduled job (cron, a systemd timer) on the
-    machine that owns the file; servers pick the change up within their
-    ``reload_interval``.  Run it every R seconds with ``keep=K`` and a
-    ticket opens for (K-1)*R to K*R seconds after it was sealed: choose
-    K*R above the session lifetime.  A missing file is created.
-    """
-    if isinstance(keep, bool) or not isinstance(keep, int):
-        raise ValueError(f"keep must be an integer, not {keep!r}")
-    if not 1 <= keep <= _MAX_KEY_FILE_KEYS:
-        raise ValueError(f"keep must be between 1 and {_MAX_KEY_FILE_KEYS}")
-    name = os.fspath(path)
-    old = read_key_file(name) if os.path.exists(name) else []
-    new = TicketKey.generate(random)
-    keys = [new, *(k for k in old if k.name != new.name)][:keep]
-    write_key_file(name, keys)
-    return keys
 
 
 def _cipher_name(value: object) -> str:
@@ -338,17 +181,25 @@ class TicketKeys:
       trip to another process.
     * ``TicketKeys(keys=[...], random=..., clock=...)``: fixed keys, first
       one seals; no rotation.
-    * :meth:`from_file`: keys from a key file (see :func:`read_key_file`)
-      shared by every process and machine that must resume each other's
-      sessions.  The file's writer rotates (:func:`rotate_key_file`); the
-      file is stat()ed at most every ``reload_interval`` seconds and re-read
-      when it changed.  Keys missing from the new file stop opening tickets
-      at once: removing a key is how a leaked one is revoked.
+    * :class:`~twisted_sslfile.ticketkeyfile.FileTicketKeys`: keys from a
+      key file shared by every process and machine that must resume each
+      other's sessions, re-read when it changes.
 
     :meth:`open` returns None for every ticket it cannot open, never raises:
-    the handshake then goes on as a full one.  Safe to share between
-    threads.
+    the handshake then goes on as a full one.
+
+    Threads are not the engine's business, so an instance is safe to share
+    between threads only with a ``lock`` (any context manager, such as a
+    ``threading.Lock()``) that guards its keys.  A Context gives one to the
+    keys it makes itself, and ``FileTicketKeys`` takes its own; keys built
+    by hand for connections in several threads need ``lock=`` too.
     """
+
+    #: The key file the keys come from (``FileTicketKeys``); None here.
+    path: str | None = None
+    #: Why the last automatic reload of a key file failed, or None; always
+    #: None here (see ``FileTicketKeys``).
+    last_reload_error: str | None = None
 
     def __init__(
         self,
@@ -359,6 +210,7 @@ class TicketKeys:
         decrypt_window: float = DEFAULT_SESSION_LIFETIME,
         cipher: str = "AES-256-GCM",
         keys: Iterable[TicketKey] | None = None,
+        lock: AbstractContextManager[Any] | None = None,
     ) -> None:
         if not callable(random):
             raise ValueError(f"random must be a callable(n) -> bytes, not {random!r}")
@@ -373,51 +225,14 @@ class TicketKeys:
         self.decrypt_window = _positive_seconds(
             decrypt_window, "decrypt_window", allow_zero=True
         )
-        self._lock = threading.Lock()
+        self._lock: AbstractContextManager[Any] = (
+            lock if lock is not None else contextlib.nullcontext()
+        )
         self._keys: list[_Key] = []  # newest (sealing) first
         self._by_name: dict[bytes, _Key] = {}
         self._rotating = keys is None
-        #: The key file, for instances made by :meth:`from_file`.
-        self.path: str | None = None
-        self.reload_interval = float(DEFAULT_RELOAD_INTERVAL)
-        #: Why the last automatic reload of the key file failed (the old keys
-        #: stay in use), or None.  For monitoring; never holds key material.
-        self.last_reload_error: str | None = None
-        self._file_signature: tuple[int, int, int] | None = None
-        self._next_check = 0.0
         if keys is not None:
             self._install(list(keys), 0.0)
-
-    @classmethod
-    def from_file(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        clock: Callable[[], float],
-        random: Callable[[int], bytes],
-        reload_interval: float = DEFAULT_RELOAD_INTERVAL,
-        cipher: str = "AES-256-GCM",
-    ) -> TicketKeys:
-        """Keys from a key file; raises :class:`TicketKeyFileError` if bad.
-
-        ``random`` makes the per-ticket nonces; ``clock`` paces the checks
-        for a changed file (``reload_interval`` seconds apart; 0 checks on
-        every use).
-        """
-        name = os.fspath(path)
-        interval = _positive_seconds(
-            reload_interval, "reload_interval", allow_zero=True
-        )
-        keys = read_key_file(name)
-        instance = cls(random=random, clock=clock, cipher=cipher, keys=keys)
-        instance.path = name
-        instance.reload_interval = interval
-        try:
-            instance._file_signature = _signature(name)
-        except OSError:
-            instance._file_signature = None
-        instance._next_check = clock() + interval
-        return instance
 
     # -- key management -----------------------------------------------------
 
@@ -442,14 +257,10 @@ class TicketKeys:
         self._by_name[entry.name] = entry
 
     def _refresh(self, now: float) -> None:
-        """Rotate / prune (in-memory keys) or reload the file; lock held."""
-        if self.path is not None:
-            # Also check when the clock went backwards, rather than wait for
-            # it to catch up with the time the next check was planned for.
-            if now >= self._next_check or now < self._next_check - self.reload_interval:
-                self._next_check = now + self.reload_interval
-                self._maybe_reload()
-            return
+        """Rotate and prune in-memory keys; lock held.
+
+        ``FileTicketKeys`` re-reads its key file here instead.
+        """
         if not self._rotating:
             return
         current = self._keys[0] if self._keys else None
@@ -480,34 +291,12 @@ class TicketKeys:
             for key in reversed(keep):
                 self._by_name[key.name] = key
 
-    def _maybe_reload(self) -> None:
-        assert self.path is not None
-        try:
-            signature = _signature(self.path)
-        except OSError as e:
-            self.last_reload_error = (
-                f"ticket key file {self.path}: cannot stat: {e.strerror or e}; "
-                f"keeping the keys loaded before"
-            )
-            return
-        if signature == self._file_signature:
-            return
-        try:
-            keys = read_key_file(self.path)
-        except TicketKeyFileError as e:
-            # A broken rotation must not take resumption down with it: keep
-            # the old keys and try again at the next check.
-            self.last_reload_error = f"{e}; keeping the keys loaded before"
-            return
-        self._install(keys, 0.0)
-        self._file_signature = signature
-        self.last_reload_error = None
-
     def rotate(self) -> None:
         """Start a new in-memory key now; the old one keeps opening tickets.
 
         For a file-backed instance rotate the file instead
-        (:func:`rotate_key_file`) and call :meth:`reload`.
+        (:func:`~twisted_sslfile.ticketkeyfile.rotate_key_file`) and call
+        its ``reload``.
         """
         if not self._rotating:
             raise ValueError(
@@ -522,18 +311,8 @@ class TicketKeys:
             self._prune(now)
 
     def reload(self) -> None:
-        """Re-read the key file now (e.g. on SIGHUP); raises if it is bad."""
-        if self.path is None:
-            raise ValueError("these ticket keys were not loaded from a file")
-        with self._lock:
-            keys = read_key_file(self.path)
-            self._install(keys, 0.0)
-            try:
-                self._file_signature = _signature(self.path)
-            except OSError:
-                self._file_signature = None
-            self._next_check = self._clock() + self.reload_interval
-            self.last_reload_error = None
+        """Re-read the key file; only ``FileTicketKeys`` have one."""
+        raise ValueError("these ticket keys were not loaded from a file")
 
     @property
     def key_names(self) -> tuple[bytes, ...]:
@@ -618,9 +397,7 @@ class TicketKeys:
 
     def __repr__(self) -> str:
         count = len(self._keys)
-        if self.path is not None:
-            how = f"from {self.path!r}"
-        elif self._rotating:
+        if self._rotating:
             how = (
                 f"in memory, rotating every {self.rotation_interval:g} s, "
                 f"kept {self.decrypt_window:g} s"
@@ -628,11 +405,3 @@ class TicketKeys:
         else:
             how = "fixed"
         return f"<TicketKeys {self.cipher} {how}, {count} key(s)>"
-
-
-def _signature(path: str) -> tuple[int, int, int]:
-    # mtime alone misses two writes within the file system's timestamp
-    # granularity; size and inode (an atomic rename makes a new one) catch
-    # almost all of those.
-    st = os.stat(path)
-    return (st.st_mtime_ns, st.st_size, st.st_ino)

@@ -12,7 +12,6 @@ import dataclasses
 import hmac
 from typing import TYPE_CHECKING, ClassVar
 
-from .. import x509 as tls_x509
 from ..constants import (
     TLS13_CIPHER_SUITES,
     AlertDescription,
@@ -29,8 +28,10 @@ from ..errors import (
     TLSError,
     UnsupportedExtensionError,
 )
+from . import certificates as tls_x509
 from . import messages, suites
 from .handshake import (
+    ClientOffer,
     Handler,
     HandshakeIO,
     by_certificate_authorities,
@@ -51,14 +52,13 @@ from .tls12 import (
 
 if TYPE_CHECKING:
     from ..context import Context, Credential
-    from .negotiation import ClientOffer
 
 
 class TLS12Client(TLS12Handshake):
     """The client side of a TLS 1.2 handshake.
 
     Created by the :class:`~.negotiation.ClientNegotiator` when the server
-    picks TLS 1.2: it takes over the :class:`~.negotiation.ClientOffer` (our
+    picks TLS 1.2: it takes over the :class:`~.handshake.ClientOffer` (our
     ClientHello, the transcript holding it, hash not yet chosen, and the
     session offered), then processes the ServerHello
     (:meth:`receive_server_hello`).

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hmac
 from typing import TYPE_CHECKING, ClassVar
 
-from .. import x509 as tls_x509
 from ..constants import (
     TLS13_CIPHER_SUITES,
     AlertDescription,
@@ -29,6 +28,7 @@ from ..errors import (
     ProtocolVersionError,
     TLSError,
 )
+from . import certificates as tls_x509
 from . import messages, suites
 from .handshake import (
     Handler,

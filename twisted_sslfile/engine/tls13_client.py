@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, ClassVar
 
-from .. import x509 as tls_x509
 from ..constants import (
     CipherSuite,
     ExtensionType,
@@ -28,9 +27,11 @@ from ..errors import (
     UnexpectedMessageError,
     UnsupportedExtensionError,
 )
+from . import certificates as tls_x509
 from . import keyschedule, messages, suites
 from .events import SessionTicket
 from .handshake import (
+    ClientOffer,
     Handler,
     HandshakeIO,
     Negotiation,
@@ -53,7 +54,6 @@ if TYPE_CHECKING:
     from cryptography import x509 as cx509
 
     from ..context import Context
-    from .negotiation import ClientOffer
 
 
 # RFC 8446 §4.6.1: ticket lifetimes are at most seven days.
@@ -64,7 +64,7 @@ class TLS13Client(TLS13Handshake):
     """The client side of a TLS 1.3 handshake.
 
     Created by the :class:`~.negotiation.ClientNegotiator` once the server
-    answered in TLS 1.3: it takes over the :class:`~.negotiation.ClientOffer`
+    answered in TLS 1.3: it takes over the :class:`~.handshake.ClientOffer`
     and processes that ServerHello or HelloRetryRequest
     (:meth:`receive_server_hello`).
     """

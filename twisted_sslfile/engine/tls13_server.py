@@ -12,7 +12,6 @@ import dataclasses
 import hmac
 from typing import TYPE_CHECKING, ClassVar
 
-from .. import x509 as tls_x509
 from ..constants import (
     TLS13_CIPHER_SUITES,
     AlertDescription,
@@ -31,6 +30,7 @@ from ..errors import (
     MissingExtensionError,
     ProtocolVersionError,
 )
+from . import certificates as tls_x509
 from . import keyschedule, messages, suites
 from .handshake import (
     Handler,

@@ -586,7 +586,7 @@ class TLS13Client(_TLS13Handshake):
         placeholder = dataclasses.replace(
             hello,
             pre_shared_key=messages.OfferedPsks(
-                identities=[identity], binders=[bytes(info.hash.digest_size)]
+                identities=[identity], binders=[bytes(info.hash_length)]
             ),
         )
         raw = messages.encode_handshake(placeholder)

@@ -1,9 +1,10 @@
 """Whole-project checks: lint, formatting, documentation and layering rules.
 
 These guard rules that no single module's tests can see: the tree is ruff
-clean, the package type-checks with mypy, the Sphinx docs build without a warning, the sans-I/O engine does not
-reach into Twisted, and nothing ever creates ``twisted/__init__.py`` (which
-would shadow Twisted itself once installed).
+clean, the package type-checks with mypy, the Sphinx docs build without a
+warning, the sans-I/O engine does not reach into Twisted, and nothing ever
+creates ``twisted/__init__.py`` (which would shadow Twisted itself once
+installed).
 """
 
 from __future__ import annotations

@@ -914,6 +914,7 @@ class TLS12Client(_TLS12Handshake):
             self._session = n.session
             if n.ticket is None:
                 return
+            assert n.session is not None  # resumed: the session offered
             n.session = dataclasses.replace(
                 n.session,
                 ticket=n.ticket,

@@ -1,11 +1,12 @@
 """Whole-project checks: lint, formatting, documentation and layering rules.
 
 These guard rules that no single module's tests can see: the tree is ruff
-clean, the Sphinx docs build without a warning, the sans-I/O engine does not
-reach into Twisted, the file system, threads or the configuration side, the
-modules import each other without a cycle, and nothing ever creates
-``twisted/__init__.py`` (which would shadow Twisted itself once installed).
-The layers and their rules are described in docs/engine.rst ("Layers").
+clean, the package type-checks with mypy, the Sphinx docs build without a
+warning, the sans-I/O engine does not reach into Twisted, the file system,
+threads or the configuration side, the modules import each other without a
+cycle, and nothing ever creates ``twisted/__init__.py`` (which would shadow
+Twisted itself once installed). The layers and their rules are described in
+docs/engine.rst ("Layers").
 """
 
 from __future__ import annotations
@@ -285,6 +286,18 @@ class LintTests(SynchronousTestCase):
                 "ruff format would change files (run `ruff format .`):\n"
                 + _report(result)
             )
+
+
+class TypeCheckTests(SynchronousTestCase):
+    """mypy, configured in pyproject.toml, over the package and its plugins."""
+
+    def test_mypy(self) -> None:
+        # No paths: [tool.mypy] files names them, so a plain `python -m mypy`
+        # in the checkout checks the same.  The cache (.mypy_cache in the
+        # checkout) makes repeated runs take about a second.
+        result = _run("mypy")
+        if result.returncode != 0:
+            self.fail("mypy found problems:\n" + _report(result))
 
 
 class DocumentationTests(SynchronousTestCase):

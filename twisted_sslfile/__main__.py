@@ -280,6 +280,7 @@ class _Relay(Protocol):
         # The server's close_notify: it sends no more; close our side too,
         # as s_client does, rather than wait for input nobody will read.
         self.client.server_closed = True
+        assert self.transport is not None  # connected: the server's data came
         self.transport.loseConnection()
 
     def writeConnectionLost(self) -> None:
@@ -654,7 +655,9 @@ class _Client:
             stdin = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
         # Twisted's epoll reactor polls regular files (which epoll refuses)
         # continuously, so `< request.txt > reply` works too.
-        stdio = self.stdio = StandardIO(
+        # mypy resolves twisted.internet.stdio to the Windows StandardIO,
+        # which has no stdin/stdout arguments; this runs the POSIX one.
+        stdio = self.stdio = StandardIO(  # type: ignore[call-arg]
             _Stdio(self), stdin=stdin, stdout=1, reactor=self.reactor
         )
         # Flow control both ways: bounded buffers whatever either side does.
@@ -747,7 +750,7 @@ class _Client:
 
         if self.handshake_ok:
             self.report(f"Connection ended: {_why(reason)}", always=True)
-        elif reason.check(CertificateError):
+        elif isinstance(reason.value, CertificateError):
             alert = reason.value.alert.name
             self.report(
                 f"Handshake failed: certificate rejected (alert {alert} sent)",
@@ -937,7 +940,7 @@ def _why(reason: Failure) -> str:
 
     if reason.check(TLSTruncationError):
         return f"{reason.value} - the data may be incomplete"
-    return f"{reason.getErrorMessage()} ({reason.type.__name__})"
+    return f"{reason.getErrorMessage()} ({type(reason.value).__name__})"
 
 
 def _parser() -> argparse.ArgumentParser:

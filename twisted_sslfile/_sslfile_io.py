@@ -139,7 +139,9 @@ def _may_touch(backend: object) -> bool:
     return _in_backend(backend)
 
 
-def _call_in_backend(backend: Any, function: Callable[..., object], *args) -> None:
+def _call_in_backend(
+    backend: Any, function: Callable[..., object], *args: object
+) -> None:
     """Run ``function(*args)`` on the backend's thread, now if we are on it."""
     if _may_touch(backend) or not IReactorThreads.providedBy(backend):
         function(*args)
@@ -147,7 +149,9 @@ def _call_in_backend(backend: Any, function: Callable[..., object], *args) -> No
         backend.callFromThread(_as_backend_call, backend, function, args)
 
 
-def _as_backend_call(backend: object, function: Callable[..., object], args) -> None:
+def _as_backend_call(
+    backend: object, function: Callable[..., object], args: tuple[object, ...]
+) -> None:
     _push_backend(backend)
     try:
         function(*args)

@@ -457,7 +457,9 @@ class CertificateStore:
         if self._users > 1 or self.interval is None:
             return
         if clock is None:
-            from twisted.internet import reactor as clock  # type: ignore[no-redef]
+            from twisted.internet import reactor
+
+            clock = reactor
         loop = LoopingCall(self._check_logged)
         loop.clock = clock
         self._loop = loop

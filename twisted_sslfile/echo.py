@@ -101,10 +101,13 @@ class EchoProtocol(Protocol):
         transport.registerProducer(transport, True)
 
     def dataReceived(self, data: bytes) -> None:
+        assert self.transport is not None  # connected: data arrives through it
         self.transport.write(data)
 
     def close(self) -> None:
         """Server shutdown: close_notify, then the transport closes."""
+        # close_all only closes the live connections, which have a transport.
+        assert self.transport is not None
         self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = connectionDone) -> None:
@@ -115,7 +118,9 @@ class EchoProtocol(Protocol):
 class EchoFactory(Factory):
     """Makes :class:`EchoProtocol` and keeps the live ones for shutdown."""
 
-    protocol = EchoProtocol
+    # Factory is generic (Factory[EchoProtocol]) only in Twisted's newer type
+    # hints; setup.cfg allows 23.8, whose Factory cannot be subscripted.
+    protocol = EchoProtocol  # type: ignore[assignment]
     #: The per-connection log says everything; "Starting factory" does not.
     noisy = False
 

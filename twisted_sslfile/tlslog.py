@@ -214,7 +214,7 @@ def _classify(
             out.update(end="clean", closed_by="local")
             out["words"] = "closed locally before the handshake completed"
     else:
-        message = f"{reason.type.__name__}: {reason.getErrorMessage()}"
+        message = f"{type(reason.value).__name__}: {reason.getErrorMessage()}"
         out.update(end="error", error=message)
         out["words"] = message
     return out

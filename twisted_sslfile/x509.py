@@ -617,7 +617,9 @@ def write_pem(
     return write_private_file(path, b"".join(parts), mode=0o600 if has_key else 0o644)
 
 
-def _signing_hash(key: PrivateKey) -> hashes.HashAlgorithm | None:
+def _signing_hash(
+    key: PrivateKey,
+) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
     if isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
         return None
     if isinstance(key, ec.EllipticCurvePrivateKey):

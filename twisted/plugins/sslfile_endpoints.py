@@ -13,10 +13,11 @@ package.
 
 from __future__ import annotations
 
-from typing import Any
-
 from twisted.internet.interfaces import (
+    IReactorCore,
+    IStreamClientEndpoint,
     IStreamClientEndpointStringParserWithReactor,
+    IStreamServerEndpoint,
     IStreamServerEndpointStringParser,
 )
 from twisted.plugin import IPlugin
@@ -29,7 +30,11 @@ class _SSLFileServerParser:
 
     prefix = "sslfile"
 
-    def parseStreamServer(self, reactor: Any, *args: str, **kwargs: str) -> Any:
+    # The interface types the arguments as object, but a description is a
+    # string and Twisted's parser hands over only strings.
+    def parseStreamServer(  # type: ignore[override]
+        self, reactor: IReactorCore, *args: str, **kwargs: str
+    ) -> IStreamServerEndpoint:
         from twisted_sslfile.endpoints import server_from_parsed
 
         return server_from_parsed(reactor, args, kwargs)
@@ -41,7 +46,10 @@ class _SSLFileClientParser:
 
     prefix = "sslfile"
 
-    def parseStreamClient(self, reactor: Any, *args: str, **kwargs: str) -> Any:
+    # As parseStreamServer: Twisted's parser hands over only strings.
+    def parseStreamClient(  # type: ignore[override]
+        self, reactor: IReactorCore, *args: str, **kwargs: str
+    ) -> IStreamClientEndpoint:
         from twisted_sslfile.endpoints import client_from_parsed
 
         return client_from_parsed(reactor, args, kwargs)

@@ -16,6 +16,7 @@ into :class:`bytes`.
 
 from __future__ import annotations
 
+import builtins
 import struct
 from types import TracebackType
 
@@ -102,6 +103,8 @@ class Reader:
         self._pos = pos + n
         return self._view[pos : pos + n]
 
+    # Below this method ``bytes`` in the class body names the method, not the
+    # type, so the annotations after it say ``builtins.bytes``.
     def bytes(self, n: int) -> bytes:
         """Exactly ``n`` bytes: a fixed-size field such as ``Random random``."""
         return bytes(self._take(n))
@@ -127,7 +130,7 @@ class Reader:
 
     def vector(
         self, length_size: int, min_length: int = 0, max_length: int | None = None
-    ) -> bytes:
+    ) -> builtins.bytes:
         """An ``opaque x<min_length..max_length>`` with a ``length_size`` prefix."""
         return bytes(self._take(self._length(length_size, min_length, max_length)))
 
@@ -156,7 +159,7 @@ class Reader:
             raise DecodeError(f"list of uint16 has odd length {len(data)}")
         return list(struct.unpack(f">{len(data) >> 1}H", data))
 
-    def rest(self) -> bytes:
+    def rest(self) -> builtins.bytes:
         """Everything not yet consumed (for fields that extend to the end)."""
         return bytes(self._take(self._end - self._pos))
 

@@ -258,7 +258,7 @@ class Connection:
         events, self._events = self._events, []
         return events
 
-    def send(self, data: bytes) -> None:
+    def send(self, data: bytes | bytearray | memoryview) -> None:
         """Queue application data; held back until the handshake completes."""
         if self._error is not None or self.sent_close_notify or self._close_requested:
             raise ConnectionClosedError("cannot send after close or failure")

@@ -16,6 +16,7 @@ from ..constants import (
     ProtocolVersion,
     SignatureScheme,
 )
+from .sessions import Session
 
 
 class Event:
@@ -76,7 +77,7 @@ class AlertReceived(Event):
 class SessionTicket(Event):
     """The server issued a ticket; ``session`` resumes this connection later."""
 
-    session: object = field(repr=False)
+    session: Session = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

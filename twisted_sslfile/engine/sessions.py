@@ -200,7 +200,7 @@ def _secret_length(version: ProtocolVersion, suite: CipherSuite) -> int:
     # TLS 1.3: the PSK is Hash.length bytes (RFC 8446 §4.6.1, HKDF-Expand-Label
     # with Hash.length).  TLS 1.2: the master secret is 48 bytes (RFC 5246 §8.1).
     if version == _TLS13:
-        return CIPHER_SUITES[suite].hash.digest_size
+        return CIPHER_SUITES[suite].hash_length
     return 48
 
 

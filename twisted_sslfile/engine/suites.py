@@ -106,7 +106,9 @@ class CipherSuiteInfo:
 
     @property
     def hash_length(self) -> int:
-        return self.hash.digest_size
+        # ``digest_size`` is declared as an instance property of
+        # HashAlgorithm; ask an instance rather than the class.
+        return self.hash().digest_size
 
 
 def _tls13(
@@ -328,6 +330,15 @@ def _ec_exchange(
         ) from None
 
 
+# A KeyShare's private half: X25519, an ECDHE curve, or for X25519MLKEM768
+# the ML-KEM-768 decapsulation key with the X25519 key.
+_PrivateHalf = (
+    x25519.X25519PrivateKey
+    | ec.EllipticCurvePrivateKey
+    | tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]
+)
+
+
 class KeyShare:
     """One side's ephemeral key for a group: the public share and the secret.
 
@@ -341,7 +352,9 @@ class KeyShare:
     group: NamedGroup
     public_bytes: bytes
 
-    def __init__(self, group: NamedGroup, private: object, public_bytes: bytes) -> None:
+    def __init__(
+        self, group: NamedGroup, private: _PrivateHalf, public_bytes: bytes
+    ) -> None:
         self.group = group
         self._private = private
         self.public_bytes = public_bytes
@@ -352,15 +365,19 @@ class KeyShare:
     def shared_secret(self, peer_share: bytes) -> bytes:
         """The shared secret with the peer's share; IllegalParameterError if bad."""
         peer = bytes(peer_share)
-        if self.group == NamedGroup.x25519:
-            return _x25519_exchange(self._private, peer)  # type: ignore[arg-type]
-        if self.group in _EC_CURVES:
-            return _ec_exchange(self.group, self._private, peer)  # type: ignore[arg-type]
-        if self.group == NamedGroup.X25519MLKEM768:
-            return self._hybrid_secret(peer)
-        raise InternalError(f"no key agreement for group {self.group!r}")
+        # generate_key_share pairs each group with its kind of private key.
+        private = self._private
+        if isinstance(private, x25519.X25519PrivateKey):
+            return _x25519_exchange(private, peer)
+        if isinstance(private, ec.EllipticCurvePrivateKey):
+            return _ec_exchange(self.group, private, peer)
+        return self._hybrid_secret(private, peer)
 
-    def _hybrid_secret(self, peer: bytes) -> bytes:
+    def _hybrid_secret(
+        self,
+        private: tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey],
+        peer: bytes,
+    ) -> bytes:
         # draft-ietf-tls-ecdhe-mlkem: server share = ML-KEM ciphertext (1088)
         # || X25519 share (32); secret = ML-KEM secret || X25519 secret.
         expected = _MLKEM768_CT_LENGTH + _X25519_LENGTH
@@ -368,7 +385,7 @@ class KeyShare:
             raise IllegalParameterError(
                 f"X25519MLKEM768 server share is {len(peer)} bytes, expected {expected}"
             )
-        decapsulation_key, x25519_key = self._private  # type: ignore[misc]
+        decapsulation_key, x25519_key = private
         try:
             kem_secret = decapsulation_key.decapsulate(peer[:_MLKEM768_CT_LENGTH])
         except ValueError:
@@ -540,7 +557,10 @@ def certificate_verify_input(transcript_hash: bytes, *, server: bool) -> bytes:
 
 def _pss(hash_: type[hashes.HashAlgorithm]) -> padding.PSS:
     # RFC 8446 §4.2.3: MGF1 with the same hash, salt length = digest length.
-    return padding.PSS(mgf=padding.MGF1(hash_()), salt_length=hash_.digest_size)
+    hash_algorithm = hash_()
+    return padding.PSS(
+        mgf=padding.MGF1(hash_algorithm), salt_length=hash_algorithm.digest_size
+    )
 
 
 def _lookup(scheme: int) -> SignatureSchemeInfo | None:
@@ -573,7 +593,7 @@ def _rsa_scheme_fits(info: SignatureSchemeInfo, key_size: int) -> bool:
     """RFC 8017 §9.1.1: PSS needs emLen >= hLen + sLen + 2 with sLen = hLen."""
     if info.kind == "rsa_pkcs1" or info.hash is None:
         return True
-    return (key_size - 1 + 7) // 8 >= 2 * info.hash.digest_size + 2
+    return (key_size - 1 + 7) // 8 >= 2 * info.hash().digest_size + 2
 
 
 def _is_tls13(version: int) -> bool:
@@ -627,7 +647,7 @@ def schemes_for_key(
     if isinstance(public, ed448.Ed448PublicKey):
         return [_SS.ed448]
     if isinstance(public, rsa.RSAPublicKey):
-        kinds = ("rsa_pss_pss",) if rsassa_pss else ("rsa_pss_rsae",)
+        kinds: tuple[str, ...] = ("rsa_pss_pss",) if rsassa_pss else ("rsa_pss_rsae",)
         if not tls13 and not rsassa_pss:
             kinds = ("rsa_pss_rsae", "rsa_pkcs1")
         for kind in kinds:

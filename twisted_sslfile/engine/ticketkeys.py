@@ -245,8 +245,8 @@ class TicketKeys:
                 raise ValueError(f"keys must be TicketKey objects, not {key!r}")
             installed.append(_Key(key.name, _make_aead(key.secret, self.cipher), now))
         by_name: dict[bytes, _Key] = {}
-        for key in reversed(installed):  # on a name clash the newest wins
-            by_name[key.name] = key
+        for entry in reversed(installed):  # on a name clash the newest wins
+            by_name[entry.name] = entry
         self._keys = installed
         self._by_name = by_name
 

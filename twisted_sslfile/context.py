@@ -289,8 +289,7 @@ def convert_session_tickets(
     if session_tickets is None or session_tickets is True:
         if ticket_key_file is not None:
             # Raises TicketKeyFileError (a ConfigurationError) naming it.
-            keys = FileTicketKeys(ticket_key_file, clock=clock, random=random)
-            return keys, False
+            return FileTicketKeys(ticket_key_file, clock=clock, random=random), False
         # No key is made until the first ticket is sealed.
         keys = TicketKeys(
             random=random,

@@ -249,7 +249,9 @@ _SUPPORTED_NAMES = " and ".join(version_name(v) for v in SUPPORTED_VERSIONS)
 # ---------------------------------------------------------------------------
 
 
-def _enum_member(enum_type: Any, value: object, what: str, allowed: Iterable[Any]):
+def _enum_member(
+    enum_type: Any, value: object, what: str, allowed: Iterable[Any]
+) -> Any:
     """Coerce an enum member, its integer value or its name (any case)."""
     allowed_set = set(allowed)
     member = None

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import errno as _errno
 import os
+from typing import Any
 
 from twisted_sslfile.constants import AlertDescription
 
@@ -49,7 +50,9 @@ class TLSError(Exception):
         #: Events the failing ``receive_data`` call produced before the
         #: failure (application data that arrived intact, say): nothing the
         #: peer sent correctly is lost because a later record was bad.
-        self.events: list[object] = []
+        #: (Engine ``Event`` objects; typed Any because this module sits below
+        #: the engine and may not import it, even for types.)
+        self.events: list[Any] = []
         #: The certificates the peer sent (DER, leaf first, as received) when
         #: this error rejected them: a report can still show the chain it
         #: refused.  Empty for every other failure.  Never trusted: the

@@ -459,6 +459,8 @@ class TLS12Client(TLS12Handshake):
             self._session = n.session
             if n.ticket is None:
                 return
+            # A resumption always starts from the session it resumed.
+            assert n.session is not None
             n.session = dataclasses.replace(
                 n.session,
                 ticket=n.ticket,

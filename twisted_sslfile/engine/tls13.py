@@ -342,7 +342,7 @@ def offer_psk(
     placeholder = dataclasses.replace(
         hello,
         pre_shared_key=messages.OfferedPsks(
-            identities=[identity], binders=[bytes(info.hash.digest_size)]
+            identities=[identity], binders=[bytes(info.hash_length)]
         ),
     )
     raw = messages.encode_handshake(placeholder)

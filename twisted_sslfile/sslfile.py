@@ -73,6 +73,15 @@ from twisted_sslfile._sslfile_io import (
     _unregister_and_close,
     _WaitTimeout,
 )
+from twisted_sslfile._sslfile_state import (
+    DROPPED,
+    LIVE,
+    SOCKET_CLOSED,
+    SOCKET_GONE,
+    IsOpen,
+    Phase,
+    check_transition,
+)
 from twisted_sslfile.constants import (
     SUPPORTED_VERSIONS,
     AlertDescription,
@@ -121,9 +130,6 @@ WRITE_LIMIT = 65536
 #: A peer that stops reading cannot hold a closing SSLFile, its socket and
 #: its queue for longer.  The same bound as a dropped SSLFile's last write.
 CLOSE_TIMEOUT = _DRAIN_TIMEOUT
-
-# Close states.
-_OPEN, _CLOSE_NORMAL, _CLOSE_CLEAN = 0, 1, 2
 
 #: Stands for "argument not given" where None means "no callback".
 _UNSET: Any = object()
@@ -289,10 +295,8 @@ class SSLFile:
         "_backend",
         "_blocking",
         "_cb",
-        "_clean_done",
         "_close_call",
         "_close_timeout",
-        "_closing",
         "_cond",
         "_conn",
         "_context",
@@ -308,6 +312,7 @@ class SSLFile:
         "_original_timeout",
         "_outbuf",
         "_peer_closed",
+        "_phase",
         "_poll_call",
         "_poll_scheduled",
         "_read_limit",
@@ -315,9 +320,7 @@ class SSLFile:
         "_reading",
         "_renegotiating",
         "_session",
-        "_shut",
         "_sock",
-        "_sock_closed",
         "_sync_pending",
         "_timeout",
         "_waiters",
@@ -342,9 +345,8 @@ class SSLFile:
         pending_data: bytes = b"",
         close_timeout: float | None = CLOSE_TIMEOUT,
     ) -> None:
-        # Everything __del__ looks at exists before anything can fail.
-        self._sock: socket.socket | None = None
-        self._shut = True
+        # __del__ reads _phase and _sock with getattr(): until both are set
+        # the SSLFile owns no socket and has nothing to close.
         if close_timeout is not None and (
             isinstance(close_timeout, bool)
             or not isinstance(close_timeout, int | float)
@@ -378,9 +380,6 @@ class SSLFile:
         self._errno = 0
         self._error = 0
         self._error_detail: BaseException | None = None
-        self._closing = _OPEN
-        self._clean_done = False
-        self._sock_closed = False
         self._peer_closed = False
         self._eof = False
         self._write_dead = False
@@ -405,8 +404,8 @@ class SSLFile:
 
         self._original_timeout = stream.gettimeout()
         stream.setblocking(False)
-        self._sock = stream
-        self._shut = False
+        self._sock: socket.socket | None = stream
+        self._phase = Phase.HANDSHAKING
 
         with self._lock:
             conn.start()
@@ -449,7 +448,7 @@ class SSLFile:
 
     def _detach(self) -> None:
         """Give the socket back to the caller, open (lock held)."""
-        self._shut = True
+        self._transition(Phase.DETACHED)
         self._reading = self._writing = False
         sock = self._sock
         if sock is not None:
@@ -469,18 +468,18 @@ class SSLFile:
         if length is not None and length < 0:
             raise ValueError("length must be >= 0")
         with self._lock:
-            if self._shut:
+            if self._phase in DROPPED:
                 data = self._leftover(length)
                 if data:
                     self._errno = 0
                     return data
                 raise OSError(_errno.EBADF, "Not open.")
-            if self._closing and not self._inbuf:
+            if self._phase not in LIVE and not self._inbuf:
                 raise OSError(_errno.EBADF, "Not open.")
             if length == 0:
                 self._errno = 0
                 return b""
-            if self._blocking and not self._closing:
+            if self._blocking and self._phase in LIVE:
                 try:
                     self._read_blocking(length, not_all)
                 except _WaitTimeout:
@@ -529,7 +528,7 @@ class SSLFile:
         if self._peer_closed:
             self._errno = 0
             return b""
-        if self._error or self._eof or self._sock_closed or self._shut:
+        if self._error or self._eof or self._phase in SOCKET_GONE:
             self._errno = _errno.EPIPE
             return None
         self._errno = _errno.EAGAIN
@@ -555,7 +554,7 @@ class SSLFile:
         """
         payload = _payload(data, args)
         with self._lock:
-            if self._shut or self._closing:
+            if self._phase not in LIVE:
                 raise OSError(_errno.EBADF, "Not open.")
             if self._error or self._write_dead:
                 self._errno = self._write_errno()
@@ -658,14 +657,14 @@ class SSLFile:
                 f"one close_notify per direction; use how=None or 'rw'"
             )
         with self._lock:
-            if self._shut or self._closing:
+            if self._phase not in LIVE:
                 self._errno = 0
                 return 1
             # What already arrived counts as "already recorded" (and a lazy
             # blocking server's handshake advances without waiting).
             self._pump_in()
             if self._error:
-                self._closing = _CLOSE_NORMAL
+                self._transition(Phase.CLOSING)
                 self._cb = _Callbacks()
                 self._held = None
                 self._errno = self._error
@@ -673,7 +672,7 @@ class SSLFile:
                 self._close_socket()
                 self._after_io()
                 return 0
-            self._closing = _CLOSE_CLEAN if clean_close else _CLOSE_NORMAL
+            self._transition(Phase.CLEAN_CLOSING if clean_close else Phase.CLOSING)
             self._held = None
             if not clean_close:
                 # A normal close ends the callbacks too; a clean close keeps
@@ -704,7 +703,7 @@ class SSLFile:
                 except ReactorThreadError as exc:
                     code = _errno.EDEADLK
                     deadlock = exc
-            if code and self._closing == _CLOSE_NORMAL:
+            if code and self._phase is Phase.CLOSING:
                 # The close_notify could not be written in time: the close
                 # still happens (what is queued is dropped), and is reported.
                 self._close_socket()
@@ -713,7 +712,12 @@ class SSLFile:
                 # Finished in the backend, but not forever: a peer that
                 # reads nothing would keep the socket and the queue.
                 self._start_close_timer()
-            if not code and clean_close and self._blocking and not self._clean_done:
+            if (
+                not code
+                and clean_close
+                and self._blocking
+                and self._phase is not Phase.CLEAN_CLOSED
+            ):
                 code = self._error or _errno.EPIPE
             if not code and self._error and self._write_dead and not self._peer_closed:
                 # Our close_notify could not go out.  After the peer's own
@@ -734,9 +738,7 @@ class SSLFile:
 
     def _close_pending(self) -> bool:
         """A close was asked for and the backend is still finishing it."""
-        return bool(
-            self._closing and not (self._shut or self._sock_closed or self._clean_done)
-        )
+        return self._phase in (Phase.CLOSING, Phase.CLEAN_CLOSING)
 
     def _start_close_timer(self) -> None:
         """Bound an NB close by ``close_timeout`` (lock held)."""
@@ -781,10 +783,10 @@ class SSLFile:
         returned by :meth:`read`.
         """
         with self._lock:
-            if self._shut:
+            phase = self._phase
+            if phase in DROPPED:
                 self._errno = _errno.EBADF
                 return None
-            self._shut = True
             self._outbuf.clear()
             if _may_touch(self._backend):
                 _cancel(self._poll_call)
@@ -792,26 +794,24 @@ class SSLFile:
             self._stop_close_timer()
             sock = self._sock
             assert sock is not None
-            keep = not self._sock_closed and (
-                self._closing == _OPEN
-                or (self._closing == _CLOSE_CLEAN and self._clean_done)
-            )
-            if self._closing and self._error:
+            keep = phase in LIVE or phase is Phase.CLEAN_CLOSED
+            if phase not in LIVE and self._error:
                 # A close that ended in an error (a reset during a clean
                 # close, say) already reported it, and in Pike it has shut
                 # down already: a later shutdown() leaves that errno alone.
                 self._errno = self._error
-            elif self._closing == _CLOSE_CLEAN and not self._clean_done:
+            elif phase is Phase.CLEAN_CLOSING:
                 self._errno = _errno.EPIPE
             else:
                 self._errno = 0
             if keep:
+                self._transition(Phase.DETACHED)
                 self._unregister(close_socket=False)
                 sock.settimeout(self._original_timeout)
                 self._cond.notify_all()
                 return sock
-            if not self._sock_closed:
-                self._close_socket()
+            self._close_socket()
+            self._transition(Phase.SHUT)
             self._cond.notify_all()
             return None
 
@@ -822,22 +822,17 @@ class SSLFile:
         already has (without waiting) to notice a close_notify.
         """
         with self._lock:
-            if self._shut:
-                return 0
-            if self._closing:
-                pending = (
-                    self._closing == _CLOSE_CLEAN
-                    and not self._clean_done
-                    and not self._error
-                    and not self._sock_closed
-                )
-                return 2 if pending else 0
+            phase = self._phase
+            if phase not in LIVE:
+                if phase is Phase.CLEAN_CLOSING and not self._error:
+                    return IsOpen.CLEAN_CLOSE_PENDING.value
+                return IsOpen.CLOSED.value
             self._pump_in()
             self._flush()
             self._after_io()
-            if self._peer_closed or self._error or self._eof:
-                return 1 if self._inbuf else 0
-            return 1
+            if (self._peer_closed or self._error or self._eof) and not self._inbuf:
+                return IsOpen.CLOSED.value
+            return IsOpen.OPEN.value
 
     def errno(self) -> int:
         """The error of the last operation (an ``errno`` module value), or 0."""
@@ -853,7 +848,7 @@ class SSLFile:
         EOPNOTSUPP when a handshake is under way or the peer lacks RFC 5746.
         """
         with self._lock:
-            if self._shut or self._closing:
+            if self._phase not in LIVE:
                 raise OSError(_errno.EBADF, "Not open.")
             if self._error or self._write_dead:
                 self._errno = self._write_errno()
@@ -1055,7 +1050,7 @@ class SSLFile:
     def linger(self, seconds: int = -1) -> int:
         """Set SO_LINGER: -1 default, 0 reset on close, n wait n seconds."""
         sock = self._sock
-        if sock is None or self._sock_closed or self._shut:
+        if sock is None or self._phase in SOCKET_GONE:
             raise OSError(_errno.EBADF, "Not open.")
         value = (
             struct.pack("ii", 0, 0) if seconds < 0 else struct.pack("ii", 1, seconds)
@@ -1138,7 +1133,7 @@ class SSLFile:
     def query_address(self, local: bool = False) -> str | None:
         """``"ip port"`` of the peer (or of this end with ``local=True``)."""
         sock = self._sock
-        if sock is None or self._sock_closed:
+        if sock is None or self._phase in SOCKET_CLOSED:
             self._errno = _errno.EBADF
             return None
         try:
@@ -1153,13 +1148,13 @@ class SSLFile:
 
     def query_fd(self) -> int:
         sock = self._sock
-        if sock is None or self._sock_closed:
+        if sock is None or self._phase in SOCKET_CLOSED:
             return -1
         return sock.fileno()
 
     def query_stream(self) -> socket.socket | None:
         """The socket, while the SSLFile owns it and it is open."""
-        return None if self._sock_closed else self._sock
+        return None if self._phase in SOCKET_CLOSED else self._sock
 
     def query_connection(self) -> Connection:
         """The engine connection (for what this class does not wrap)."""
@@ -1173,9 +1168,8 @@ class SSLFile:
         role = "client" if self._conn.is_client else "server"
         mode = "blocking" if self._blocking else "nonblocking"
         version = self._conn.version
-        state = "shut down" if self._shut else ("closed" if self._closing else "open")
         return (
-            f"<SSLFile {role} {mode} {state} fd={self.query_fd()} "
+            f"<SSLFile {role} {mode} {self._phase.value} fd={self.query_fd()} "
             f"{version.name if version else 'handshaking'}>"
         )
 
@@ -1189,26 +1183,29 @@ class SSLFile:
 
         No other thread can hold the lock now: it would hold a reference.
         """
-        if getattr(self, "_shut", True) or getattr(self, "_sock", None) is None:
+        phase = getattr(self, "_phase", Phase.DETACHED)
+        if phase in DROPPED or getattr(self, "_sock", None) is None:
             return
         backend = self._backend
         if _may_touch(backend):
             _cancel(self._poll_call)
             _cancel(self._close_call)
-        if self._sock_closed:
+        if phase is Phase.CLOSED:
             return
-        if self._closing == _CLOSE_CLEAN and self._clean_done:
+        if phase is Phase.CLEAN_CLOSED:
             # The socket was handed back to plaintext use: leave it open.
             self._unregister(close_socket=False)
             return
-        if self._closing == _OPEN and not self._error:
+        if phase in LIVE and not self._error:
             with contextlib.suppress(TLSError):
                 self._conn.close()
         self._flush()
         sock = self._sock
         descriptor = self._descriptor
         registered = self._reading or self._writing
-        self._sock_closed = True
+        if phase in LIVE:
+            self._transition(Phase.CLOSING)
+        self._transition(Phase.CLOSED)
         self._reading = self._writing = False
         data = bytes(self._outbuf) if not self._write_dead else b""
         self._outbuf.clear()
@@ -1232,8 +1229,16 @@ class SSLFile:
 
     # -- internals: state ------------------------------------------------------
 
+    def _transition(self, new: Phase) -> None:
+        """Move to phase ``new``: the one place the phase changes (lock held).
+
+        Raises :class:`~twisted_sslfile._sslfile_state.PhaseError` for a move
+        the transition table does not allow (a bug in SSLFile).
+        """
+        self._phase = check_transition(self._phase, new)
+
     def _require_open(self) -> None:
-        if self._shut or self._closing:
+        if self._phase not in LIVE:
             raise OSError(_errno.EBADF, "Not open.")
 
     def _install(self, callbacks: _Callbacks) -> None:
@@ -1250,18 +1255,19 @@ class SSLFile:
             self._peer_closed
             or self._eof
             or bool(self._error)
-            or self._sock_closed
-            or self._shut
+            or self._phase in SOCKET_GONE
         )
 
     def _output_out(self) -> bool:
         """Nothing more to send, or nothing can be sent any more."""
-        return not self._outbuf or self._write_dead or self._sock_closed or self._shut
+        return not self._outbuf or self._write_dead or self._phase in SOCKET_GONE
 
     def _record_error(self, code: int, detail: BaseException | None = None) -> None:
         if not self._error:
             self._error = code
             self._error_detail = detail
+            if self._phase in (Phase.HANDSHAKING, Phase.OPEN):
+                self._transition(Phase.FAILED)
 
     def _tls_failure(self, exc: TLSError) -> None:
         """The engine failed: an alert was received, or ours is queued."""
@@ -1274,18 +1280,13 @@ class SSLFile:
             self._write_armed = True
 
     def _can_read_socket(self) -> bool:
-        if (
-            self._sock_closed
-            or self._shut
-            or self._eof
-            or self._error
-            or self._peer_closed
-        ):
+        if self._eof or self._error or self._peer_closed:
             return False
-        if self._closing == _CLOSE_NORMAL:
-            return False
-        # After a clean close, arriving data is discarded, so no bound.
-        return bool(self._closing) or len(self._inbuf) < self._read_limit
+        phase = self._phase
+        if phase is Phase.CLEAN_CLOSING:
+            # Arriving data is discarded now, so no bound.
+            return True
+        return phase in LIVE and len(self._inbuf) < self._read_limit
 
     # -- internals: socket I/O -------------------------------------------------
 
@@ -1297,7 +1298,9 @@ class SSLFile:
             if not self._can_read_socket():
                 return
             room = self._read_limit - len(self._inbuf)
-            size = _RECV_SIZE if self._closing else max(4096, min(_RECV_SIZE, room))
+            size = (
+                max(4096, min(_RECV_SIZE, room)) if self._phase in LIVE else _RECV_SIZE
+            )
             try:
                 data = sock.recv(size)
             except (BlockingIOError, InterruptedError):
@@ -1337,7 +1340,7 @@ class SSLFile:
                     _log.failure("SSLFile alert callback failed")
                 finally:
                     self._lock.acquire()
-                if self._shut:
+                if self._phase in DROPPED:
                     # shutdown() in the callback: the alert is never sent.
                     conn.data_to_send()
                     return
@@ -1348,10 +1351,12 @@ class SSLFile:
     def _handle(self, events: list[Event]) -> None:
         for event in events:
             if isinstance(event, ApplicationData):
-                if not self._closing:
+                if self._phase in LIVE:
                     # After our close() the reader is gone: discard.
                     self._inbuf += event.data
             elif isinstance(event, HandshakeCompleted):
+                if self._phase is Phase.HANDSHAKING:
+                    self._transition(Phase.OPEN)
                 self._accept_due = True
                 self._renegotiating = False
                 self._write_armed = True
@@ -1375,13 +1380,13 @@ class SSLFile:
     def _flush(self) -> None:
         """Send queued ciphertext without waiting (lock held)."""
         outbuf = self._outbuf
-        if not self._shut and not self._write_dead:
+        if self._phase not in DROPPED and not self._write_dead:
             pending = self._conn.pending_output()
             for record in pending:
                 outbuf += record
         else:
             self._conn.pending_output()
-        if self._sock_closed or self._shut:
+        if self._phase in SOCKET_GONE:
             outbuf.clear()
             return
         sock = self._sock
@@ -1403,9 +1408,9 @@ class SSLFile:
 
     def _close_socket(self) -> None:
         """Close the socket (unregistering it first) (lock held)."""
-        if self._sock_closed:
+        if self._phase in SOCKET_GONE:
             return
-        self._sock_closed = True
+        self._transition(Phase.CLOSED)
         self._outbuf.clear()
         self._stop_close_timer()
         sock = self._sock
@@ -1436,12 +1441,13 @@ class SSLFile:
         return (
             not self._blocking
             and bool(self._outbuf)
-            and not (self._write_dead or self._sock_closed or self._shut)
+            and not self._write_dead
+            and self._phase not in SOCKET_GONE
         )
 
     def _sync_registration(self) -> None:
         """Make the backend watch the socket for what we need (lock held)."""
-        if self._sock_closed or self._shut:
+        if self._phase in SOCKET_GONE:
             return
         want_read = self._want_read()
         want_write = self._want_write()
@@ -1473,28 +1479,24 @@ class SSLFile:
     def _after_io(self) -> None:
         """Finish closes, update the backend, schedule callbacks (lock held)."""
         self._cond.notify_all()
-        if self._shut:
+        phase = self._phase
+        if phase in DROPPED:
             return
-        if self._closing == _CLOSE_NORMAL and not self._sock_closed:
+        if phase is Phase.CLOSING:
             if self._output_out():
                 self._close_socket()
-        elif (
-            self._closing == _CLOSE_CLEAN
-            and not self._clean_done
-            and not self._sock_closed
-            and self._output_out()
-        ):
+        elif phase is Phase.CLEAN_CLOSING and self._output_out():
             if self._peer_closed and not self._write_dead:
                 # Both close_notify sent and received: the socket is plaintext
                 # again and goes back to the mode it came in.
-                self._clean_done = True
+                self._transition(Phase.CLEAN_CLOSED)
                 self._stop_close_timer()
                 self._unregister(close_socket=False)
                 assert self._sock is not None
                 self._sock.settimeout(self._original_timeout)
             elif self._input_ended():
                 self._record_error(_errno.EPIPE)
-        if self._clean_done:
+        if self._phase is Phase.CLEAN_CLOSED:
             self._maybe_schedule_poll()
             return
         self._sync_registration()
@@ -1502,14 +1504,14 @@ class SSLFile:
 
     def _on_readable(self) -> None:
         with self._lock:
-            if not self._shut and not self._blocking:
+            if self._phase not in DROPPED and not self._blocking:
                 self._pump_in()
                 self._flush()
             self._after_io()
 
     def _on_writable(self) -> None:
         with self._lock:
-            if not self._shut:
+            if self._phase not in DROPPED:
                 self._flush()
             self._after_io()
 
@@ -1533,7 +1535,7 @@ class SSLFile:
             self._flush()
             if done():
                 return True
-            if self._shut or self._sock_closed:
+            if self._phase in SOCKET_GONE:
                 return done()
             can_read = self._can_read_socket()
             can_write = bool(self._outbuf) and not self._write_dead
@@ -1616,12 +1618,12 @@ class SSLFile:
 
     def _callbacks_due(self) -> bool:
         """Whether a poll would call anything (lock held)."""
-        if self._shut:
+        if self._phase in DROPPED:
             return False
         cb = self._cb
         if cb.close is not None and not self._inbuf and self._closed_by_peer_or_error():
             return True
-        if self._closing:
+        if self._phase not in LIVE:
             return False
         if self._accept_due and cb.accept is not None:
             return True
@@ -1630,15 +1632,14 @@ class SSLFile:
         return self._write_due()
 
     def _write_due(self) -> bool:
-        if self._closing or self._cb.write is None or not self._write_armed:
+        if self._phase not in LIVE or self._cb.write is None or not self._write_armed:
             return False
         if self._write_error_pending:
             return True
         return (
             self._conn.handshake_complete
             and not self._outbuf
-            and not self._sock_closed
-            and not self._error
+            and self._phase is Phase.OPEN
         )
 
     def _maybe_schedule_poll(self) -> None:
@@ -1657,7 +1658,7 @@ class SSLFile:
         with self._lock:
             self._poll_scheduled = False
             self._poll_call = None
-            if self._shut:
+            if self._phase in DROPPED:
                 return
             cb = self._cb
             accept_due, self._accept_due = self._accept_due, False
@@ -1665,9 +1666,8 @@ class SSLFile:
             more = True
             ident = self._callback_id()
             if (
-                self._error
+                self._phase is Phase.FAILED
                 and cb.close is not None
-                and not self._closing
                 and not self._inbuf
                 and self._output_out()
             ):
@@ -1676,12 +1676,12 @@ class SSLFile:
                 cb.close = None
                 self._errno = self._error
                 more = False
-            elif accept_due and cb.accept is not None and not self._closing:
+            elif accept_due and cb.accept is not None and self._phase in LIVE:
                 # 2. the handshake (or a renegotiation) finished.
                 call = (cb.accept, (self, ident))
                 self._errno = 0
                 more = False
-            elif self._inbuf and cb.read is not None and not self._closing:
+            elif self._inbuf and cb.read is not None and self._phase in LIVE:
                 # 3. all buffered data.
                 data = bytes(self._inbuf)
                 self._inbuf.clear()
@@ -1694,7 +1694,7 @@ class SSLFile:
                 call = None
                 cb = self._cb
                 if (
-                    not self._shut
+                    self._phase not in DROPPED
                     and cb.close is not None
                     and not self._inbuf
                     and self._closed_by_peer_or_error()
@@ -1707,7 +1707,7 @@ class SSLFile:
                 self._call_user(*call)
             with self._lock:
                 call = None
-                if not self._shut and self._write_due():
+                if self._phase not in DROPPED and self._write_due():
                     # 5. ready for more data (one-shot until the next write).
                     self._write_armed = False
                     if self._write_error_pending:

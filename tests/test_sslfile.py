@@ -2049,7 +2049,7 @@ class APITests(SSLFileHelpers, SocketpairMixin, SynchronousTestCase):
 
     def test_write_argument_forms(self) -> None:
         """Lists are packed, formatted writes use ``%``, str is refused."""
-        from twisted_sslfile.sslfile import _payload
+        from twisted_sslfile._sslfile_pump import _payload
 
         self.assertEqual(_payload([b"a", bytearray(b"b"), b"c"], ()), b"abc")
         self.assertEqual(_payload(b"%d-%s", (5, b"x")), b"5-x")
@@ -2152,7 +2152,7 @@ class APITests(SSLFileHelpers, SocketpairMixin, SynchronousTestCase):
         b.settimeout(TIMEOUT)
         wire = recv_to_end(b)
         self.assertTrue(wire.endswith(b"\x15\x03\x03\x00\x02\x01\x00"))
-        from twisted_sslfile.sslfile import _Descriptor
+        from twisted_sslfile._sslfile_io import _Descriptor
 
         watched = self.reactor.getReaders() + self.reactor.getWriters()
         self.assertFalse([d for d in watched if isinstance(d, _Descriptor)])

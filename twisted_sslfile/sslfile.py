@@ -228,7 +228,7 @@ class SSLFile(_Closer):
         self._start(bool(is_client), bytes(pending_data))
 
     def read(self, length: int | None = None, not_all: bool = False) -> bytes | None:
-        """Read decrypted data; see ``SSLFILE.md`` §2.
+        """Read decrypted data; see docs/sslfile.rst, "Reading and writing".
 
         B: ``read(n)`` waits for n bytes (fewer at end of stream), ``read()``
         for the peer's close_notify, ``read(n, not_all=True)`` for any data.
@@ -239,7 +239,7 @@ class SSLFile(_Closer):
         return self._read(length, not_all)
 
     def write(self, data: bytes | Iterable[bytes], *args: object) -> int:
-        """Encrypt and send; see ``SSLFILE.md`` §3.
+        """Encrypt and send; see docs/sslfile.rst, "Reading and writing".
 
         ``data`` may be a list of bytes (packed into full records); with
         ``args``, ``data % args`` is written.  B: returns when everything is
@@ -256,7 +256,7 @@ class SSLFile(_Closer):
         clean_close: bool = False,
         dont_throw: bool = False,
     ) -> int:
-        """Close the TLS stream; see ``SSLFILE.md`` §4.
+        """Close the TLS stream; see docs/sslfile.rst, section "Closing".
 
         Returns 1, or 0 with ``errno()`` when the connection had already
         failed.  ``clean_close`` also waits for the peer's close_notify and

@@ -83,9 +83,6 @@ from twisted_sslfile.errors import RemoteAlertError, TLSError
 
 _log = Logger(namespace="twisted_sslfile.sslfile")
 
-READ_BUFFER_LIMIT = _READ_BUFFER_LIMIT
-WRITE_LIMIT = _WRITE_LIMIT
-
 
 class _SocketPump(_CallbackScheduler):
     """Socket I/O, buffers, blocking waits and the lifecycle phase.
@@ -188,7 +185,7 @@ class _SocketPump(_CallbackScheduler):
         self._writing = False
         self._descriptor: _Descriptor | None = None
         self._sync_pending = False
-        self._read_limit = READ_BUFFER_LIMIT
+        self._read_limit = _READ_BUFFER_LIMIT
         self._reader_thread: int | None = None
         self._waiters = 0
         self._timeout: float | None = None
@@ -346,7 +343,7 @@ class _SocketPump(_CallbackScheduler):
             def done() -> bool:
                 return bool(inbuf) or self._input_ended()
         else:
-            self._read_limit = max(READ_BUFFER_LIMIT, length)
+            self._read_limit = max(_READ_BUFFER_LIMIT, length)
 
             def done() -> bool:
                 return len(inbuf) >= length or self._input_ended()
@@ -354,7 +351,7 @@ class _SocketPump(_CallbackScheduler):
         try:
             self._block_until(done)
         finally:
-            self._read_limit = READ_BUFFER_LIMIT
+            self._read_limit = _READ_BUFFER_LIMIT
 
     def _take(self, length: int | None) -> bytes | None:
         """Hand out buffered data, or the end-of-stream result (lock held)."""
@@ -412,10 +409,10 @@ class _SocketPump(_CallbackScheduler):
             self._after_io()
             self._errno = 0
             return 0
-        room = WRITE_LIMIT - len(self._outbuf)
+        room = _WRITE_LIMIT - len(self._outbuf)
         if room <= 0:
             self._flush()
-            room = WRITE_LIMIT - len(self._outbuf)
+            room = _WRITE_LIMIT - len(self._outbuf)
             if room <= 0:
                 self._after_io()
                 self._errno = _errno.EAGAIN

@@ -1,11 +1,12 @@
-"""Tests of :class:`twisted_sslfile.sslfile.SSLFile` (SSLFILE.md).
+"""Tests of :class:`twisted_sslfile.sslfile.SSLFile` (specified in docs/sslfile.rst).
 
-The ten acceptance scenarios of SSLFILE.md §8 run four times each: over a
-``socketpair()`` and over loopback TCP, with the global reactor (a trial
-``TestCase`` returning Deferreds) and with a separately constructed
-``SelectReactor`` running in its own thread (an "arbitrary backend"; the
-test thread waits for it with bounded timeouts).  Scenario code always runs
-on the backend's thread, as the rules for nonblocking SSLFiles ask.
+The ten scenarios of docs/sslfile.rst ("Reference scenarios") run four
+times each: over a ``socketpair()`` and over loopback TCP, with the global
+reactor (a trial ``TestCase`` returning Deferreds) and with a separately
+constructed ``SelectReactor`` running in its own thread (an "arbitrary
+backend"; the test thread waits for it with bounded timeouts).  Scenario
+code always runs on the backend's thread, as the rules for nonblocking
+SSLFiles ask.
 
 Every error path is reached by a real event on a real socket - a peer that
 resets, truncates, sends garbage, sends a fatal alert or never answers -
@@ -361,7 +362,8 @@ class SSLFileHelpers(PKIMixin):
 
 
 # ---------------------------------------------------------------------------
-# SSLFILE.md §8 and the error paths of §2-§5, on every backend and transport
+# docs/sslfile.rst: "Reference scenarios" and the error paths of "Reading
+# and writing", "Closing" and "Callbacks", on every backend and transport
 # ---------------------------------------------------------------------------
 
 
@@ -537,9 +539,9 @@ class ScenarioTests(SSLFileHelpers):
             self.assertEqual(client.query_version(), expected)
             self.assertEqual(server.query_version(), expected)
             return
-        # SSLFILE.md §5: the sender of the fatal alert (the server: no common
-        # version) sees close (ECONNABORTED) then write (EPIPE); the receiver
-        # only close (ECONNRESET).
+        # docs/sslfile.rst, "Callbacks": the sender of the fatal alert (the
+        # server: no common version) sees close (ECONNABORTED) then write
+        # (EPIPE); the receiver only close (ECONNRESET).
         self.assertEqual(
             sorted(calls),
             sorted(
@@ -2049,7 +2051,7 @@ class APITests(SSLFileHelpers, SocketpairMixin, SynchronousTestCase):
 
     def test_write_argument_forms(self) -> None:
         """Lists are packed, formatted writes use ``%``, str is refused."""
-        from twisted_sslfile.sslfile import _payload
+        from twisted_sslfile._sslfile_pump import _payload
 
         self.assertEqual(_payload([b"a", bytearray(b"b"), b"c"], ()), b"abc")
         self.assertEqual(_payload(b"%d-%s", (5, b"x")), b"5-x")
@@ -2152,7 +2154,7 @@ class APITests(SSLFileHelpers, SocketpairMixin, SynchronousTestCase):
         b.settimeout(TIMEOUT)
         wire = recv_to_end(b)
         self.assertTrue(wire.endswith(b"\x15\x03\x03\x00\x02\x01\x00"))
-        from twisted_sslfile.sslfile import _Descriptor
+        from twisted_sslfile._sslfile_io import _Descriptor
 
         watched = self.reactor.getReaders() + self.reactor.getWriters()
         self.assertFalse([d for d in watched if isinstance(d, _Descriptor)])

@@ -26,7 +26,8 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from typing import Any, Protocol
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Protocol
 
 from twisted.internet import error as _twisted_error
 from twisted.internet.interfaces import (
@@ -59,6 +60,18 @@ class _Owner(Protocol):
     def _sync_registration(self) -> None: ...
 
 
+class _ClosingOwner(_Owner, Protocol):
+    """An owner whose close is bounded (the close timer's trampolines)."""
+
+    def _close_timed_out(self) -> None: ...
+
+    def _start_close_timer(self) -> None: ...
+
+
+if TYPE_CHECKING:
+    from twisted_sslfile.errors import TLSError
+
+
 #: Largest single ``recv``; also the plaintext a B-mode write encrypts at a
 #: time before it waits for the socket to take it.
 _RECV_SIZE = 65536
@@ -71,6 +84,43 @@ _RECVS_PER_WAKEUP = 8
 _DRAIN_TIMEOUT = 10.0
 
 _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
+
+#: Decrypted bytes buffered before reading stops (``READ_BUFFER_LIMIT``).
+_READ_BUFFER_LIMIT = 65536
+#: The NB write bound per call and for the backlog (``WRITE_LIMIT``).
+_WRITE_LIMIT = 65536
+
+
+class SSLHandshakeError(OSError):
+    """A blocking client's handshake failed inside the constructor.
+
+    An :class:`OSError` like Pike's, whose ``strerror`` starts with
+    ``"SSL handshake failure: "``.  ``tls_error`` is the engine's error
+    (the alert sent or received), or None for a socket failure.  The socket
+    was detached, not closed: it still belongs to the caller.
+    """
+
+    def __init__(self, code: int, detail: str, tls_error: TLSError | None = None):
+        super().__init__(code, f"SSL handshake failure: {detail}")
+        self.tls_error = tls_error
+
+
+class ReactorThreadError(OSError):
+    """A blocking call would have to wait on the thread that runs its backend.
+
+    Waiting there stops the reactor: no callback of this or any other
+    connection runs, and if the peer is served by the same reactor it never
+    answers, so the wait never ends.  ``errno`` is ``EDEADLK``.
+    """
+
+    def __init__(self, backend: object) -> None:
+        super().__init__(
+            _errno.EDEADLK,
+            f"a blocking SSLFile call would wait on the thread running its "
+            f"backend {backend!r}, stopping that reactor (and deadlocking if "
+            f"the peer is served by it); call it from another thread, or use "
+            f"nonblocking mode (set_nonblocking)",
+        )
 
 
 class _WaitTimeout(Exception):
@@ -114,7 +164,7 @@ def _in_backend(backend: object) -> bool:
             return True
     if not getattr(backend, "running", False):
         return False
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
         if (
@@ -182,7 +232,7 @@ class _Descriptor:
     def fileno(self) -> int:
         return self._fd
 
-    def doRead(self) -> object:
+    def doRead(self) -> object:  # type: ignore[override]  # an exception instance, not a Failure: the reactor takes both
         owner = self._ref()
         if owner is None:
             # Its SSLFile is gone: ask the reactor to forget us.
@@ -195,7 +245,7 @@ class _Descriptor:
             _pop_backend()
         return None
 
-    def doWrite(self) -> object:
+    def doWrite(self) -> object:  # type: ignore[override]  # an exception instance, not a Failure: the reactor takes both
         owner = self._ref()
         if owner is None:
             return _twisted_error.ConnectionDone()
@@ -235,7 +285,7 @@ class _Drain:
     def fileno(self) -> int:
         return self._fd
 
-    def doWrite(self) -> object:
+    def doWrite(self) -> object:  # type: ignore[override]  # an exception instance, not a Failure: the reactor takes both
         try:
             sent = self._sock.send(self._data, _SEND_FLAGS)
         except BlockingIOError:
@@ -274,7 +324,7 @@ def _run_poll(ref: weakref.ref[_Owner]) -> None:
         _pop_backend()
 
 
-def _run_close_timer(ref: weakref.ref[_Owner]) -> None:
+def _run_close_timer(ref: weakref.ref[_ClosingOwner]) -> None:
     owner = ref()
     if owner is None:
         return
@@ -285,7 +335,7 @@ def _run_close_timer(ref: weakref.ref[_Owner]) -> None:
         _pop_backend()
 
 
-def _arm_close_timer(ref: weakref.ref[_Owner]) -> None:
+def _arm_close_timer(ref: weakref.ref[_ClosingOwner]) -> None:
     """Start a close timer from the backend's thread (asked from another)."""
     owner = ref()
     if owner is None:

@@ -16,13 +16,15 @@ into :class:`bytes`.
 
 from __future__ import annotations
 
-import builtins
 import struct
 from types import TracebackType
 
 from ..errors import DecodeError, InternalError
 
 __all__ = ["Reader", "Writer"]
+
+#: The type, under a name the method ``Reader.bytes`` does not shadow.
+_Bytes = bytes
 
 # The largest value of a length prefix of 1, 2 or 3 bytes (RFC 8446 §3.4:
 # "the length field ... consumes as many bytes as required to hold the
@@ -104,7 +106,7 @@ class Reader:
         return self._view[pos : pos + n]
 
     # Below this method ``bytes`` in the class body names the method, not the
-    # type, so the annotations after it say ``builtins.bytes``.
+    # type, so the annotations after it say ``_Bytes``.
     def bytes(self, n: int) -> bytes:
         """Exactly ``n`` bytes: a fixed-size field such as ``Random random``."""
         return bytes(self._take(n))
@@ -130,7 +132,7 @@ class Reader:
 
     def vector(
         self, length_size: int, min_length: int = 0, max_length: int | None = None
-    ) -> builtins.bytes:
+    ) -> _Bytes:
         """An ``opaque x<min_length..max_length>`` with a ``length_size`` prefix."""
         return bytes(self._take(self._length(length_size, min_length, max_length)))
 
@@ -159,7 +161,7 @@ class Reader:
             raise DecodeError(f"list of uint16 has odd length {len(data)}")
         return list(struct.unpack(f">{len(data) >> 1}H", data))
 
-    def rest(self) -> builtins.bytes:
+    def rest(self) -> _Bytes:
         """Everything not yet consumed (for fields that extend to the end)."""
         return bytes(self._take(self._end - self._pos))
 

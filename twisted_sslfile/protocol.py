@@ -61,6 +61,8 @@ from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer
 
+from twisted_sslfile._coalesce import WriteCoalescer
+from twisted_sslfile._membrane import ProducerMembrane
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine.connection import Connection
 from twisted_sslfile.engine.events import (
@@ -97,9 +99,6 @@ DEFAULT_CLOSE_TIMEOUT = 3.0
 #: Seconds the connection is drained after a fatal alert before it closes.
 DEFAULT_DRAIN_TIMEOUT = 2.0
 
-# The most plaintext one record carries (RFC 8446 §5.1).  Writes are handed to
-# the engine in multiples of it, so bulk data goes out in full records.
-_RECORD_PAYLOAD = 16384
 # Application bytes buffered here (before the handshake) above which a
 # registered producer is paused: TLS's own back-pressure.
 _HIGH_WATER = 65536
@@ -146,35 +145,6 @@ def _check_timeout(value: float | None, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"{name} must be a positive number of seconds or None")
     return float(value)
-
-
-@implementer(IPushProducer)
-class _ProducerProxy:
-    """Registered with the lower transport on behalf of the application's producer.
-
-    The transport's pause and resume calls come here, so that TLSProtocol
-    can combine them with its own back-pressure before the application's
-    producer hears of them.  Detached once the application unregisters, so
-    a late call from the transport reaches nobody.
-    """
-
-    def __init__(self, protocol: TLSProtocol) -> None:
-        self._protocol: TLSProtocol | None = protocol
-
-    def detach(self) -> None:
-        self._protocol = None
-
-    def pauseProducing(self) -> None:
-        if self._protocol is not None:
-            self._protocol._transport_paused_writing()
-
-    def resumeProducing(self) -> None:
-        if self._protocol is not None:
-            self._protocol._transport_resumed_writing()
-
-    def stopProducing(self) -> None:
-        if self._protocol is not None:
-            self._protocol._transport_stopped_producer()
 
 
 @implementer(
@@ -259,9 +229,7 @@ class TLSProtocol(Protocol):
         self._wrapped_connected = False
 
         # Application writes not yet given to the engine (coalescing).
-        self._write_buffer: list[bytes] = []
-        self._buffered = 0
-        self._flush_call: Any = None
+        self._writes = WriteCoalescer(lambda: self._clock, self._scheduled_flush)
 
         # Application reads held back while the application pauses us.
         # Made on first use: most connections never hold data back, and an
@@ -271,14 +239,9 @@ class TLSProtocol(Protocol):
         self._app_paused = False
         self._transport_read_paused = False
 
-        # Producer of the application (we are its consumer).
-        self._producer: Any = None
-        self._streaming = False
-        self._proxy: _ProducerProxy | None = None
-        self._producer_paused = False
-        self._transport_paused_us = False
-        self._pull_demand = False
-        self._in_pull = False
+        # Producer of the application (we are its consumer), behind the
+        # membrane registered with the transport below.
+        self._membrane: ProducerMembrane | None = None
 
         # Closing.
         self._write_shut = False  # no more application writes
@@ -307,6 +270,11 @@ class TLSProtocol(Protocol):
             self._log = ConnectionLog(connection_log)
 
     # -- helpers -------------------------------------------------------------
+
+    @property
+    def _buffered(self) -> int:
+        """Application bytes written and not yet given to the engine."""
+        return self._writes.buffered
 
     @property
     def _clock(self) -> Any:
@@ -416,8 +384,9 @@ class TLSProtocol(Protocol):
         self.connected = False
         self.disconnecting = True
         self.disconnected = True
-        for name in ("_handshake_timer", "_close_timer", "_drain_timer", "_flush_call"):
+        for name in ("_handshake_timer", "_close_timer", "_drain_timer"):
             self._cancel(name)
+        self._writes.cancel()
         self._cancel("_delivery_call")
         if self._reason is None:
             if (self._closing and not self._close_after_handshake) or self._peer_closed:
@@ -431,8 +400,7 @@ class TLSProtocol(Protocol):
         final = self._reason
         self._fail_handshake(final)
         self._stop_producer()
-        self._write_buffer.clear()
-        self._buffered = 0
+        self._writes.clear()
         if not self._closing:
             # Data already received, decrypted and authenticated is not
             # thrown away because the application happened to be paused.
@@ -461,13 +429,14 @@ class TLSProtocol(Protocol):
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
         if self._write_shut or self._shutting_down or self._lost or not data:
             return
-        self._write_buffer.append(data)
-        self._buffered += len(data)
+        writes = self._writes
+        writes.append(data)
         if self._conn.handshake_complete:
-            if self._buffered >= _RECORD_PAYLOAD:
-                self._send_full_records()
-            if self._buffered:
-                self._schedule_flush()
+            full = writes.take_full_records()
+            if full and self._engine_send(full):
+                self._write_output()
+            if writes.buffered:
+                writes.schedule()
         else:
             self._update_producer()
 
@@ -540,8 +509,7 @@ class TLSProtocol(Protocol):
         self._fail_handshake(self._reason)  # type: ignore[arg-type]
         self._closing = True
         self.disconnecting = True
-        self._write_buffer.clear()
-        self._buffered = 0
+        self._writes.clear()
         self._pending = None
         self._stop_producer()
         self._abort_transport()
@@ -654,39 +622,37 @@ class TLSProtocol(Protocol):
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         """Register the application's producer; push or pull."""
-        if self._producer is not None:
+        if self._membrane is not None:
             raise RuntimeError(
                 f"Cannot register producer {producer!r}, because producer "
-                f"{self._producer!r} was never unregistered."
+                f"{self._membrane.producer!r} was never unregistered."
             )
         if self._lost or self._write_shut or self._shutting_down:
             # Nothing it writes can be sent any more.
             producer.stopProducing()
             return
-        self._producer = producer
-        self._streaming = bool(streaming)
-        self._producer_paused = False
-        self._transport_paused_us = False
-        self._pull_demand = False
-        proxy = self._proxy = _ProducerProxy(self)
+        membrane = self._membrane = ProducerMembrane(
+            producer,
+            bool(streaming),
+            backlog_full=lambda: self._writes.buffered >= _HIGH_WATER,
+            transport_stopped=self._transport_stopped_producer,
+        )
         register = getattr(self.transport, "registerProducer", None)
         if register is not None:
-            register(proxy, self._streaming)
-        elif not self._streaming:
-            self._pull_demand = True
-        self._update_producer()
+            register(membrane, membrane.streaming)
+        elif not membrane.streaming:
+            membrane.demand()
+        membrane.update()
 
     def unregisterProducer(self) -> None:
         """Forget the application's producer (a no-op when none is registered)."""
-        if self._producer is None:
+        membrane, self._membrane = self._membrane, None
+        if membrane is None:
             return
-        self._producer = None
-        proxy, self._proxy = self._proxy, None
-        if proxy is not None:
-            proxy.detach()
-            unregister = getattr(self.transport, "unregisterProducer", None)
-            if unregister is not None and not self._lost:
-                unregister()
+        membrane.detach()
+        unregister = getattr(self.transport, "unregisterProducer", None)
+        if unregister is not None and not self._lost:
+            unregister()
 
     # -- IPushProducer: the application pausing our reads --------------------
 
@@ -852,36 +818,9 @@ class TLSProtocol(Protocol):
 
     # -- writing -------------------------------------------------------------
 
-    def _schedule_flush(self) -> None:
-        if self._flush_call is None:
-            self._flush_call = self._clock.callLater(0, self._scheduled_flush)
-
     def _scheduled_flush(self) -> None:
-        self._flush_call = None
         if not self._lost and not self._shutting_down:
             self._flush()
-
-    def _take_buffer(self) -> bytes:
-        buffer = self._write_buffer
-        data = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-        self._write_buffer = []
-        self._buffered = 0
-        return data
-
-    def _send_full_records(self) -> None:
-        """Hand the engine every full record's worth; keep the tail for later."""
-        data = self._take_buffer()
-        tail = len(data) % _RECORD_PAYLOAD
-        if tail:
-            view = memoryview(data)
-            if not self._engine_send(view[:-tail]):
-                return
-            rest = bytes(view[-tail:])
-            self._write_buffer = [rest]
-            self._buffered = tail
-        elif not self._engine_send(data):
-            return
-        self._write_output()
 
     def _engine_send(self, data: bytes | memoryview) -> bool:
         """Give the engine application data; a failure fails the connection."""
@@ -896,13 +835,13 @@ class TLSProtocol(Protocol):
 
     def _flush(self) -> None:
         """Move coalesced writes into the engine and its output to the transport."""
-        self._cancel("_flush_call")
+        self._writes.cancel()
         if (
-            self._buffered
+            self._writes.buffered
             and self._conn.handshake_complete
             and not self._conn.sent_close_notify
             and self._conn.error is None
-            and not self._engine_send(self._take_buffer())
+            and not self._engine_send(self._writes.take())
         ):
             return
         self._write_output()
@@ -925,46 +864,16 @@ class TLSProtocol(Protocol):
         conn = self._conn
         if conn.error is not None or conn.sent_close_notify:
             return
-        if self._buffered and not self._engine_send(self._take_buffer()):
+        if self._writes.buffered and not self._engine_send(self._writes.take()):
             return
         conn.close()
         self._write_output()
 
     # -- producers -----------------------------------------------------------
 
-    def _transport_paused_writing(self) -> None:
-        self._transport_paused_us = True
-        self._update_producer()
-
-    def _transport_resumed_writing(self) -> None:
-        if self._streaming:
-            self._transport_paused_us = False
-        else:
-            self._pull_demand = True
-        self._update_producer()
-
     def _update_producer(self) -> None:
-        """Pause/resume (or pull) the application's producer: the transport's
-        back-pressure and ours (data held before the handshake) combined."""
-        producer = self._producer
-        if producer is None:
-            return
-        backlog_full = self._buffered >= _HIGH_WATER
-        if self._streaming:
-            want_pause = self._transport_paused_us or backlog_full
-            if want_pause and not self._producer_paused:
-                self._producer_paused = True
-                producer.pauseProducing()
-            elif not want_pause and self._producer_paused:
-                self._producer_paused = False
-                producer.resumeProducing()
-        elif self._pull_demand and not backlog_full and not self._in_pull:
-            self._pull_demand = False
-            self._in_pull = True
-            try:
-                producer.resumeProducing()
-            finally:
-                self._in_pull = False
+        if self._membrane is not None:
+            self._membrane.update()
 
     def _transport_stopped_producer(self) -> None:
         """The transport below stopped the producer we registered with it.
@@ -979,11 +888,11 @@ class TLSProtocol(Protocol):
         self._stop_producer()
 
     def _stop_producer(self) -> None:
-        producer = self._producer
-        if producer is None:
+        membrane = self._membrane
+        if membrane is None:
             return
         self.unregisterProducer()
-        producer.stopProducing()
+        membrane.producer.stopProducing()
 
     # -- closing -------------------------------------------------------------
 
@@ -1009,8 +918,7 @@ class TLSProtocol(Protocol):
         """A fatal TLS error: send its alert (queued by the engine) and close."""
         self._set_reason(Failure(exc))
         self._fail_handshake(self._reason)  # type: ignore[arg-type]
-        self._write_buffer.clear()
-        self._buffered = 0
+        self._writes.clear()
         self._write_shut = True
         self._stop_producer()
         self._write_output()
@@ -1067,7 +975,7 @@ class TLSProtocol(Protocol):
         self._transport_closed = True
         self._shutting_down = True
         self._cancel("_drain_timer")
-        self._cancel("_flush_call")
+        self._writes.cancel()
         # Twisted's TCP does not close while a paused producer is registered
         # (it resumes it when the buffer drains, and waits for more): the
         # application's producer, which can write nothing more, goes first.
@@ -1081,8 +989,9 @@ class TLSProtocol(Protocol):
     def _abort_transport(self) -> None:
         self._shutting_down = True
         self._transport_closed = True
-        for name in ("_handshake_timer", "_close_timer", "_drain_timer", "_flush_call"):
+        for name in ("_handshake_timer", "_close_timer", "_drain_timer"):
             self._cancel(name)
+        self._writes.cancel()
         abort = getattr(self.transport, "abortConnection", None)
         if abort is not None:
             abort()

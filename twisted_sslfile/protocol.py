@@ -62,6 +62,9 @@ from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer
 
+from twisted_sslfile._coalesce import WriteCoalescer
+from twisted_sslfile._lifecycle import TRANSITIONS, Phase, PhaseError
+from twisted_sslfile._membrane import ProducerMembrane
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine.connection import Connection
 from twisted_sslfile.engine.events import (
@@ -103,9 +106,6 @@ DEFAULT_CLOSE_TIMEOUT = 3.0
 #: Seconds the connection is drained after a fatal alert before it closes.
 DEFAULT_DRAIN_TIMEOUT = 2.0
 
-# The most plaintext one record carries (RFC 8446 §5.1).  Writes are handed to
-# the engine in multiples of it, so bulk data goes out in full records.
-_RECORD_PAYLOAD = 16384
 # Application bytes buffered here (before the handshake) above which a
 # registered producer is paused: TLS's own back-pressure.
 _HIGH_WATER = 65536
@@ -113,6 +113,14 @@ _HIGH_WATER = 65536
 _MAX_CACHED_CONTEXTS = 16
 
 _EOF = object()  # in the delivery queue: the peer's close_notify
+
+# Phases in which received bytes are given to the engine: the peer has not
+# closed, no alert was sent (bytes after close_notify are ignored, RFC 8446
+# §6.1).
+_READING = frozenset({Phase.HANDSHAKING, Phase.OPEN, Phase.WRITE_CLOSED, Phase.CLOSING})
+_WRITABLE = frozenset({Phase.HANDSHAKING, Phase.OPEN, Phase.READ_CLOSED})
+_ENDED = frozenset({Phase.DONE, Phase.DRAINING, Phase.ABORTED, Phase.CLOSED})
+_PEER_CLOSED = frozenset({Phase.READ_CLOSED, Phase.FINISHING, Phase.DONE})
 _CONNECTION_DONE = Failure(error.ConnectionDone())
 
 
@@ -122,35 +130,6 @@ def _check_timeout(value: float | None, name: str) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ValueError(f"{name} must be a positive number of seconds or None")
     return float(value)
-
-
-@implementer(IPushProducer)
-class _ProducerProxy:
-    """Registered with the lower transport on behalf of the application's producer.
-
-    The transport's pause and resume calls come here, so that TLSProtocol
-    can combine them with its own back-pressure before the application's
-    producer hears of them.  Detached once the application unregisters, so
-    a late call from the transport reaches nobody.
-    """
-
-    def __init__(self, protocol: TLSProtocol) -> None:
-        self._protocol: TLSProtocol | None = protocol
-
-    def detach(self) -> None:
-        self._protocol = None
-
-    def pauseProducing(self) -> None:
-        if self._protocol is not None:
-            self._protocol._transport_paused_writing()
-
-    def resumeProducing(self) -> None:
-        if self._protocol is not None:
-            self._protocol._transport_resumed_writing()
-
-    def stopProducing(self) -> None:
-        if self._protocol is not None:
-            self._protocol._transport_stopped_producer()
 
 
 @implementer(
@@ -236,9 +215,7 @@ class TLSProtocol(Protocol):
         self._wrapped_connected = False
 
         # Application writes not yet given to the engine (coalescing).
-        self._write_buffer: list[bytes] = []
-        self._buffered = 0
-        self._flush_call: Any = None
+        self._writes = WriteCoalescer(lambda: self._clock, self._scheduled_flush)
 
         # Application reads held back while the application pauses us.
         # Made on first use: most connections never hold data back, and an
@@ -248,28 +225,17 @@ class TLSProtocol(Protocol):
         self._app_paused = False
         self._transport_read_paused = False
 
-        # Producer of the application (we are its consumer).
-        self._producer: Any = None
-        self._streaming = False
-        self._proxy: _ProducerProxy | None = None
-        self._producer_paused = False
-        self._transport_paused_us = False
-        self._pull_demand = False
-        self._in_pull = False
+        # Producer of the application (we are its consumer), behind the
+        # membrane registered with the transport below.
+        self._membrane: ProducerMembrane | None = None
 
-        # Closing.
-        self._write_shut = False  # no more application writes
-        self._close_after_handshake = False  # close_notify once keys exist
-        self._closing = False  # loseConnection was called
-        self._peer_closed = False  # peer's close_notify received
-        self._draining = False  # fatal alert sent; discarding input
-        self._shutting_down = False  # the transport is being closed/aborted
-        self._transport_going = False  # the transport stopped our producer
-        self._transport_closed = False  # transport.loseConnection was called
-        self._tcp_write_shut = False  # transport.loseWriteConnection was called
-        self._write_lost_notified = False
+        # The lifecycle: one phase, changed only by _transition (_lifecycle).
+        self._phase = Phase.HANDSHAKING
+        # What was asked of the transport below, whatever the phase.
+        self._transport_closed = False  # loseConnection or abortConnection
+        self._tcp_write_shut = False  # loseWriteConnection
+        self._transport_going = False  # it stopped our producer: being lost
         self._reason: Failure | None = None
-        self._lost = False
 
         self._handshake_timer: Any = None
         self._close_timer: Any = None
@@ -284,6 +250,33 @@ class TLSProtocol(Protocol):
             self._log = ConnectionLog(connection_log)
 
     # -- helpers -------------------------------------------------------------
+
+    def _transition(self, phase: Phase) -> None:
+        """Move to ``phase``: the one place the lifecycle changes."""
+        if phase not in TRANSITIONS[self._phase]:
+            raise PhaseError(f"{self._phase.name} -> {phase.name}")
+        self._phase = phase
+
+    @property
+    def _lost(self) -> bool:
+        """connectionLost ran."""
+        return self._phase is Phase.CLOSED
+
+    @property
+    def _shutting_down(self) -> bool:
+        """Past the point where anything new is sent or delivered: the
+        transport is being closed, or TLS has ended (alert, abort, done)."""
+        return self._transport_closed or self._phase in _ENDED
+
+    @property
+    def _write_open(self) -> bool:
+        """The application may still write."""
+        return self._phase in _WRITABLE and not self._transport_closed
+
+    @property
+    def _buffered(self) -> int:
+        """Application bytes written and not yet given to the engine."""
+        return self._writes.buffered
 
     @property
     def _clock(self) -> Any:
@@ -347,9 +340,9 @@ class TLSProtocol(Protocol):
 
     def dataReceived(self, data: bytes) -> None:
         """Bytes from the transport: decrypt, and act on what they carry."""
-        if self._draining or self._lost or self._peer_closed:
+        if self._phase not in _READING:
             # Draining after an alert, or bytes after close_notify, which
-            # RFC 8446 §6.1 says to ignore.
+            # RFC 8446 §6.1 says to ignore, or after TLS ended.
             return
         try:
             events = self._conn.receive_data(data)
@@ -368,18 +361,20 @@ class TLSProtocol(Protocol):
 
     def readConnectionLost(self) -> None:
         """The transport's peer shut its write side (TCP FIN)."""
-        if self._lost:
+        phase = self._phase
+        if phase is Phase.CLOSED:
             return
-        if self._draining or self._closing or self._transport_closed:
+        if phase in (Phase.DRAINING, Phase.CLOSING) or self._transport_closed:
             self._close_transport()
             return
-        if self._peer_closed:
+        if phase in _PEER_CLOSED:
             # A FIN after close_notify is the normal end of the peer's side;
-            # a half-closed application may still be writing.
-            if self._write_shut:
+            # a half-closed (READ_CLOSED) application may still be writing.
+            if phase is not Phase.READ_CLOSED:
                 self._close_transport()
             return
         self._set_reason(self._truncation())
+        self._transition(Phase.ABORTED)
         self._close_transport()
 
     def writeConnectionLost(self) -> None:
@@ -389,17 +384,20 @@ class TLSProtocol(Protocol):
         """The transport is gone: tell the application why, exactly once."""
         if self._lost:
             return
-        self._lost = True
+        # We closed and our close_notify is out (RFC 8446 §6.1: the peer's
+        # answer is optional).
+        closed_by_us = self._phase is Phase.CLOSING and self._conn.sent_close_notify
+        self._transition(Phase.CLOSED)
         self.connected = False
         self.disconnecting = True
         self.disconnected = True
-        for name in ("_handshake_timer", "_close_timer", "_drain_timer", "_flush_call"):
+        for name in ("_handshake_timer", "_close_timer", "_drain_timer"):
             self._cancel(name)
+        self._writes.cancel()
         self._cancel("_delivery_call")
         if self._reason is None:
-            if (self._closing and not self._close_after_handshake) or self._peer_closed:
-                # We closed (the peer's answer is optional, RFC 8446 §6.1),
-                # or the peer did, cleanly.
+            if closed_by_us:
+                # (The peer's clean close set the reason when it came.)
                 self._reason = Failure(error.ConnectionDone())
             elif reason.check(error.ConnectionDone):
                 self._reason = self._truncation()
@@ -408,15 +406,14 @@ class TLSProtocol(Protocol):
         final = self._reason
         self._fail_handshake(final)
         self._stop_producer()
-        self._write_buffer.clear()
-        self._buffered = 0
-        if not self._closing:
-            # Data already received, decrypted and authenticated is not
-            # thrown away because the application happened to be paused.
-            pending, self._pending = self._pending or (), None
-            for item in pending:
-                if item is not _EOF:
-                    self.wrappedProtocol.dataReceived(item)
+        self._writes.clear()
+        # Data already received, decrypted and authenticated is not thrown
+        # away because the application happened to be paused (closing
+        # itself drops it: loseConnection and abortConnection clear it).
+        pending, self._pending = self._pending or (), None
+        for item in pending:
+            if item is not _EOF:
+                self.wrappedProtocol.dataReceived(item)
         if self.factory is not None and self in getattr(self.factory, "protocols", {}):
             self.factory.unregisterProtocol(self)
         if self._log is not None:
@@ -436,15 +433,16 @@ class TLSProtocol(Protocol):
         """Send ``data``; queued before the handshake, coalesced per reactor turn."""
         if not isinstance(data, bytes):
             raise TypeError(f"data must be bytes, not {type(data).__name__}")
-        if self._write_shut or self._shutting_down or self._lost or not data:
+        if not self._write_open or not data:
             return
-        self._write_buffer.append(data)
-        self._buffered += len(data)
+        writes = self._writes
+        writes.append(data)
         if self._conn.handshake_complete:
-            if self._buffered >= _RECORD_PAYLOAD:
-                self._send_full_records()
-            if self._buffered:
-                self._schedule_flush()
+            full = writes.take_full_records()
+            if full and self._engine_send(full):
+                self._write_output()
+            if writes.buffered:
+                writes.schedule()
         else:
             self._update_producer()
 
@@ -457,11 +455,14 @@ class TLSProtocol(Protocol):
         """Flush, send close_notify, and close once the peer answers (or
         ``close_timeout`` passes).  A registered producer is stopped: what it
         would write after this could never be sent."""
-        if self._closing or self._lost or self._transport_going:
+        if self._phase in (Phase.CLOSING, Phase.CLOSED) or self._transport_going:
             return
-        self._closing = True
         self.disconnecting = True
         self._stop_producer()
+        if self._phase in (Phase.CLOSING, Phase.CLOSED):
+            # The producer closed in turn (a transport that is its own
+            # producer): that call did it all.
+            return
         self._pending = None
         self._cancel("_delivery_call")
         if self._shutting_down:
@@ -470,8 +471,7 @@ class TLSProtocol(Protocol):
             if self._buffered:
                 # Data written before the handshake still goes out, then
                 # close_notify; the handshake timeout bounds the wait.
-                self._write_shut = True
-                self._close_after_handshake = True
+                self._transition(Phase.CLOSING)
                 if self._handshake_timer is None:
                     self._start_close_timer()
                 self._update_reading()
@@ -483,12 +483,19 @@ class TLSProtocol(Protocol):
                     error.ConnectionDone("closed before the TLS handshake completed")
                 )
             )
+            self._transition(Phase.CLOSING)
             self._close_transport()
             return
+        if self._phase in _PEER_CLOSED:
+            self._send_close_notify()
+            if not self._shutting_down:
+                self._transition(Phase.DONE)
+            self._close_transport()
+            return
+        self._transition(Phase.CLOSING)
         self._send_close_notify()
-        if self._peer_closed:
-            self._close_transport()
-            return
+        if self._phase is not Phase.CLOSING:
+            return  # it failed: draining
         self._await_peer_close()
         self._update_reading()
 
@@ -498,15 +505,19 @@ class TLSProtocol(Protocol):
         A half-closeable application is told ``writeConnectionLost()`` once
         close_notify is out; the peer's close_notify then ends the connection.
         """
-        if self._write_shut or self._closing or self._shutting_down or self._lost:
+        if not self._write_open:
             return
-        self._write_shut = True
+        peer_closed = self._phase is Phase.READ_CLOSED
         if not self._conn.handshake_complete:
-            self._close_after_handshake = True
+            # close_notify is owed until the handshake completes.
+            self._transition(Phase.FINISHING if peer_closed else Phase.WRITE_CLOSED)
             return
+        if not peer_closed:
+            self._transition(Phase.WRITE_CLOSED)
         self._send_close_notify()
         self._notify_write_lost()
-        if self._peer_closed:
+        if peer_closed and not self._shutting_down:
+            self._transition(Phase.DONE)
             self._close_transport()
 
     def abortConnection(self) -> None:
@@ -515,10 +526,10 @@ class TLSProtocol(Protocol):
             return
         self._set_reason(Failure(error.ConnectionAborted()))
         self._fail_handshake(self._reason)  # type: ignore[arg-type]
-        self._closing = True
+        if self._phase is not Phase.ABORTED:
+            self._transition(Phase.ABORTED)
         self.disconnecting = True
-        self._write_buffer.clear()
-        self._buffered = 0
+        self._writes.clear()
         self._pending = None
         self._stop_producer()
         self._abort_transport()
@@ -611,7 +622,7 @@ class TLSProtocol(Protocol):
         """Switch to fresh sending keys (TLS 1.3 KeyUpdate, RFC 8446 §4.6.3)."""
         if not self._conn.handshake_complete:
             raise RuntimeError("KeyUpdate needs a completed handshake")
-        if self._write_shut or self._shutting_down or self._lost:
+        if not self._write_open:
             raise RuntimeError("KeyUpdate after the write side was closed")
         self._flush()
         try:
@@ -631,39 +642,37 @@ class TLSProtocol(Protocol):
 
     def registerProducer(self, producer: Any, streaming: bool) -> None:
         """Register the application's producer; push or pull."""
-        if self._producer is not None:
+        if self._membrane is not None:
             raise RuntimeError(
                 f"Cannot register producer {producer!r}, because producer "
-                f"{self._producer!r} was never unregistered."
+                f"{self._membrane.producer!r} was never unregistered."
             )
-        if self._lost or self._write_shut or self._shutting_down:
+        if not self._write_open:
             # Nothing it writes can be sent any more.
             producer.stopProducing()
             return
-        self._producer = producer
-        self._streaming = bool(streaming)
-        self._producer_paused = False
-        self._transport_paused_us = False
-        self._pull_demand = False
-        proxy = self._proxy = _ProducerProxy(self)
+        membrane = self._membrane = ProducerMembrane(
+            producer,
+            bool(streaming),
+            backlog_full=lambda: self._writes.buffered >= _HIGH_WATER,
+            transport_stopped=self._transport_stopped_producer,
+        )
         register = getattr(self.transport, "registerProducer", None)
         if register is not None:
-            register(proxy, self._streaming)
-        elif not self._streaming:
-            self._pull_demand = True
-        self._update_producer()
+            register(membrane, membrane.streaming)
+        elif not membrane.streaming:
+            membrane.demand()
+        membrane.update()
 
     def unregisterProducer(self) -> None:
         """Forget the application's producer (a no-op when none is registered)."""
-        if self._producer is None:
+        membrane, self._membrane = self._membrane, None
+        if membrane is None:
             return
-        self._producer = None
-        proxy, self._proxy = self._proxy, None
-        if proxy is not None:
-            proxy.detach()
-            unregister = getattr(self.transport, "unregisterProducer", None)
-            if unregister is not None and not self._lost:
-                unregister()
+        membrane.detach()
+        unregister = getattr(self.transport, "unregisterProducer", None)
+        if unregister is not None and not self._lost:
+            unregister()
 
     # -- IPushProducer: the application pausing our reads --------------------
 
@@ -724,13 +733,21 @@ class TLSProtocol(Protocol):
         waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.callback(event)
-        if self._lost or self._shutting_down:
+        if self._shutting_down:
             return
+        if self._phase is Phase.HANDSHAKING:
+            self._transition(Phase.OPEN)
         self._flush()
-        if self._close_after_handshake:
-            self._close_after_handshake = False
+        phase = self._phase
+        if (
+            phase in (Phase.CLOSING, Phase.WRITE_CLOSED)
+            and not self._conn.sent_close_notify
+        ):
+            # The close requested during the handshake: close_notify now.
             self._send_close_notify()
-            if self._closing:
+            if self._phase is not phase:
+                return  # it failed: draining
+            if phase is Phase.CLOSING:
                 if self._close_timer is not None:
                     self._cancel("_close_timer")
                 self._await_peer_close()
@@ -741,7 +758,7 @@ class TLSProtocol(Protocol):
     def _deliver(self, data: bytes) -> None:
         if self._log is not None:
             self._log.bytes_in += len(data)
-        if self._closing or self._draining:
+        if self._phase in (Phase.CLOSING, Phase.DRAINING):
             return  # the application closed; like TCP, it reads no more
         if self._app_paused or self._pending:
             self._hold(data)
@@ -749,16 +766,20 @@ class TLSProtocol(Protocol):
         self.wrappedProtocol.dataReceived(data)
 
     def _on_peer_close_notify(self) -> None:
-        self._peer_closed = True
+        phase = self._phase
         if self._log is not None:
             self._log.peer_close_notify(self._conn.sent_close_notify)
         self._set_reason(Failure(error.ConnectionDone()))
-        if self._closing:
+        if phase is Phase.CLOSING:
             # Our close_notify is out (or we gave up on the session): done.
+            self._transition(Phase.DONE)
             self._close_transport()
             return
         if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
             # RFC 8446 §6.1: each direction closes on its own.
+            self._transition(
+                Phase.FINISHING if phase is Phase.WRITE_CLOSED else Phase.READ_CLOSED
+            )
             if self._app_paused or self._pending:
                 self._hold(_EOF)
             else:
@@ -769,17 +790,19 @@ class TLSProtocol(Protocol):
         self._stop_producer()
         if self._conn.handshake_complete:
             self._send_close_notify()
+        if not self._shutting_down:
+            self._transition(Phase.DONE)
         self._close_transport()
 
     def _app_read_closed(self) -> None:
         self.wrappedProtocol.readConnectionLost()
-        if self._write_shut and not self._close_after_handshake:
+        if self._phase is Phase.FINISHING and self._conn.sent_close_notify:
+            # Our side was closed already: both are now.
+            self._transition(Phase.DONE)
             self._close_transport()
 
     def _notify_write_lost(self) -> None:
-        if self._write_lost_notified:
-            return
-        self._write_lost_notified = True
+        """Our close_notify is out (called once: at the WRITE_CLOSED close)."""
         if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
             self.wrappedProtocol.writeConnectionLost()
 
@@ -797,10 +820,8 @@ class TLSProtocol(Protocol):
 
     def _deliver_pending(self) -> None:
         self._delivery_call = None
+        # (Closing clears _pending: nothing is delivered after loseConnection.)
         while self._pending and not self._app_paused and not self._lost:
-            if self._closing:
-                self._pending = None
-                break
             item = self._pending.popleft()
             if item is _EOF:
                 self._app_read_closed()
@@ -816,7 +837,8 @@ class TLSProtocol(Protocol):
         want = (
             self._app_paused
             and self._conn.handshake_complete
-            and not (self._closing or self._draining or self._shutting_down)
+            and self._phase not in (Phase.CLOSING, Phase.DRAINING)
+            and not self._shutting_down
         )
         if want == self._transport_read_paused:
             return
@@ -829,36 +851,9 @@ class TLSProtocol(Protocol):
 
     # -- writing -------------------------------------------------------------
 
-    def _schedule_flush(self) -> None:
-        if self._flush_call is None:
-            self._flush_call = self._clock.callLater(0, self._scheduled_flush)
-
     def _scheduled_flush(self) -> None:
-        self._flush_call = None
         if not self._lost and not self._shutting_down:
             self._flush()
-
-    def _take_buffer(self) -> bytes:
-        buffer = self._write_buffer
-        data = buffer[0] if len(buffer) == 1 else b"".join(buffer)
-        self._write_buffer = []
-        self._buffered = 0
-        return data
-
-    def _send_full_records(self) -> None:
-        """Hand the engine every full record's worth; keep the tail for later."""
-        data = self._take_buffer()
-        tail = len(data) % _RECORD_PAYLOAD
-        if tail:
-            view = memoryview(data)
-            if not self._engine_send(view[:-tail]):
-                return
-            rest = bytes(view[-tail:])
-            self._write_buffer = [rest]
-            self._buffered = tail
-        elif not self._engine_send(data):
-            return
-        self._write_output()
 
     def _engine_send(self, data: bytes | memoryview) -> bool:
         """Give the engine application data; a failure fails the connection."""
@@ -873,13 +868,13 @@ class TLSProtocol(Protocol):
 
     def _flush(self) -> None:
         """Move coalesced writes into the engine and its output to the transport."""
-        self._cancel("_flush_call")
+        self._writes.cancel()
         if (
-            self._buffered
+            self._writes.buffered
             and self._conn.handshake_complete
             and not self._conn.sent_close_notify
             and self._conn.error is None
-            and not self._engine_send(self._take_buffer())
+            and not self._engine_send(self._writes.take())
         ):
             return
         self._write_output()
@@ -898,50 +893,19 @@ class TLSProtocol(Protocol):
 
     def _send_close_notify(self) -> None:
         """Flush what the application wrote, then close_notify (RFC 8446 §6.1)."""
-        self._write_shut = True
         conn = self._conn
         if conn.error is not None or conn.sent_close_notify:
             return
-        if self._buffered and not self._engine_send(self._take_buffer()):
+        if self._writes.buffered and not self._engine_send(self._writes.take()):
             return
         conn.close()
         self._write_output()
 
     # -- producers -----------------------------------------------------------
 
-    def _transport_paused_writing(self) -> None:
-        self._transport_paused_us = True
-        self._update_producer()
-
-    def _transport_resumed_writing(self) -> None:
-        if self._streaming:
-            self._transport_paused_us = False
-        else:
-            self._pull_demand = True
-        self._update_producer()
-
     def _update_producer(self) -> None:
-        """Pause/resume (or pull) the application's producer: the transport's
-        back-pressure and ours (data held before the handshake) combined."""
-        producer = self._producer
-        if producer is None:
-            return
-        backlog_full = self._buffered >= _HIGH_WATER
-        if self._streaming:
-            want_pause = self._transport_paused_us or backlog_full
-            if want_pause and not self._producer_paused:
-                self._producer_paused = True
-                producer.pauseProducing()
-            elif not want_pause and self._producer_paused:
-                self._producer_paused = False
-                producer.resumeProducing()
-        elif self._pull_demand and not backlog_full and not self._in_pull:
-            self._pull_demand = False
-            self._in_pull = True
-            try:
-                producer.resumeProducing()
-            finally:
-                self._in_pull = False
+        if self._membrane is not None:
+            self._membrane.update()
 
     def _transport_stopped_producer(self) -> None:
         """The transport below stopped the producer we registered with it.
@@ -956,11 +920,11 @@ class TLSProtocol(Protocol):
         self._stop_producer()
 
     def _stop_producer(self) -> None:
-        producer = self._producer
-        if producer is None:
+        membrane = self._membrane
+        if membrane is None:
             return
         self.unregisterProducer()
-        producer.stopProducing()
+        membrane.producer.stopProducing()
 
     # -- closing -------------------------------------------------------------
 
@@ -986,12 +950,13 @@ class TLSProtocol(Protocol):
         """A fatal TLS error: send its alert (queued by the engine) and close."""
         self._set_reason(Failure(exc))
         self._fail_handshake(self._reason)  # type: ignore[arg-type]
-        self._write_buffer.clear()
-        self._buffered = 0
-        self._write_shut = True
+        self._writes.clear()
+        remote = isinstance(exc, RemoteAlertError)
+        # Before the producer is stopped: what it writes then is dropped.
+        self._transition(Phase.ABORTED if remote else Phase.DRAINING)
         self._stop_producer()
         self._write_output()
-        if isinstance(exc, RemoteAlertError):
+        if remote:
             # The peer ended it and sends nothing more; nothing to drain.
             self._close_transport()
         else:
@@ -1003,8 +968,6 @@ class TLSProtocol(Protocol):
         Closing a socket with unread input makes the kernel send a reset,
         and a reset makes the peer drop what it has not read yet: our alert.
         """
-        self._draining = True
-        self._shutting_down = True
         self._pending = None
         self._cancel("_handshake_timer")
         self._cancel("_close_timer")
@@ -1042,9 +1005,8 @@ class TLSProtocol(Protocol):
         if self._transport_closed or self._lost:
             return
         self._transport_closed = True
-        self._shutting_down = True
         self._cancel("_drain_timer")
-        self._cancel("_flush_call")
+        self._writes.cancel()
         # Twisted's TCP does not close while a paused producer is registered
         # (it resumes it when the buffer drains, and waits for more): the
         # application's producer, which can write nothing more, goes first.
@@ -1056,10 +1018,10 @@ class TLSProtocol(Protocol):
             self._start_close_timer()
 
     def _abort_transport(self) -> None:
-        self._shutting_down = True
         self._transport_closed = True
-        for name in ("_handshake_timer", "_close_timer", "_drain_timer", "_flush_call"):
+        for name in ("_handshake_timer", "_close_timer", "_drain_timer"):
             self._cancel(name)
+        self._writes.cancel()
         abort = getattr(self.transport, "abortConnection", None)
         if abort is not None:
             abort()
@@ -1077,6 +1039,7 @@ class TLSProtocol(Protocol):
         )
         self._set_reason(reason)
         self._fail_handshake(reason)
+        self._transition(Phase.ABORTED)
         self._stop_producer()
         self._abort_transport()
 

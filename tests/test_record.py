@@ -96,6 +96,15 @@ def drain(layer: RecordLayer) -> list[Record]:
     return records
 
 
+def drain_fed(layer: RecordLayer, pieces: list[bytes]) -> list[Record]:
+    """Feed ``pieces`` one by one, draining after each, as Connection does."""
+    records = []
+    for piece in pieces:
+        layer.feed(piece)
+        records.extend(drain(layer))
+    return records
+
+
 def records_of(wire: bytes) -> list[bytes]:
     """Split a byte stream into whole records (headers included)."""
     out = []
@@ -840,6 +849,31 @@ class BufferTests(SynchronousTestCase):
                 (bytes(first.payload), bytes(second.payload)), (b"first", b"second")
             )
 
+    def test_payloads_are_owned_bytes(self) -> None:
+        """Every payload is an immutable ``bytes`` of its own, for every
+        suite, record type and padding: never a view of the receive buffer
+        or of any buffer the layer reuses.  Connection hands payloads to the
+        application as they are, so a view would change under the
+        application's feet at the next receive (and ``bytes()`` of a view
+        costs a copy per record, which the receive path avoids)."""
+        for suite in (None, *SUITES_13, *SUITES_12):
+            for padding in (0, 512):
+                sender, receiver = layer_pair(suite)
+                sender.set_padding(padding)
+                sender.send(HANDSHAKE, b"hs")
+                sender.send(APP, b"a" * 3000 + b"\0")
+                sender.send(APP, b"b" * MAX_PLAINTEXT)
+                wire = sender.data_to_send()
+                records = drain_fed(receiver, [wire[:100], wire[100:-7], wire[-7:]])
+                for record in records:
+                    self.assertIs(type(record.payload), bytes, (suite, padding))
+                self.assertEqual(
+                    [bytes(r.payload) for r in records],
+                    [b"hs", b"a" * 3000 + b"\0", b"b" * MAX_PLAINTEXT],
+                )
+                # bytes() of an owned bytes is the object itself: no copy.
+                self.assertIs(bytes(records[2].payload), records[2].payload)
+
     def test_key_change_between_records(self) -> None:
         """Records are pulled one by one so keys can change in between."""
         sender = RecordLayer()
@@ -1006,6 +1040,7 @@ class PropertyTests(SynchronousTestCase):
         records = self.feed_all(receiver, data.draw(chunkings(wire)))
         self.assertEqual(receiver.buffered, 0)
         self.assertTrue(all(len(r.payload) <= write_limit for r in records))
+        self.assertTrue(all(type(r.payload) is bytes for r in records))
         # Consecutive records of a message come back as that message.
         received: list[tuple[int, bytes]] = []
         for record in records:

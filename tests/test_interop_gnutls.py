@@ -19,7 +19,12 @@ from tests import peers
 from tests.certs import CertificateFactory
 from tests.driver import Driver
 from tests.test_interop_openssl import InteropTestCase, line
-from twisted_sslfile.constants import ClientCertificatePolicy, ProtocolVersion
+from twisted_sslfile.constants import (
+    CipherSuite,
+    ClientCertificatePolicy,
+    ContentType,
+    ProtocolVersion,
+)
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine.connection import Connection
 from twisted_sslfile.engine.events import HandshakeCompleted
@@ -32,6 +37,31 @@ VERSIONS = {"1.2": TLS12, "1.3": TLS13}
 
 def completions(driver: Driver) -> list[HandshakeCompleted]:
     return [e for e in driver.events if isinstance(e, HandshakeCompleted)]
+
+
+#: One TLS 1.2 AES-GCM suite, so that a record's plaintext is its length
+#: less 5 header, 8 explicit nonce and 16 tag bytes.
+GCM12 = [CipherSuite.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
+GCM12_OVERHEAD = 5 + 8 + 16
+
+
+class RecordSizes(Connection):
+    """A Connection noting the plaintext size of each application_data
+    record it sends (``data_to_send`` returns whole records)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sent_sizes: list[int] = []
+
+    def data_to_send(self) -> bytes:
+        data = super().data_to_send()
+        offset = 0
+        while offset < len(data):
+            length = int.from_bytes(data[offset + 3 : offset + 5], "big")
+            if data[offset] == ContentType.application_data:
+                self.sent_sizes.append(length - (GCM12_OVERHEAD - 5))
+            offset += 5 + length
+        return data
 
 
 def gnutls_name(cert: Any) -> str:
@@ -159,6 +189,33 @@ class ClientAgainstGnuTLSServerTests(InteropTestCase):
         answer = b"Successfully executed command\n"
         self.assertEqual(driver.receive_exactly(len(answer)), answer)
         self.echo(driver)
+        driver.close(wait_for_peer=True)
+        self.assertTrue(driver.close_notify_received, server.describe())
+
+    def test_record_size_limit_tls12(self) -> None:
+        """RFC 8449 in TLS 1.2: gnutls-serv answers our 1024 with its 512
+        in the ServerHello; our 5000 bytes go out in records of 512 (GnuTLS
+        would answer a larger one with record_overflow) and come back.
+
+        GnuTLS ignores (does not answer) a client limit below 512, its own
+        smallest record size, so ours is 1024."""
+        server = self.start_server(tls_version="1.2", extra=["--recordsize", "512"])
+        sock = server.connect()
+        self.addCleanup(sock.close)
+        conn = RecordSizes(
+            self.client_context(
+                record_size_limit=1024, max_version=TLS12, cipher_suites=GCM12
+            ),
+            is_client=True,
+            server_name="localhost",
+        )
+        driver = Driver(conn, sock, describe_peer=server.describe)
+        self.assertEqual(driver.handshake().version, TLS12)
+        data = line("x" * 5000)
+        driver.send_all(data)
+        self.assertEqual(driver.receive_exactly(len(data)), data)
+        self.assertEqual(max(conn.sent_sizes), 512)
+        self.assertEqual(sum(conn.sent_sizes), len(data))
         driver.close(wait_for_peer=True)
         self.assertTrue(driver.close_notify_received, server.describe())
 
@@ -300,6 +357,39 @@ class ServerForGnuTLSClientTests(peers.EngineServerMixin, InteropTestCase):
         driver.wait_for(lambda: len(completions(driver)) == 2, "renegotiating")
         client.expect_output("*** Rehandshake was performed")
         self.exchange(driver, client)
+
+    def test_record_size_limit_tls12(self) -> None:
+        """RFC 8449 in TLS 1.2: ``gnutls-cli --recordsize 512``; our
+        ServerHello answers with 1024.  Our 5000-byte reply goes out in
+        records of 512 (gnutls-cli would fail on a larger one).
+
+        gnutls-cli 3.7.9 with ``--recordsize 512`` sends nothing of a line
+        longer than 512 typed after the handshake (against gnutls-serv too),
+        so its line is short; our read limit is tested in test_tls12."""
+        context = self.server_context(
+            record_size_limit=1024, max_version=TLS12, cipher_suites=GCM12
+        )
+        listener, client = self.start_client(
+            context, tls_version="1.2", extra=["--recordsize", "512"]
+        )
+        sock, _ = listener.accept()
+        self.addCleanup(sock.close)
+        conn = RecordSizes(context, is_client=False)
+        driver = Driver(conn, sock, describe_peer=client.describe)
+        self.assertEqual(driver.handshake().version, TLS12)
+        client.expect_connected()
+        theirs = line("y" * 400)
+        client.write(theirs)
+        self.assertEqual(driver.receive_exactly(len(theirs)), theirs)
+        ours = line("z" * 5000)
+        driver.send_all(ours)
+        client.expect_output(ours)
+        self.assertEqual(max(conn.sent_sizes), 512)
+        client.close_stdin()
+        driver.receive_until_close()
+        self.assertTrue(driver.close_notify_received, client.describe())
+        driver.close()
+        self.assertEqual(client.wait(), 0, client.describe())
 
     def test_client_ca_names(self) -> None:
         """Issue 9.16: gnutls-cli lists the CA names of our CertificateRequest

@@ -1004,6 +1004,20 @@ class ClientHelloRejectionTests(SynchronousTestCase):
         )
         self.assertRejected(_ch_body(_ext(E.record_size_limit, _h("00"))), DecodeError)
 
+    def test_record_size_limit_in_server_hello(self) -> None:
+        """RFC 8449 §4: a TLS 1.2 ServerHello answers; a TLS 1.3 one may not
+        (EncryptedExtensions does)."""
+        limit = _ext(E.record_size_limit, _h("0200"))
+        self.assertEqual(ServerHello.parse(_sh_body(limit)).record_size_limit, 512)
+        self.assertRaises(
+            IllegalParameterError, ServerHello.parse, _sh_body(TLS13_VERSION, limit)
+        )
+        self.assertRaises(
+            IllegalParameterError,
+            ServerHello.parse,
+            _sh_body(_ext(E.record_size_limit, _h("003f"))),
+        )
+
     def test_pre_shared_key_bounds(self) -> None:
         def psk(identities: bytes, binders: bytes) -> bytes:
             return _ch_body(
@@ -1517,6 +1531,7 @@ _tls12_server_hellos = st.builds(
     session_ticket=st.booleans(),
     ec_point_formats=_opt(st.binary(min_size=1, max_size=3)),
     server_name_ack=st.booleans(),
+    record_size_limit=_opt(_limit),
     other_extensions=_other,
 )
 server_hellos = _tls13_server_hellos | _hello_retry_requests | _tls12_server_hellos

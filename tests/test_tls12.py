@@ -16,7 +16,7 @@ import itertools
 import random
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -52,9 +52,12 @@ from twisted_sslfile.engine.tls12_client import TLS12Client
 from twisted_sslfile.engine.tls12_server import TLS12Server
 from twisted_sslfile.errors import (
     ConnectionClosedError,
+    IllegalParameterError,
     InternalError,
+    RecordOverflowError,
     RemoteAlertError,
     TLSError,
+    UnsupportedExtensionError,
 )
 
 A = AlertDescription
@@ -619,6 +622,337 @@ class ExtendedMasterSecretTests(TLS12TestsMixin, SynchronousTestCase):
         self.assertFalse(client._handshake.extended_master_secret)
         self.assertIsNone(client.session)
         self.assertTalks(client, server)
+
+
+# -- record size limit (RFC 8449) ------------------------------------------------------
+
+#: AES-128-GCM in TLS 1.2: 5 header + 8 explicit nonce + 16 tag bytes a record.
+GCM12_OVERHEAD = 5 + 8 + 16
+GCM12_SUITE = [CS.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256]
+
+
+def _largest_plaintext(records: list[bytes]) -> int:
+    """The largest TLS 1.2 AES-GCM record's plaintext among ``records``."""
+    return max(len(r) for r in records) - GCM12_OVERHEAD
+
+
+class _ServerHelloRewriter(TLS12Server):
+    """A TLS 1.2 server whose ServerHello the test rewrites (``rewrite``)."""
+
+    rewrite: ClassVar[Callable[[messages.ServerHello], messages.ServerHello]]
+
+    def _send(self, message: messages.HandshakeMessage) -> bytes:
+        if isinstance(message, messages.ServerHello):
+            message = type(self).rewrite(message)
+        return super()._send(message)
+
+
+def _server_hello_connection(
+    rewrite: Callable[[messages.ServerHello], messages.ServerHello],
+) -> type[Connection]:
+    server_class = type("Server", (_ServerHelloRewriter,), {"rewrite": rewrite})
+    return type("ServerConnection", (Connection,), {"tls12_server_class": server_class})
+
+
+class _NoLimitRenegotiationClient(TLS12Client):
+    """A client whose renegotiation ClientHello drops record_size_limit."""
+
+    def _build_renegotiation_hello(
+        self, client_verify_data: bytes
+    ) -> messages.ClientHello:
+        return dataclasses.replace(
+            super()._build_renegotiation_hello(client_verify_data),
+            record_size_limit=None,
+        )
+
+
+class _NoLimitRenegotiationConnection(Connection):
+    tls12_client_class = _NoLimitRenegotiationClient
+
+
+class RecordSizeLimitTests(TLS12TestsMixin, SynchronousTestCase):
+    """RFC 8449 in TLS 1.2: the limit counts plaintext only (no type byte),
+    is answered in the ServerHello and applies to records protected under
+    the keys of the handshake that negotiated it."""
+
+    def limited_pair(
+        self,
+        client_limit: int | None,
+        server_limit: int | None,
+        server_class: type[Connection] = Connection,
+        client_class: type[Connection] = Connection,
+        client_max: ProtocolVersion = TLS12,
+        **options: Any,
+    ) -> tuple[Connection, Connection, list[bytes]]:
+        """A connected pair; the third value is the handshake's records,
+        client's first then server's first flight, and so on."""
+        client_context, server_context = self.contexts(
+            client={
+                "record_size_limit": client_limit,
+                "cipher_suites": GCM12_SUITE,
+                **options,
+            },
+            server={
+                "record_size_limit": server_limit,
+                "cipher_suites": GCM12_SUITE,
+                **options,
+            },
+            client_max=client_max,
+        )
+        client = client_class(client_context, is_client=True, server_name="example.com")
+        server = server_class(server_context, is_client=False)
+        client.start()
+        flights: list[bytes] = []
+        for _ in range(10):
+            to_server = client.data_to_send()
+            if to_server:
+                flights.append(to_server)
+                server.receive_data(to_server)
+            to_client = server.data_to_send()
+            if to_client:
+                flights.append(to_client)
+                client.receive_data(to_client)
+            if not to_server and not to_client:
+                break
+        self.assertIs(client.state, ConnectionState.CONNECTED)
+        self.assertIs(server.state, ConnectionState.CONNECTED)
+        return client, server, flights
+
+    def server_hello(self, flights: list[bytes]) -> messages.ServerHello:
+        payload = _records(flights[1])[0][5:]
+        self.assertEqual(payload[0], H.server_hello)
+        length = int.from_bytes(payload[1:4], "big")
+        return messages.ServerHello.parse(payload[4 : 4 + length])
+
+    def client_hello(self, flights: list[bytes]) -> messages.ClientHello:
+        payload = _records(flights[0])[0][5:]
+        length = int.from_bytes(payload[1:4], "big")
+        return messages.ClientHello.parse(payload[4 : 4 + length])
+
+    def writes(self, sender: Connection, receiver: Connection, size: int) -> int:
+        """Send ``size`` bytes; deliver them; the largest record's plaintext."""
+        sender.send(b"x" * size)
+        records = sender.pending_output()
+        events = receiver.receive_data(b"".join(records))
+        self.assertEqual(data_of(events), b"x" * size)
+        return _largest_plaintext(records)
+
+    def test_both_limits(self) -> None:
+        """Each side's records fit the other's limit, exactly (no type byte)."""
+        client, server, flights = self.limited_pair(512, 1024)
+        self.assertEqual(self.client_hello(flights).record_size_limit, 512)
+        self.assertEqual(self.server_hello(flights).record_size_limit, 1024)
+        self.assertEqual(self.writes(server, client, 5000), 512)
+        self.assertEqual(self.writes(client, server, 5000), 1024)
+        self.assertTalks(client, server)
+
+    def test_smallest_limit(self) -> None:
+        client, server, _ = self.limited_pair(64, 64)
+        self.assertEqual(self.writes(server, client, 1000), 64)
+        self.assertEqual(self.writes(client, server, 1000), 64)
+
+    def test_client_limit_only(self) -> None:
+        """A server without a limit of its own still honours the client's
+        (RFC 8449 §4 lets it send any size; smaller is always allowed) and
+        does not answer: the client's records stay at 2^14."""
+        client, server, flights = self.limited_pair(512, None)
+        self.assertIsNone(self.server_hello(flights).record_size_limit)
+        self.assertEqual(self.writes(server, client, 5000), 512)
+        self.assertEqual(self.writes(client, server, 40000), 16384)
+
+    def test_server_limit_only(self) -> None:
+        """Without the client's extension the server says nothing and
+        neither side limits the other."""
+        client, server, flights = self.limited_pair(None, 512)
+        self.assertIsNone(self.client_hello(flights).record_size_limit)
+        self.assertIsNone(self.server_hello(flights).record_size_limit)
+        self.assertEqual(self.writes(server, client, 40000), 16384)
+        self.assertEqual(self.writes(client, server, 40000), 16384)
+
+    def test_values_above_tls12_maximum_are_capped(self) -> None:
+        """RFC 8449 §4: 2^14 is TLS 1.2's largest value; a TLS 1.2 server
+        sends no more, and a TLS 1.2-only client offers no more."""
+        client, server, flights = self.limited_pair(16385, 16385)
+        self.assertEqual(self.client_hello(flights).record_size_limit, 16384)
+        self.assertEqual(self.server_hello(flights).record_size_limit, 16384)
+        self.assertEqual(self.writes(server, client, 40000), 16384)
+
+    def test_tls13_capable_client_offers_its_value(self) -> None:
+        """A client offering TLS 1.3 too sends 2^14+1; the TLS 1.2 server
+        does not refuse it (RFC 8449 §4) and caps it to 2^14."""
+        client, server, flights = self.limited_pair(
+            16385, 1000, client_max=ProtocolVersion.TLS_1_3
+        )
+        self.assertEqual(client.version, TLS12)  # the server speaks TLS 1.2 only
+        self.assertEqual(self.client_hello(flights).record_size_limit, 16385)
+        self.assertEqual(self.server_hello(flights).record_size_limit, 1000)
+        self.assertEqual(self.writes(server, client, 40000), 16384)
+        self.assertEqual(self.writes(client, server, 5000), 1000)
+
+    def test_limits_apply_to_handshake_records(self) -> None:
+        """Protected handshake records (a renegotiation) fit the limit too."""
+        client, server, _ = self.limited_pair(64, 64, allow_peer_renegotiation=True)
+        client.renegotiate()
+        for _ in range(10):
+            to_server = client.data_to_send()
+            if to_server:
+                self.assertLessEqual(_largest_plaintext(_records(to_server)), 64)
+                server.receive_data(to_server)
+            to_client = server.data_to_send()
+            if to_client:
+                self.assertLessEqual(_largest_plaintext(_records(to_client)), 64)
+                client.receive_data(to_client)
+            if not to_server and not to_client:
+                break
+        self.assertIs(client._handshake.state, State.CONNECTED)
+        self.assertEqual(self.writes(server, client, 1000), 64)
+        self.assertEqual(self.writes(client, server, 1000), 64)
+
+    def test_renegotiation_settles_the_limit_again(self) -> None:
+        """RFC 8449 §4: a renegotiation negotiates the limit afresh and its
+        result applies from the new keys on; until the ChangeCipherSpec the
+        old limits hold."""
+        client, server, _ = self.limited_pair(
+            512,
+            1024,
+            client_class=_NoLimitRenegotiationConnection,
+            allow_peer_renegotiation=True,
+        )
+        client.renegotiate()
+        server.receive_data(client.data_to_send())  # ClientHello without it
+        # The server's flight goes out under the old keys: still 512.
+        server.send(b"y" * 5000)
+        flight = server.data_to_send()
+        self.assertEqual(_largest_plaintext(_records(flight)), 512)
+        client.receive_data(flight)
+        pump(client, server)
+        self.assertIs(client._handshake.state, State.CONNECTED)
+        self.assertIs(server._handshake.state, State.CONNECTED)
+        self.assertEqual(self.writes(server, client, 40000), 16384)
+        self.assertEqual(self.writes(client, server, 40000), 16384)
+
+    def test_renegotiation_keeps_the_limit(self) -> None:
+        """Our renegotiation ClientHello offers the limit again."""
+        client, server, _ = self.limited_pair(512, 1024, allow_peer_renegotiation=True)
+        for initiator in (client, server):
+            initiator.renegotiate()
+            client_events, server_events = pump(client, server)
+            self.assertEqual(len(of_type(client_events, HandshakeCompleted)), 1)
+            self.assertEqual(len(of_type(server_events, HandshakeCompleted)), 1)
+            self.assertEqual(self.writes(server, client, 5000), 512)
+            self.assertEqual(self.writes(client, server, 5000), 1024)
+
+    def test_resumption_negotiates_the_limit(self) -> None:
+        client, server, _ = self.limited_pair(512, 1024)
+        session = client.session
+        self.assertIsNotNone(session)
+        client2 = Connection(
+            client._context, is_client=True, server_name="example.com", session=session
+        )
+        server2 = Connection(server._context, is_client=False)
+        client2.start()
+        pump(client2, server2)
+        self.assertTrue(client2._handshake.resumed)
+        self.assertEqual(self.writes(server2, client2, 5000), 512)
+        self.assertEqual(self.writes(client2, server2, 5000), 1024)
+
+    def overflow(self, sender: Connection, receiver: Connection, size: int) -> None:
+        """A peer that ignores our limit gets record_overflow."""
+        sender._records.write_limit = size
+        sender.send(b"z" * size)
+        with self.assertRaises(RecordOverflowError) as caught:
+            receiver.receive_data(sender.data_to_send())
+        self.assertEqual(caught.exception.alert, A.record_overflow)
+        alert = _records(receiver.data_to_send())
+        self.assertEqual(len(alert), 1)
+
+    def test_client_enforces_its_limit(self) -> None:
+        client, server, _ = self.limited_pair(512, 1024)
+        self.assertEqual(self.writes(server, client, 512), 512)
+        self.overflow(server, client, 513)
+
+    def test_server_enforces_its_limit(self) -> None:
+        client, server, _ = self.limited_pair(512, 1024)
+        self.assertEqual(self.writes(client, server, 1024), 1024)
+        self.overflow(client, server, 1025)
+
+    def test_client_limit_not_enforced_unless_acknowledged(self) -> None:
+        """RFC 8449 §4: without the server's answer nothing was negotiated,
+        so the client accepts full-size records (its limit is a wish)."""
+        client, server, _ = self.limited_pair(512, None)
+        server._records.write_limit = 16384
+        self.assertEqual(self.writes(server, client, 16384), 16384)
+
+    def test_server_limit_not_enforced_unless_answered(self) -> None:
+        client, server, _ = self.limited_pair(None, 512)
+        self.assertEqual(self.writes(client, server, 16384), 16384)
+
+    # -- hostile ServerHellos ----------------------------------------------------
+
+    def hostile_server_hello(self, client_limit: int | None, value: bytes) -> TLSError:
+        def rewrite(hello: messages.ServerHello) -> messages.ServerHello:
+            return dataclasses.replace(
+                hello,
+                record_size_limit=None,
+                other_extensions=[(28, value)],  # record_size_limit
+            )
+
+        client_context, server_context = self.contexts(
+            client={"record_size_limit": client_limit},
+        )
+        client = Connection(client_context, is_client=True, server_name="example.com")
+        server = _server_hello_connection(rewrite)(server_context, is_client=False)
+        client.start()
+        server.receive_data(client.data_to_send())
+        with self.assertRaises(TLSError) as caught:
+            client.receive_data(server.data_to_send())
+        self.assertIsNotNone(client.error)
+        return caught.exception
+
+    def test_server_hello_limit_below_64(self) -> None:
+        """RFC 8449 §4: a value below 64 is an illegal_parameter."""
+        for value in (0, 1, 63):
+            error = self.hostile_server_hello(512, value.to_bytes(2, "big"))
+            self.assertEqual(error.alert, A.illegal_parameter, value)
+
+    def test_server_hello_limit_malformed(self) -> None:
+        for value in (b"", b"\x01", b"\x01\x00\x00"):
+            error = self.hostile_server_hello(512, value)
+            self.assertEqual(error.alert, A.decode_error, value)
+
+    def test_server_hello_limit_not_offered(self) -> None:
+        """RFC 5246 §7.4.1.4: an extension we did not offer is refused."""
+        error = self.hostile_server_hello(None, b"\x02\x00")
+        self.assertIsInstance(error, UnsupportedExtensionError)
+        self.assertEqual(error.alert, A.unsupported_extension)
+
+    def test_server_hello_limit_accepted_when_offered(self) -> None:
+        """The same crafted extension, offered, works and sets the limit."""
+
+        def rewrite(hello: messages.ServerHello) -> messages.ServerHello:
+            return dataclasses.replace(hello, record_size_limit=200)
+
+        client, server, _ = self.limited_pair(
+            512, None, server_class=_server_hello_connection(rewrite)
+        )
+        # The client keeps to 200 and now enforces its own 512.
+        self.assertEqual(self.writes(client, server, 1000), 200)
+        self.overflow(server, client, 513)
+
+    def test_tls13_server_hello_may_not_carry_it(self) -> None:
+        """RFC 8449 §4: TLS 1.3 servers answer in EncryptedExtensions."""
+        with self.assertRaises(IllegalParameterError):
+            messages.ServerHello.parse(
+                messages.ServerHello(
+                    random=bytes(32),
+                    cipher_suite=CS.TLS_AES_128_GCM_SHA256,
+                    supported_versions=ProtocolVersion.TLS_1_3,
+                    key_share=messages.KeyShareEntry(
+                        group=NamedGroup.x25519, key_exchange=bytes(32)
+                    ),
+                    record_size_limit=512,
+                ).serialize()
+            )
 
 
 # -- renegotiation ---------------------------------------------------------------------

@@ -447,7 +447,7 @@ class _Ext:
 
 # RFC 8446 §4.2 table (plus record_size_limit, RFC 8449; padding, RFC 7685):
 # which messages may carry each recognised extension.  "SH12" is the TLS 1.2
-# ServerHello (RFC 6066, 7301, 7627, 5746, 5077, 8422, NPN draft); the
+# ServerHello (RFC 6066, 7301, 7627, 5746, 5077, 8422, 8449, NPN draft); the
 # ClientHello serves both versions.  Types missing here are unrecognised.
 _WHERE: dict[int, frozenset[str]] = {
     ext: frozenset(kinds.split())
@@ -467,7 +467,7 @@ _WHERE: dict[int, frozenset[str]] = {
         E.padding: "CH",
         E.encrypt_then_mac: "CH",
         E.extended_master_secret: "CH SH12",
-        E.record_size_limit: "CH EE",
+        E.record_size_limit: "CH EE SH12",
         E.session_ticket: "CH SH12",
         E.pre_shared_key: "CH SH",
         E.early_data: "CH EE NST",
@@ -536,6 +536,10 @@ _SERVER_HELLO_EXTENSIONS: dict[int, _Ext] = {
     ),
     E.application_layer_protocol_negotiation: _Ext(
         "alpn_protocol", _parse_alpn_single, _serialize_alpn_single
+    ),
+    # RFC 8449 §4: a TLS 1.2 server answers here (TLS 1.3: EncryptedExtensions).
+    E.record_size_limit: _Ext(
+        "record_size_limit", _parse_record_size_limit, _serialize_record_size_limit
     ),
     # RFC 8446 §4.2.11: uint16 selected_identity
     E.pre_shared_key: _Ext("pre_shared_key", *_UINT16),

@@ -253,6 +253,8 @@ class ServerHello:
     session_ticket: bool = False
     ec_point_formats: bytes | None = None
     server_name_ack: bool = False
+    #: RFC 8449 §4: the TLS 1.2 server's limit (TLS 1.3 sends it encrypted).
+    record_size_limit: int | None = None
     other_extensions: list[tuple[int, bytes]] = field(default_factory=list)
     extension_order: list[int] = field(default_factory=list)
 

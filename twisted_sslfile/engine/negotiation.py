@@ -31,6 +31,7 @@ import enum
 from typing import TYPE_CHECKING, ClassVar
 
 from ..constants import (
+    MAX_PLAINTEXT,
     TLS13_CIPHER_SUITES,
     HandshakeType,
     NamedGroup,
@@ -226,7 +227,11 @@ class ClientNegotiator(_Unsettled):
             if offer_tls13
             else None,
             alpn_protocols=list(context.alpn_protocols) or None,
-            record_size_limit=context.record_size_limit,
+            # RFC 8449 §4: no more than the highest version's largest record
+            # (2^14+1 counts TLS 1.3's type byte; TLS 1.2 alone, 2^14).
+            record_size_limit=context.record_size_limit
+            if offer_tls13 or context.record_size_limit is None
+            else min(context.record_size_limit, MAX_PLAINTEXT),
             # TLS 1.2 only: RFC 7627, RFC 5746 §3.4, RFC 8422 §5.1.2, NPN.
             extended_master_secret=offer_tls12,
             renegotiation_info=b"" if offer_tls12 else None,

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING, ClassVar
 from cryptography import x509 as cx509
 
 from ..constants import (
+    MAX_PLAINTEXT,
     AlertDescription,
     AlertLevel,
     CipherSuite,
@@ -130,6 +131,13 @@ class TLS12Negotiation(Negotiation):
     server_verify_data: bytes = dataclasses.field(default=b"", repr=False)
     #: The peer signalled RFC 5746 support in this handshake.
     secure_renegotiation: bool = False
+    #: RFC 8449: plaintext bytes a record may carry under this handshake's
+    #: keys, ours toward the peer (its limit) and the peer's toward us (our
+    #: limit, once both sides sent the extension).  2^14 when not negotiated.
+    write_limit: int = MAX_PLAINTEXT
+    read_limit: int = MAX_PLAINTEXT
+    #: Server: the record_size_limit our ServerHello answers with, if any.
+    record_size_limit: int | None = None
 
 
 class TLS12Handshake(VersionHandshake):
@@ -218,6 +226,9 @@ class TLS12Handshake(VersionHandshake):
         if bytes(record.payload) != b"\x01":
             raise UnexpectedMessageError("change_cipher_spec payload must be 0x01")
         self._io.set_read_protection(self._n.pending_read)
+        # RFC 8449 §4: records are held to the limits of the handshake that
+        # made their keys, so a renegotiated limit starts with its keys.
+        self._io.set_read_limit(self._n.read_limit)
         self._n.pending_read = None
         self.state = after
 
@@ -287,6 +298,8 @@ class TLS12Handshake(VersionHandshake):
         # protects TLS 1.2 CCS records like any other), plaintext at first.
         self._io.write_change_cipher_spec()
         self._io.set_write_protection(n.pending_write)
+        # RFC 8449 §4: the limit of the handshake that made these keys.
+        self._io.set_write_limit(n.write_limit)
         n.pending_write = None
 
     def _verify_data(self, *, client: bool) -> bytes:

@@ -13,6 +13,7 @@ import hmac
 from typing import TYPE_CHECKING, ClassVar
 
 from ..constants import (
+    MAX_PLAINTEXT,
     TLS13_CIPHER_SUITES,
     AlertDescription,
     HandshakeType,
@@ -38,6 +39,7 @@ from .handshake import (
     first_common,
     is_ip_address,
 )
+from .record import plaintext_limit
 from .sessions import Session
 from .tls12 import (
     ECDSA_SIGN,
@@ -155,6 +157,11 @@ class TLS12Client(TLS12Handshake):
             renegotiation_info=client_verify_data,
             ec_point_formats=b"\x00",
             session_ticket=b"" if self._offer_tickets else None,
+            # RFC 8449 §4: offered again (the limit is renegotiated), at
+            # most TLS 1.2's 2^14.
+            record_size_limit=None
+            if context.record_size_limit is None
+            else min(context.record_size_limit, MAX_PLAINTEXT),
         )
 
     def _handle_hello_request(self, raw: bytes, body: bytes) -> None:
@@ -232,6 +239,13 @@ class TLS12Client(TLS12Handshake):
         if hello.next_protocol_negotiation is not None and n.alpn_protocol is None:
             n.npn_protocols = list(hello.next_protocol_negotiation)
         n.ticket_expected = hello.session_ticket
+        if hello.record_size_limit is not None:
+            # RFC 8449 §4: offered (checked above) and answered, so both
+            # limits hold, from this handshake's keys on (tls12.py); in TLS
+            # 1.2 they count plaintext only.  Below 64 failed in parsing.
+            assert sent.record_size_limit is not None
+            n.write_limit = plaintext_limit(hello.record_size_limit, tls13=False)
+            n.read_limit = plaintext_limit(sent.record_size_limit, tls13=False)
         self._choose_suite(suite)
         n.transcript.update(raw)
         n.session_id = hello.legacy_session_id_echo

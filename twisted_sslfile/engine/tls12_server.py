@@ -13,6 +13,7 @@ import hmac
 from typing import TYPE_CHECKING, ClassVar
 
 from ..constants import (
+    MAX_PLAINTEXT,
     TLS13_CIPHER_SUITES,
     AlertDescription,
     CipherSuite,
@@ -37,6 +38,7 @@ from .handshake import (
     resumed_client_authentication,
     select_alpn,
 )
+from .record import plaintext_limit
 from .sessions import ServerSessionState
 from .tls12 import (
     ECDSA_SIGN,
@@ -148,10 +150,30 @@ class TLS12Server(TLS12Handshake):
             self.server_name = hello.server_name
         n.server_name = hello.server_name
         n.extended_master_secret = hello.extended_master_secret
+        self._negotiate_record_size_limit(hello)
         n.transcript.update(raw)
         if not renegotiation and self._try_resume(hello):
             return
         self._full_handshake(hello)
+
+    def _negotiate_record_size_limit(self, hello: messages.ClientHello) -> None:
+        """RFC 8449 §4 in TLS 1.2: the client's limit and our answer.
+
+        The client's limit binds our records whether or not we answer (a
+        smaller record is always allowed); ours binds the client's only when
+        we answer, which we do when the Context has one.  TLS 1.2 counts
+        plaintext only, and neither value may exceed its 2^14: a client that
+        also offers TLS 1.3 may send 2^14+1, which a server must not refuse.
+        The limits start with this handshake's keys (:mod:`.tls12`).
+        """
+        n = self._n
+        own = self._context.record_size_limit
+        if hello.record_size_limit is None:
+            return
+        n.write_limit = plaintext_limit(hello.record_size_limit, tls13=False)
+        if own is not None:
+            n.read_limit = min(own, MAX_PLAINTEXT)
+            n.record_size_limit = n.read_limit
 
     def _check_renegotiation_info(self, hello: messages.ClientHello) -> None:
         """RFC 5746 §3.6 (initial) and §3.7 (renegotiation)."""
@@ -364,6 +386,7 @@ class TLS12Server(TLS12Handshake):
                 session_ticket=n.ticket_expected,
                 # RFC 6066 §3: not when resuming.
                 server_name_ack=server_name_ack and not n.resumed,
+                record_size_limit=n.record_size_limit,
             )
         )
 

@@ -52,16 +52,34 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from types import FrameType
-from typing import Any, TextIO
+from typing import Any
 
 from twisted.internet.error import ConnectionDone
-from twisted.internet.interfaces import IHalfCloseableProtocol, IPushProducer
-from twisted.internet.protocol import Factory, Protocol, connectionDone
+from twisted.internet.protocol import Factory
 from twisted.internet.stdio import StandardIO
 from twisted.python.failure import Failure
-from zope.interface import implementer
+
+from twisted_sslfile._cli_report import (
+    _address,
+    _name,
+    _pem,
+    _proto,
+    _Report,
+    _why,
+    describe_chain_certificate,
+    describe_server_name,
+    describe_signature_scheme,
+)
+from twisted_sslfile._cli_starttls import _SMTPStartTLS
+from twisted_sslfile._cli_stdio import (
+    _handed_back_blocking,
+    _Relay,
+    _standard_descriptors,
+    _Stdio,
+    _Valve,
+)
 
 __all__ = ["build_description", "main", "parse_target"]
 
@@ -137,308 +155,12 @@ def build_description(target: str, connect_timeout: int) -> str:
     return f"{PREFIX}:{target}"
 
 
-class _Report:
-    """Lines about the connection, on standard error."""
-
-    def __init__(self, out: TextIO | None, quiet: bool) -> None:
-        self.out = out
-        self.quiet = quiet
-
-    def __call__(self, line: str = "", *, always: bool = False) -> None:
-        if self.out is None or not (always or not self.quiet):
-            return
-        try:
-            # stderr often shares its open file description with stdin or
-            # stdout, which StandardIO made non-blocking: write this line
-            # blocking, as any tool's report is written.
-            with _blocking(self.out.fileno()):
-                print(line, file=self.out, flush=True)
-        except (OSError, ValueError):
-            # stderr is gone (EPIPE, a hung-up terminal): the report is
-            # best-effort, the exit status still tells.  /dev/null in its
-            # place lets the interpreter's last flush succeed.
-            out, self.out = self.out, None
-            with contextlib.suppress(OSError, ValueError):
-                _null_over(out.fileno())
-
-
 class OutputClosedError(Exception):
     """Standard output went away (EPIPE: ``| head -c1`` exited)."""
 
 
 class Interrupted(Exception):
     """Ctrl-C (SIGINT) or SIGTERM ended the connection."""
-
-
-@contextlib.contextmanager
-def _blocking(fd: int) -> Iterator[None]:
-    """``fd`` in blocking mode for the duration, then as it was."""
-    try:
-        was_blocking = os.get_blocking(fd)
-    except OSError:
-        was_blocking = True
-    if not was_blocking:
-        os.set_blocking(fd, True)
-    try:
-        yield
-    finally:
-        if not was_blocking:
-            with contextlib.suppress(OSError):
-                os.set_blocking(fd, False)
-
-
-def _null_over(fd: int) -> None:
-    """Put /dev/null in the place of descriptor ``fd``."""
-    null = os.open(os.devnull, os.O_RDWR)
-    if null != fd:
-        os.dup2(null, fd)
-        os.close(null)
-
-
-def _standard_descriptors() -> None:
-    """Open /dev/null on any of descriptors 0-2 that is closed (``<&-``).
-
-    Otherwise the first descriptor the client opens (the reactor's, the
-    socket's) takes the number and becomes "stdin" or "stdout".  A closed
-    stdin reads as end of input; a closed stdout discards the data, as
-    ``print`` does when ``sys.stdout`` is None.
-    """
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            _null_over(fd)
-            if fd == 2 and sys.stderr is None:
-                sys.stderr = open(2, "w", errors="backslashreplace", closefd=False)  # noqa: SIM115
-
-
-@contextlib.contextmanager
-def _handed_back_blocking(fds: Sequence[int]) -> Iterator[None]:
-    """StandardIO makes stdin and stdout non-blocking; their open file
-    descriptions are shared with the shell (a terminal, a pipeline), which
-    must get them back as they were."""
-    saved: dict[int, bool] = {}
-    for fd in fds:
-        with contextlib.suppress(OSError):
-            saved[fd] = os.get_blocking(fd)
-    try:
-        yield
-    finally:
-        for fd, blocking in saved.items():
-            with contextlib.suppress(OSError):
-                os.set_blocking(fd, blocking)
-
-
-@implementer(IPushProducer)
-class _Valve:
-    """A push producer that pauses and resumes one side of the relay.
-
-    Registered instead of the transports themselves so that a consumer's
-    ``stopProducing`` (its end of the connection) only stops the flow:
-    ending the connection stays the client's decision.
-    """
-
-    def __init__(self, pause: Callable[[], None], resume: Callable[[], None]) -> None:
-        self.pauseProducing = pause
-        self.resumeProducing = resume
-
-    def stopProducing(self) -> None:
-        self.pauseProducing()
-
-
-@implementer(IHalfCloseableProtocol)
-class _Stdio(Protocol):
-    """The local side of the relay: stdin to the server, stdout's fate."""
-
-    def __init__(self, client: _Client) -> None:
-        self.client = client
-
-    def dataReceived(self, data: bytes) -> None:
-        self.client.send(data)
-
-    def readConnectionLost(self) -> None:
-        self.client.stdin_closed()
-
-    def writeConnectionLost(self) -> None:
-        self.client.stdout_closed()
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.client.stdio_lost(reason)
-
-
-@implementer(IHalfCloseableProtocol)
-class _Relay(Protocol):
-    """The application side of the connection: server bytes to stdout."""
-
-    def __init__(self, client: _Client) -> None:
-        self.client = client
-
-    def dataReceived(self, data: bytes) -> None:
-        self.client.stdio.write(data)
-
-    def readConnectionLost(self) -> None:
-        # The server's close_notify: it sends no more; close our side too,
-        # as s_client does, rather than wait for input nobody will read.
-        self.client.server_closed = True
-        assert self.transport is not None  # connected: the server's data came
-        self.transport.loseConnection()
-
-    def writeConnectionLost(self) -> None:
-        """Our close_notify is out; keep reading until the server closes."""
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        self.client.connection_ended(reason)
-
-
-class _SMTPStartTLS(Protocol):
-    """Plain SMTP up to STARTTLS, as ``s_client -starttls smtp`` speaks it.
-
-    Read the 220 greeting, send EHLO, check that STARTTLS is among the
-    extensions (RFC 3207 §4), send STARTTLS, read its 220, then hand the
-    connection to TLS.  Replies are read line by line, with bounds on a
-    line and on a reply: a server that never stops talking is an error, not
-    a memory leak.  Bytes that arrive after the 220 to STARTTLS are refused
-    rather than taken into the TLS stream or shown as the server's: a
-    server (or a man in the middle) must not inject plaintext that would
-    look as if it came over TLS (RFC 3207 §4.2 implies the client discards
-    all knowledge from before; CVE-2011-0411 was this bug in servers).
-    """
-
-    #: RFC 5321 §4.5.3.1.5 allows 512 octets per reply line; be lenient.
-    MAX_LINE = 4096
-    #: Lines in one reply (an EHLO reply lists a dozen extensions).
-    MAX_REPLY_LINES = 100
-
-    transport: Any  # a connected TCP (or UNIX) transport
-
-    def __init__(self, client: _Client) -> None:
-        self.client = client
-        self.buffer = b""
-        self.reply: list[bytes] = []
-        self.waiting_for = "greeting"
-        self.timer: Any = None
-        self.ended = False
-
-    def dataReceived(self, data: bytes) -> None:
-        if self.ended:
-            return
-        self.buffer += data
-        while not self.ended:
-            end = self.buffer.find(b"\n")
-            if end < 0:
-                if len(self.buffer) > self.MAX_LINE:
-                    self.fail("the server sent an SMTP reply line that never ends")
-                return
-            text, self.buffer = self.buffer[:end].rstrip(b"\r"), self.buffer[end + 1 :]
-            if len(text) > self.MAX_LINE:
-                self.fail("the server sent an over-long SMTP reply line")
-                return
-            self.reply.append(text)
-            if len(self.reply) > self.MAX_REPLY_LINES:
-                self.fail("the server's SMTP reply has too many lines")
-                return
-            if text[3:4] == b"-":
-                continue  # RFC 5321 §4.2.1: more lines of this reply follow
-            reply, self.reply = self.reply, []
-            self.answer(reply)
-
-    def answer(self, reply: list[bytes]) -> None:
-        """One complete reply arrived: act on it."""
-        code = reply[-1][:3]
-        shown = reply[0].decode("ascii", "backslashreplace")
-        report = self.client.report
-        if self.waiting_for == "greeting":
-            if code != b"220":
-                self.fail(f"the server does not accept mail: {shown}")
-                return
-            report(f"SMTP greeting: {shown}")
-            self.waiting_for = "ehlo"
-            self.transport.write(b"EHLO " + self.ehlo_name() + b"\r\n")
-        elif self.waiting_for == "ehlo":
-            if code != b"250":
-                self.fail(f"the server refused EHLO: {shown}")
-                return
-            # The first line greets; the others name one extension each.
-            keywords = [line[4:].split(b" ")[0].upper() for line in reply[1:]]
-            if b"STARTTLS" not in keywords:
-                offered = b", ".join(keywords).decode("ascii", "backslashreplace")
-                self.fail(
-                    "the server does not offer STARTTLS (its EHLO reply lists: "
-                    f"{offered or 'no extensions'}); nothing was sent in plaintext"
-                )
-                return
-            self.waiting_for = "starttls"
-            self.transport.write(b"STARTTLS\r\n")
-        elif self.waiting_for == "starttls":
-            if code != b"220":
-                self.fail(f"the server refused STARTTLS: {shown}")
-                return
-            if self.buffer:
-                self.fail(
-                    f"the server sent {len(self.buffer)} more bytes after its "
-                    "220 to STARTTLS; refused (plaintext injected before TLS)",
-                    quit=False,
-                )
-                return
-            report(f"SMTP STARTTLS: {shown}")
-            self.ended = True
-            self._cancel_timer()
-            self.client.upgrade(self)
-
-    def ehlo_name(self) -> bytes:
-        """An address literal for our end (RFC 5321 §4.1.3): no DNS lookup,
-        and never a made-up name."""
-        import ipaddress
-
-        try:
-            host = self.transport.getHost().host
-            address = ipaddress.ip_address(host)
-        except Exception:  # a UNIX socket, or no getHost
-            return b"localhost"
-        if address.version == 6:
-            return f"[IPv6:{address}]".encode("ascii")
-        return f"[{address}]".encode("ascii")
-
-    def fail(self, why: str, *, quit: bool = True) -> None:
-        """Give up before TLS: QUIT (RFC 5321 §3.8: also after a refusing
-        greeting), close, report, exit 1."""
-        if self.ended:
-            return
-        self.ended = True
-        self._cancel_timer()
-        if quit:
-            self.transport.write(b"QUIT\r\n")
-        self.transport.loseConnection()
-        self.client.plain_failed(why)
-
-    def timed_out(self) -> None:
-        self.timer = None
-        self.fail(f"timed out {self.awaited()}")
-
-    def abort(self) -> None:
-        self.ended = True
-        self._cancel_timer()
-        if self.transport is not None:
-            self.transport.abortConnection()
-
-    def _cancel_timer(self) -> None:
-        timer, self.timer = self.timer, None
-        if timer is not None and timer.active():
-            timer.cancel()
-
-    def connectionLost(self, reason: Failure = connectionDone) -> None:
-        if not self.ended:
-            self.ended = True
-            self._cancel_timer()
-            self.client.plain_failed(
-                f"the server closed the connection {self.awaited()} "
-                f"({reason.getErrorMessage()})"
-            )
-
-    def awaited(self) -> str:
-        if self.waiting_for == "greeting":
-            return "before its greeting"
-        return f"before answering {self.waiting_for.upper()}"
 
 
 class _Client:
@@ -785,162 +507,6 @@ class _Client:
         self.status = status
         if self.reactor.running:
             self.reactor.stop()
-
-
-def describe_server_name(name: str | None) -> str:
-    """The name and whether it went out as SNI (RFC 6066 §3: never an IP).
-
-    ``name`` is the A-label form the endpoint keeps; an internationalised
-    one is shown in Unicode too.
-    """
-    if name is None:
-        return "(none)"
-    from twisted_sslfile.x509 import normalize_server_name
-
-    try:
-        kind, _ = normalize_server_name(name)
-    except ValueError:
-        kind = "dns"
-    if kind == "ip":
-        return f"{name} (an IP address: checked, not sent as SNI)"
-    import idna
-
-    try:
-        unicode = idna.decode(name)
-    except (idna.IDNAError, UnicodeError):
-        unicode = name
-    if unicode != name:  # an internationalised name: both forms
-        return f"{name} ({unicode}; sent as SNI)"
-    return f"{name} (sent as SNI)"
-
-
-#: cryptography's curve names -> the NIST names ``openssl x509 -text`` shows.
-_NIST_CURVES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
-
-
-def describe_public_key(key: object) -> str:
-    """``RSA 2048 bits``, ``EC P-256 (256 bits)``, ``Ed25519``...
-
-    The facts ``openssl x509 -noout -text`` gives as "Public-Key: (N bit)"
-    and "NIST CURVE: P-256".
-    """
-    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-
-    if isinstance(key, rsa.RSAPublicKey):
-        return f"RSA {key.key_size} bits"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        curve = _NIST_CURVES.get(key.curve.name, key.curve.name)
-        return f"EC {curve} ({key.curve.key_size} bits)"
-    if isinstance(key, ed25519.Ed25519PublicKey):
-        return "Ed25519"
-    if isinstance(key, ed448.Ed448PublicKey):
-        return "Ed448"
-    if isinstance(key, dsa.DSAPublicKey):
-        return f"DSA {key.key_size} bits"
-    return type(key).__name__
-
-
-def describe_validity(cert: Any, now: float) -> str:
-    """notBefore and notAfter in UTC, and whether ``now`` is between them
-    (RFC 5280 §4.1.2.5: both ends inclusive)."""
-    import datetime
-
-    before = cert.not_valid_before_utc
-    after = cert.not_valid_after_utc
-    moment = datetime.datetime.fromtimestamp(now, datetime.UTC)
-    if moment < before:
-        state = "NOT YET VALID"
-    elif moment > after:
-        state = "EXPIRED"
-    else:
-        state = "valid now"
-    return f"notBefore {_utc(before)}, notAfter {_utc(after)} ({state})"
-
-
-def describe_names(cert: Any) -> str:
-    """The subjectAltName's DNS names and IP addresses, as sent."""
-    from cryptography import x509
-
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    except x509.ExtensionNotFound:
-        return "(none)"
-    names = [f"DNS:{name}" for name in san.value.get_values_for_type(x509.DNSName)]
-    names += [f"IP:{ip}" for ip in san.value.get_values_for_type(x509.IPAddress)]
-    return ", ".join(names) or "(no DNS names or IP addresses)"
-
-
-def describe_chain_certificate(index: int, der: bytes, now: float) -> list[str]:
-    """The report's lines for certificate ``index`` of the chain: subject,
-    issuer, validity, public key, SHA-256; the leaf's SANs too."""
-    from cryptography import x509 as cx509
-
-    from twisted_sslfile import x509
-
-    fingerprint = x509.fingerprint_sha256(der)
-    try:
-        cert = cx509.load_der_x509_certificate(der)
-        lines = [
-            f"  {index} subject: {x509.describe_certificate(cert)}",
-            f"    issuer: {cert.issuer.rfc4514_string()}",
-            f"    validity: {describe_validity(cert, now)}",
-            f"    public key: {describe_public_key(cert.public_key())}",
-        ]
-        if index == 0:
-            lines.append(f"    subjectAltName: {describe_names(cert)}")
-    except Exception as e:  # a corrupt certificate is reported, not fatal here
-        return [
-            f"  {index} (not a readable certificate: {e})",
-            f"    SHA-256: {fingerprint}",
-        ]
-    lines.append(f"    SHA-256: {fingerprint}")
-    return lines
-
-
-def describe_signature_scheme(result: Any) -> str:
-    """The scheme of the server's CertificateVerify (TLS 1.3) or
-    ServerKeyExchange (TLS 1.2): s_client's "Peer signature type"."""
-    scheme = result.peer_signature_scheme
-    if scheme is not None:
-        return _name(scheme)
-    if result.resumed:
-        return "(none: a resumed session is not signed again)"
-    return "(none)"
-
-
-def _utc(when: Any) -> str:
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
-def _pem(der: bytes) -> list[str]:
-    """The certificate's bytes as sent, in PEM armour (RFC 7468 §5)."""
-    import base64
-    import textwrap
-
-    body = textwrap.wrap(base64.b64encode(der).decode("ascii"), 64)
-    return ["-----BEGIN CERTIFICATE-----", *body, "-----END CERTIFICATE-----"]
-
-
-def _name(value: Any) -> str:
-    return "(none)" if value is None else getattr(value, "name", str(value))
-
-
-def _proto(value: bytes | None) -> str:
-    return "(none)" if value is None else value.decode("ascii", "backslashreplace")
-
-
-def _address(address: Any) -> str:
-    from twisted_sslfile.echo import describe_peer
-
-    return describe_peer(address)
-
-
-def _why(reason: Failure) -> str:
-    from twisted_sslfile.protocol import TLSTruncationError
-
-    if reason.check(TLSTruncationError):
-        return f"{reason.value} - the data may be incomplete"
-    return f"{reason.getErrorMessage()} ({type(reason.value).__name__})"
 
 
 def _parser() -> argparse.ArgumentParser:

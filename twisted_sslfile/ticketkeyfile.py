@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from twisted_sslfile._files import read_private_file, write_private_file
-from twisted_sslfile.engine.sessions import _positive_seconds
+from twisted_sslfile.engine.sessionfields import _positive_seconds
 from twisted_sslfile.engine.ticketkeys import (
     _KEY_NAME_LENGTH,
     _KEY_SECRET_LENGTH,

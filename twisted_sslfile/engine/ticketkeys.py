@@ -28,12 +28,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from ..constants import ProtocolVersion
 from ..errors import InternalError
+from .sessionfields import _bytes, _positive_seconds
 from .sessions import (
     _MAX_TICKET_LENGTH,
     DEFAULT_SESSION_LIFETIME,
     ServerSessionState,
-    _bytes,
-    _positive_seconds,
 )
 
 __all__ = [

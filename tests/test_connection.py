@@ -977,7 +977,7 @@ class ClientHelloConformanceTests(HandshakeTestsMixin, SynchronousTestCase):
             self.assertTrue(server.handshake_complete)
             self.assertEqual(server.group, NamedGroup.x25519)
             self.assertEqual(client.handshake_result.group, NamedGroup.x25519)
-            self.assertEqual(server._handshake._first_hello is not None, retried)
+            self.assertEqual(server.handshake_state.hello_retried, retried)
 
     def test_early_data_offered_with_tls12_only(self) -> None:
         """early_data is a TLS 1.3 extension (RFC 8446 §4.2.10): a hello that

@@ -1313,6 +1313,58 @@ class LifetimeTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(server.rejected_bytes, bytes(bad))
 
 
+class HandshakeStateTests(HandshakeTestsMixin, SynchronousTestCase):
+    """Connection.handshake_state: a read-only view without secrets."""
+
+    def test_snapshot_follows_the_handshake(self) -> None:
+        client_context, server_context = self.contexts()
+        client = Connection(client_context, is_client=True, server_name="example.com")
+        server = Connection(server_context, is_client=False)
+        before = client.handshake_state
+        self.assertIs(before.machine, ClientNegotiator)
+        self.assertIsNone(before.version)
+        self.assertFalse(before.complete)
+        client.start()
+        pump(client, server)
+        after = client.handshake_state
+        self.assertEqual(after.version, ProtocolVersion.TLS_1_3)
+        self.assertTrue(after.complete)
+        self.assertEqual(after.state.name, "CONNECTED")
+        self.assertEqual(after.client_random, server.handshake_state.client_random)
+        self.assertEqual(len(after.client_random), 32)
+        self.assertEqual(after.write_sequence, server.handshake_state.read_sequence)
+        # A snapshot: it does not change under the caller, nor can it be set.
+        client.send(b"x")
+        pump(client, server)
+        self.assertEqual(
+            client.handshake_state.write_sequence, after.write_sequence + 1
+        )
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            after.complete = False  # type: ignore[misc]
+
+    def test_no_secret_in_view(self) -> None:
+        """No secret the key log shows appears in the view, TLS 1.3 or 1.2."""
+        for version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            keylog: list[str] = []
+            client_context, server_context = self.contexts(
+                client={"max_version": version, "keylog": keylog.append}
+            )
+            client, server, _, _ = self.connect(client_context, server_context)
+            secrets = [bytes.fromhex(line.split()[2]) for line in keylog]
+            self.assertTrue(secrets, version)
+            for conn in (client, server):
+                view = conn.handshake_state
+                values = [
+                    getattr(view, field.name) for field in dataclasses.fields(view)
+                ]
+                for secret in secrets:
+                    self.assertNotIn(secret, values, version)
+                    self.assertNotIn(secret.hex(), repr(view), version)
+                names = " ".join(field.name for field in dataclasses.fields(view))
+                self.assertNotIn("verify_data", names)
+                self.assertEqual(names.count("secret"), 1)  # extended_master_secret
+
+
 class IdleRecordTests(HandshakeTestsMixin, SynchronousTestCase):
     """Records that carry nothing are allowed, but not without end."""
 

@@ -53,6 +53,7 @@ from twisted_sslfile.engine.messages import (
     encode_handshake,
 )
 from twisted_sslfile.engine.negotiation import ClientNegotiator
+from twisted_sslfile.engine.record import RecordProtection
 from twisted_sslfile.engine.sessions import Session
 from twisted_sslfile.errors import (
     CertificateError,
@@ -84,6 +85,28 @@ def of_type(events: Sequence[Event], kind: type) -> list:
     return [event for event in events if isinstance(event, kind)]
 
 
+class KeyKeeper(Connection):
+    """A real Connection that keeps its live write protection.
+
+    Tests seal records under the connection's own current keys that it
+    would never send itself (empty application data, a bare handshake
+    header); the protection comes through the public ``set_write_protection``
+    hook the state machines call, not from the record layer's insides.
+    Sealing advances the same sequence numbers the connection uses.
+    """
+
+    write_protection: RecordProtection | None = None
+
+    def set_write_protection(self, protection: RecordProtection) -> None:
+        self.write_protection = protection
+        super().set_write_protection(protection)
+
+    def seal(self, content_type: int, payload: bytes) -> bytes:
+        """One record of ``payload``, next in this connection's sequence."""
+        assert self.write_protection is not None
+        return self.write_protection.seal(content_type, payload)
+
+
 class HandshakeTestsMixin:
     """Shared PKI and connection set-up."""
 
@@ -106,8 +129,9 @@ class HandshakeTestsMixin:
         client_context: Context,
         server_context: Context,
         server_name: str | None = "example.com",
+        client_class: type[Connection] = Connection,
     ) -> tuple[Connection, Connection, list[Event], list[Event]]:
-        client = Connection(client_context, is_client=True, server_name=server_name)
+        client = client_class(client_context, is_client=True, server_name=server_name)
         server = Connection(server_context, is_client=False)
         client.start()
         client_events, server_events = pump(client, server)
@@ -571,7 +595,8 @@ class KeyUpdateLimitTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
 
     def test_application_data_resets_the_count(self) -> None:
-        client, server, _, _ = self.connect(*self.contexts())
+        client, server, _, _ = self.connect(*self.contexts(), client_class=KeyKeeper)
+        assert isinstance(client, KeyKeeper)
         for round_ in range(5):
             for _ in range(32):
                 client.key_update(request_peer=False)
@@ -584,7 +609,7 @@ class KeyUpdateLimitTests(HandshakeTestsMixin, SynchronousTestCase):
         for _ in range(32):
             client.key_update(request_peer=False)
         wire = client.data_to_send()
-        wire += client._records._write.seal(ContentType.application_data, b"")
+        wire += client.seal(ContentType.application_data, b"")
         client.key_update(request_peer=False)
         with self.assertRaises(TLSError) as caught:
             server.receive_data(wire + client.data_to_send())
@@ -594,8 +619,10 @@ class KeyUpdateLimitTests(HandshakeTestsMixin, SynchronousTestCase):
 class KeyUsageLimitTests(HandshakeTestsMixin, SynchronousTestCase):
     def test_key_update_before_usage_limit(self) -> None:
         """Near the AEAD limit the sender changes keys by itself (§5.5)."""
-        client, server, _, _ = self.connect(*self.contexts())
-        write = client._records._write
+        client, server, _, _ = self.connect(*self.contexts(), client_class=KeyKeeper)
+        assert isinstance(client, KeyKeeper)
+        write = client.write_protection
+        assert write is not None
         write.rekey_after = write.sequence + 3
         client.send(b"a" * (3 * 16384))
         client.send(b"b")
@@ -977,7 +1004,7 @@ class ClientHelloConformanceTests(HandshakeTestsMixin, SynchronousTestCase):
             self.assertTrue(server.handshake_complete)
             self.assertEqual(server.group, NamedGroup.x25519)
             self.assertEqual(client.handshake_result.group, NamedGroup.x25519)
-            self.assertEqual(server._handshake._first_hello is not None, retried)
+            self.assertEqual(server.handshake_state.hello_retried, retried)
 
     def test_early_data_offered_with_tls12_only(self) -> None:
         """early_data is a TLS 1.3 extension (RFC 8446 §4.2.10): a hello that
@@ -1019,9 +1046,8 @@ class HalfBuiltHandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
             client_context, is_client=True, server_name="example.com"
         )
         probe.start()
-        hello = probe._handshake._client_hello
-        assert hello is not None
-        unpadded = len(encode_handshake(hello)) - 4
+        # The body length, from the handshake header of the hello it sent.
+        unpadded = int.from_bytes(probe.data_to_send()[6:9], "big")
         padding = bytes(body_length - unpadded)
         return client_sending(other_extensions=[(ExtensionType.padding, padding)])
 
@@ -1074,7 +1100,7 @@ class HalfBuiltHandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
                 client_context, server_context = self.contexts(
                     client={"max_version": version}
                 )
-                client = Connection(
+                client = KeyKeeper(
                     client_context, is_client=True, server_name="example.com"
                 )
                 server = Connection(server_context, is_client=False)
@@ -1084,9 +1110,10 @@ class HalfBuiltHandshakeTests(HandshakeTestsMixin, SynchronousTestCase):
                 header = bytes((msg_type,)) + (MAX_CLIENT_HELLO_SIZE + 1).to_bytes(
                     3, "big"
                 )
-                client._records.send(ContentType.handshake, header)
+                wire = client.data_to_send()
+                wire += client.seal(ContentType.handshake, header)
                 with self.assertRaises(TLSError) as caught:
-                    server.receive_data(client.data_to_send())
+                    server.receive_data(wire)
                 self.assertEqual(
                     caught.exception.alert,
                     AlertDescription.illegal_parameter,
@@ -1286,19 +1313,74 @@ class LifetimeTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(server.rejected_bytes, bytes(bad))
 
 
+class HandshakeStateTests(HandshakeTestsMixin, SynchronousTestCase):
+    """Connection.handshake_state: a read-only view without secrets."""
+
+    def test_snapshot_follows_the_handshake(self) -> None:
+        client_context, server_context = self.contexts()
+        client = Connection(client_context, is_client=True, server_name="example.com")
+        server = Connection(server_context, is_client=False)
+        before = client.handshake_state
+        self.assertIs(before.machine, ClientNegotiator)
+        self.assertIsNone(before.version)
+        self.assertFalse(before.complete)
+        client.start()
+        pump(client, server)
+        after = client.handshake_state
+        self.assertEqual(after.version, ProtocolVersion.TLS_1_3)
+        self.assertTrue(after.complete)
+        self.assertEqual(after.state.name, "CONNECTED")
+        self.assertEqual(after.client_random, server.handshake_state.client_random)
+        self.assertEqual(len(after.client_random), 32)
+        self.assertEqual(after.write_sequence, server.handshake_state.read_sequence)
+        # A snapshot: it does not change under the caller, nor can it be set.
+        client.send(b"x")
+        pump(client, server)
+        self.assertEqual(
+            client.handshake_state.write_sequence, after.write_sequence + 1
+        )
+        with self.assertRaises(dataclasses.FrozenInstanceError):
+            after.complete = False  # type: ignore[misc]
+
+    def test_no_secret_in_view(self) -> None:
+        """No secret the key log shows appears in the view, TLS 1.3 or 1.2."""
+        for version in (ProtocolVersion.TLS_1_3, ProtocolVersion.TLS_1_2):
+            keylog: list[str] = []
+            client_context, server_context = self.contexts(
+                client={"max_version": version, "keylog": keylog.append}
+            )
+            client, server, _, _ = self.connect(client_context, server_context)
+            secrets = [bytes.fromhex(line.split()[2]) for line in keylog]
+            self.assertTrue(secrets, version)
+            for conn in (client, server):
+                view = conn.handshake_state
+                values = [
+                    getattr(view, field.name) for field in dataclasses.fields(view)
+                ]
+                for secret in secrets:
+                    self.assertNotIn(secret, values, version)
+                    self.assertNotIn(secret.hex(), repr(view), version)
+                names = " ".join(field.name for field in dataclasses.fields(view))
+                self.assertNotIn("verify_data", names)
+                self.assertEqual(names.count("secret"), 1)  # extended_master_secret
+
+
 class IdleRecordTests(HandshakeTestsMixin, SynchronousTestCase):
     """Records that carry nothing are allowed, but not without end."""
 
     def test_empty_application_data_is_not_reported(self) -> None:
-        client, server, _, _ = self.connect(*self.contexts())
-        record = client._records._write.seal(ContentType.application_data, b"")
+        client, server, _, _ = self.connect(*self.contexts(), client_class=KeyKeeper)
+        assert isinstance(client, KeyKeeper)
+        record = client.seal(ContentType.application_data, b"")
         client.send(b"then data")
         events = server.receive_data(record + client.data_to_send())
         self.assertEqual(events, [ApplicationData(b"then data")])
 
     def test_endless_empty_records_are_refused(self) -> None:
-        client, server, _, _ = self.connect(*self.contexts())
-        write = client._records._write
+        client, server, _, _ = self.connect(*self.contexts(), client_class=KeyKeeper)
+        assert isinstance(client, KeyKeeper)
+        write = client.write_protection
+        assert write is not None
         records = b"".join(
             write.seal(ContentType.application_data, b"") for _ in range(33)
         )
@@ -1307,8 +1389,10 @@ class IdleRecordTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertEqual(caught.exception.alert, AlertDescription.unexpected_message)
 
     def test_data_resets_the_count(self) -> None:
-        client, server, _, _ = self.connect(*self.contexts())
-        write = client._records._write
+        client, server, _, _ = self.connect(*self.contexts(), client_class=KeyKeeper)
+        assert isinstance(client, KeyKeeper)
+        write = client.write_protection
+        assert write is not None
         chunks = []
         for index in range(4):
             chunks += [write.seal(ContentType.application_data, b"") for _ in range(30)]

@@ -39,7 +39,7 @@ import signal
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -251,14 +251,14 @@ def pick(data: st.DataObject, low: int, high: int) -> int:
     return low + value % (high - low + 1) if high > low else low
 
 
-def held_limit(victim: Connection, msg_type: int) -> int:
+def held_limit(victim: Recorder, msg_type: int) -> int:
     """The largest message of ``msg_type`` the victim may hold (its body).
 
     A client holds up to the Context's max_handshake_message_size; a server
     holds that much of a client Certificate it asked for, and at most
     MAX_CLIENT_HELLO_SIZE (32 KiB) of anything else (issue 10).
     """
-    context = victim._context
+    context = victim.context
     limit = context.max_handshake_message_size
     if victim.is_client or (
         msg_type == H.certificate
@@ -310,10 +310,12 @@ class Recorder(Connection):
     gives the records this connection would have sent.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, context: Context, **kwargs: Any) -> None:
         self.messages: list[tuple[int, bytes]] = []
         self.protections: list[RecordProtection] = []
-        super().__init__(*args, **kwargs)
+        #: The Context it was made with (its limits are what tests check).
+        self.context = context
+        super().__init__(context, **kwargs)
 
     def write_handshake(self, raw: bytes) -> None:
         self.messages.append((len(self.protections), raw))
@@ -528,22 +530,21 @@ class Stage:
         return None, events
 
     def check_bounded(self) -> None:
-        records = self.victim._records
-        if records.buffered > MAX_RECORD:
-            raise AssertionError(f"{self}: {records.buffered} bytes buffered")
-        reassembler = self.victim._reassembler
+        view = self.victim.handshake_state
+        if view.buffered_record_bytes > MAX_RECORD:
+            raise AssertionError(f"{self}: {view.buffered_record_bytes} bytes buffered")
         limit = max(held_limit(self.victim, t) for t in HandshakeType) + 4
-        if len(reassembler._buffer) > limit:
+        if view.buffered_handshake_bytes > limit:
             raise AssertionError(f"{self}: reassembler holds more than a message")
 
     @property
     def victim_state(self) -> State:
-        handshake = self.victim._handshake
-        if isinstance(handshake, (ClientNegotiator, ServerNegotiator)):
+        view = self.victim.handshake_state
+        if issubclass(view.machine, (ClientNegotiator, ServerNegotiator)):
             # A negotiator stands in until the peer's first hello settles
             # the version: the TLS 1.3 machine's first state.
             return State.CLIENT_WAIT_SH if self.victim.is_client else State.SERVER_START
-        return handshake.state
+        return cast(State, view.state)
 
     @property
     def victim_writes_protected(self) -> bool:
@@ -905,7 +906,9 @@ class FragmentationTests(HostileTestCase):
                 for chunk in cut(wire, points):
                     with watchdog():
                         receiver.receive_data(chunk)
-                    self.assertLessEqual(receiver._records.buffered, MAX_RECORD)
+                    self.assertLessEqual(
+                        receiver.handshake_state.buffered_record_bytes, MAX_RECORD
+                    )
             if not moved:
                 break
         self.assertTrue(client.handshake_complete and server.handshake_complete)
@@ -964,7 +967,7 @@ class RecordLayerTests(HostileTestCase):
         self.assertEqual(events, [])
         self.assertEqual(stage.victim.data_to_send(), b"")
         self.assertIs(stage.victim_state, state)
-        self.assertEqual(stage.victim._records.buffered, point)
+        self.assertEqual(stage.victim.handshake_state.buffered_record_bytes, point)
         stage.cursor += 1
         stage.deliver(wire[point:])
         stage.complete()
@@ -1220,7 +1223,7 @@ class MessageOrderTests(HostileTestCase):
         wire = (
             stage.record(HANDSHAKE, first, epoch=epoch) if first else b""
         ) + stage.record(HANDSHAKE, second, epoch=epoch)
-        limit = stage.victim._context.max_handshake_message_size
+        limit = stage.victim.context.max_handshake_message_size
         if len(extra) >= 4 and int.from_bytes(extra[1:4], "big") > limit:
             # The reassembler refuses the declared length before anything.
             expected = {A.illegal_parameter}
@@ -1424,7 +1427,7 @@ class LimitTests(HostileTestCase):
             header = bytes((msg_type,)) + length.to_bytes(3, "big")
             error, _ = stage.attack(stage.record(HANDSHAKE, header + bytes(100)))
             self.assertIsNone(error)
-            self.assertTrue(stage.victim._reassembler.has_partial)
+            self.assertTrue(stage.victim.handshake_state.buffered_handshake_bytes)
             return
         length = data.draw(st.integers(size + 1, 2**24 - 1))
         header = bytes((msg_type,)) + length.to_bytes(3, "big")
@@ -1437,7 +1440,7 @@ class LimitTests(HostileTestCase):
         else:
             wire = stage.record(HANDSHAKE, header + body)
         self.assertFails(stage, wire, {A.illegal_parameter})
-        self.assertLessEqual(len(stage.victim._reassembler._buffer), 4)
+        self.assertLessEqual(stage.victim.handshake_state.buffered_handshake_bytes, 4)
 
     @hostile
     @given(
@@ -1693,7 +1696,7 @@ class MessageContentTests(HostileTestCase):
             return
         # Accepted: the victim waits for more of a lengthened message, or the
         # change shows later, on one side or the other.
-        if stage.victim._reassembler.has_partial:
+        if stage.victim.handshake_state.buffered_handshake_bytes:
             return
         self._expect_failure_later(stage)
 
@@ -2432,7 +2435,7 @@ class EarlyDataTests(HostileTestCase):
                 )
                 return
             self.assertIsNone(error)
-            self.assertEqual(stage.victim._records.buffered, 0)
+            self.assertEqual(stage.victim.handshake_state.buffered_record_bytes, 0)
             skipped += cost
 
     def early_data_stage(self, config: Config) -> Stage:
@@ -2510,7 +2513,9 @@ class EndToEndTests(HostileTestCase):
                 except TLSError as error:
                     failed = (receiver, sender, error)
                     break
-                self.assertLessEqual(receiver._records.buffered, MAX_RECORD)
+                self.assertLessEqual(
+                    receiver.handshake_state.buffered_record_bytes, MAX_RECORD
+                )
             if failed or not moved:
                 break
         if failed is None:

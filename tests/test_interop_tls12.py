@@ -118,7 +118,7 @@ class ClientAgainstOpenSSLServerTests(InteropTestCase):
         done = driver.handshake()
         self.assertEqual((done.version, done.cipher_suite), (TLS12, suite))
         self.assertTrue(done.verified)
-        self.assertTrue(driver.conn._handshake.extended_master_secret)
+        self.assertTrue(driver.conn.handshake_state.extended_master_secret)
         self.exchange(driver, server)
         server.expect_output(f"CIPHER is {name}")
         server.expect_output("Secure Renegotiation IS supported")
@@ -319,7 +319,7 @@ class ServerForOpenSSLClientTests(InteropTestCase):
         driver, client = self.serve(self.server_context(key_type), ciphers=name)
         self.assertEqual(driver.conn.cipher_suite, suite)
         self.assertEqual(client.summary("Ciphersuite"), name)
-        self.assertTrue(driver.conn._handshake.extended_master_secret)
+        self.assertTrue(driver.conn.handshake_state.extended_master_secret)
         self.close(driver, client)
         self.assertEqual(client.summary("Verification"), "OK", client.describe())
 
@@ -345,7 +345,7 @@ class ServerForOpenSSLClientTests(InteropTestCase):
         """Our 1.3-capable server marks its random; a 1.2 client ignores it."""
         driver, client = self.serve(self.server_context())
         self.assertEqual(
-            driver.conn._handshake._current.server_random[-8:].hex(), "444f574e47524401"
+            driver.conn.handshake_state.server_random[-8:].hex(), "444f574e47524401"
         )
         self.close(driver, client)
 

@@ -157,8 +157,8 @@ class HandshakeTests(TLS12TestsMixin, SynchronousTestCase):
             self.assertEqual(done.peer_certificates[0], self.leaf(key_type).der)
             self.assertIsNone(done.next_protocol)
             self.assertFalse(done.resumed)
-            self.assertTrue(client._handshake.extended_master_secret)
-            self.assertTrue(server._handshake.extended_master_secret)
+            self.assertTrue(client.handshake_state.extended_master_secret)
+            self.assertTrue(server.handshake_state.extended_master_secret)
             self.assertTalks(client, server)
 
     def test_ed25519_certificate(self) -> None:
@@ -298,7 +298,7 @@ class HandshakeTests(TLS12TestsMixin, SynchronousTestCase):
         )
         client, _, events, _ = self.connect(client_context, server_context)
         self.assertEqual(of_type(events, HandshakeCompleted)[0].version, TLS12)
-        self.assertIsInstance(client._handshake, TLS12Client)
+        self.assertTrue(issubclass(client.handshake_state.machine, TLS12Client))
 
     def test_downgrade_sentinel_written(self) -> None:
         """A 1.3-capable server talking 1.2 marks its random (RFC 8446 §4.1.3)."""
@@ -307,13 +307,13 @@ class HandshakeTests(TLS12TestsMixin, SynchronousTestCase):
         )
         client, server, _, _ = self.connect(client_context, server_context)
         self.assertEqual(
-            server._handshake._current.server_random[-8:], messages.DOWNGRADE_TLS12
+            server.handshake_state.server_random[-8:], messages.DOWNGRADE_TLS12
         )
         self.assertTalks(client, server)
         # A 1.2-only server does not.
         client, server, _, _ = self.connect(*self.contexts())
         self.assertNotEqual(
-            server._handshake._current.server_random[-8:], messages.DOWNGRADE_TLS12
+            server.handshake_state.server_random[-8:], messages.DOWNGRADE_TLS12
         )
 
     def test_downgrade_detected(self) -> None:
@@ -369,7 +369,7 @@ class HandshakeTests(TLS12TestsMixin, SynchronousTestCase):
     def test_no_key_update(self) -> None:
         client, _, _, _ = self.connect(*self.contexts())
         with self.assertRaises(TLSError):
-            client._handshake.send_key_update(True)
+            client.key_update(True)
 
     def test_exporter_contexts_differ(self) -> None:
         """RFC 5705 §4: no context and an empty context are different inputs."""
@@ -594,8 +594,8 @@ class _NoEMSServerConnection(Connection):
 class ExtendedMasterSecretTests(TLS12TestsMixin, SynchronousTestCase):
     def test_on_by_default(self) -> None:
         client, server, _, _ = self.connect(*self.contexts())
-        self.assertTrue(client._handshake.extended_master_secret)
-        self.assertTrue(server._handshake.extended_master_secret)
+        self.assertTrue(client.handshake_state.extended_master_secret)
+        self.assertTrue(server.handshake_state.extended_master_secret)
 
     def test_client_without_ems(self) -> None:
         """A full handshake still works; the session is not resumable."""
@@ -606,10 +606,10 @@ class ExtendedMasterSecretTests(TLS12TestsMixin, SynchronousTestCase):
         server = Connection(server_context, is_client=False)
         client.start()
         pump(client, server)
-        self.assertFalse(client._handshake.extended_master_secret)
-        self.assertFalse(server._handshake.extended_master_secret)
+        self.assertFalse(client.handshake_state.extended_master_secret)
+        self.assertFalse(server.handshake_state.extended_master_secret)
         self.assertIsNone(client.session)
-        self.assertIsNone(server._handshake.session)
+        self.assertIsNone(server.session)
         self.assertTalks(client, server)
 
     def test_server_without_ems(self) -> None:
@@ -618,8 +618,8 @@ class ExtendedMasterSecretTests(TLS12TestsMixin, SynchronousTestCase):
         server = _NoEMSServerConnection(server_context, is_client=False)
         client.start()
         pump(client, server)
-        self.assertIsInstance(server._handshake, _NoEMSServer)
-        self.assertFalse(client._handshake.extended_master_secret)
+        self.assertIs(server.handshake_state.machine, _NoEMSServer)
+        self.assertFalse(client.handshake_state.extended_master_secret)
         self.assertIsNone(client.session)
         self.assertTalks(client, server)
 
@@ -958,6 +958,51 @@ class RecordSizeLimitTests(TLS12TestsMixin, SynchronousTestCase):
 # -- renegotiation ---------------------------------------------------------------------
 
 
+class _NoRFC5746Client(ClientNegotiator):
+    """A client from before RFC 5746: neither the SCSV nor renegotiation_info."""
+
+    def _build_client_hello(self) -> messages.ClientHello:
+        hello = super()._build_client_hello()
+        return dataclasses.replace(
+            hello,
+            cipher_suites=[
+                suite
+                for suite in hello.cipher_suites
+                if suite != CipherSuite.TLS_EMPTY_RENEGOTIATION_INFO_SCSV
+            ],
+            renegotiation_info=None,
+        )
+
+
+class _NoRFC5746Connection(Connection):
+    client_negotiator_class = _NoRFC5746Client
+
+
+class _WrongRenegotiationInfoClient(TLS12Client):
+    """A client whose renegotiation ClientHello carries the wrong
+    verify_data in renegotiation_info (RFC 5746 §3.5)."""
+
+    def _build_renegotiation_hello(
+        self, client_verify_data: bytes
+    ) -> messages.ClientHello:
+        return super()._build_renegotiation_hello(bytes(len(client_verify_data)))
+
+
+class _WrongRenegotiationInfoServer(TLS12Server):
+    """A server whose renegotiation ServerHello carries the wrong
+    verify_data in renegotiation_info (RFC 5746 §3.6)."""
+
+    def _send(self, message: messages.HandshakeMessage) -> bytes:
+        if isinstance(message, messages.ServerHello) and message.renegotiation_info:
+            message = dataclasses.replace(message, renegotiation_info=bytes(24))
+        return super()._send(message)
+
+
+class _WrongRenegotiationInfoConnection(Connection):
+    tls12_client_class = _WrongRenegotiationInfoClient
+    tls12_server_class = _WrongRenegotiationInfoServer
+
+
 class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
     def renegotiating_pair(
         self, *, client_allows: bool = True, server_allows: bool = True, **kw: Any
@@ -1051,9 +1096,16 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
         connection's ALPN protocol, and the client reads it and keeps the
         session of the first handshake.
         """
+        # The master secrets as the key log sees them (NSS format, one
+        # CLIENT_RANDOM line per handshake): no reaching into the server.
+        keylog: list[str] = []
         client_context, server_context = self.contexts(
             client={"allow_peer_renegotiation": True, "alpn_protocols": [b"h2"]},
-            server={"allow_peer_renegotiation": True, "alpn_protocols": [b"h2"]},
+            server={
+                "allow_peer_renegotiation": True,
+                "alpn_protocols": [b"h2"],
+                "keylog": keylog.append,
+            },
         )
         client = Recorder(client_context, is_client=True, server_name="example.com")
         server = Recorder(server_context, is_client=False)
@@ -1062,7 +1114,8 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
         session = client.session
         self.assertIsNotNone(session)
         self.assertTrue(session.ticket)
-        first_secret = server._handshake._current.master_secret
+        [first_line] = keylog
+        first_secret = bytes.fromhex(first_line.split()[2])
         client.units.clear()
         server.units.clear()
         (client if initiator == "client" else server).renegotiate()
@@ -1084,7 +1137,11 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
         assert server_context.session_tickets is not None
         state = server_context.session_tickets.open_state(ticket.ticket, version=TLS12)
         assert state is not None
-        self.assertEqual(state.secret, server._handshake._current.master_secret)
+        [_, second_line] = keylog
+        self.assertEqual(
+            second_line.split()[1], server.handshake_state.client_random.hex()
+        )
+        self.assertEqual(state.secret, bytes.fromhex(second_line.split()[2]))
         self.assertNotEqual(state.secret, first_secret)
         self.assertEqual(state.alpn_protocol, b"h2")
         # The client's session is still the first handshake's.
@@ -1120,16 +1177,28 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
         plain_server = make_context(
             credentials=[self.leaf("ecdsa-p256").credential()], max_version=TLS12
         )
-        client, server, _, _ = self.connect(client_context, plain_server)
-        self.assertEqual(server.peer_certificates, ())
-        # Swap in a context that asks for certificates (as an application
-        # would by reconfiguring its server) and renegotiate.
-        server._handshake._context = make_context(
+        # A server that, renegotiating, asks for a certificate (as an
+        # application would by reconfiguring its server).
+        later = make_context(
             credentials=[self.leaf("ecdsa-p256").credential()],
             max_version=TLS12,
             client_certificate=ClientCertificatePolicy.REQUIRE,
             trust_roots=self.pki.trust_roots,
         )
+
+        class Reconfigured(TLS12Server):
+            def renegotiate(self) -> None:
+                self._context = later
+                super().renegotiate()
+
+        class ReconfiguredConnection(Connection):
+            tls12_server_class = Reconfigured
+
+        client = Connection(client_context, is_client=True, server_name="example.com")
+        server = ReconfiguredConnection(plain_server, is_client=False)
+        client.start()
+        pump(client, server)
+        self.assertEqual(server.peer_certificates, ())
         server.renegotiate()
         _, server_events = pump(client, server)
         [done] = of_type(server_events, HandshakeCompleted)
@@ -1161,22 +1230,30 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
             [AlertReceived(AlertLevel.warning, A.no_renegotiation)],
         )
         self.assertEqual(data_of(server_events), b"still here")
-        self.assertIs(client._handshake.state, State.CONNECTED)
+        self.assertIs(client.handshake_state.state, State.CONNECTED)
         self.assertTalks(client, server)
 
     def test_refused_by_default(self) -> None:
-        client, server, _, _ = self.connect(*self.contexts())
-        self.assertFalse(
-            getattr(server._handshake._context, "allow_peer_renegotiation", False)
-        )
+        client_context, server_context = self.contexts()
+        self.assertFalse(server_context.allow_peer_renegotiation)
+        client, server, _, _ = self.connect(client_context, server_context)
         client.renegotiate()
         client_events, _ = pump(client, server)
         self.assertEqual(len(of_type(client_events, AlertReceived)), 1)
 
     def test_no_renegotiation_without_rfc5746(self) -> None:
         """A peer that did not signal RFC 5746 is never renegotiated with."""
-        _client, server = self.renegotiating_pair()
-        server._handshake._current.secure_renegotiation = False
+        client_context, server_context = self.contexts(
+            client={"allow_peer_renegotiation": True},
+            server={"allow_peer_renegotiation": True},
+        )
+        _client = _NoRFC5746Connection(
+            client_context, is_client=True, server_name="example.com"
+        )
+        server = Connection(server_context, is_client=False)
+        _client.start()
+        pump(_client, server)
+        self.assertFalse(server.handshake_state.secure_renegotiation)
         with self.assertRaises(ValueError):
             server.renegotiate()
         # Refusing is not fatal: the connection goes on.
@@ -1187,16 +1264,30 @@ class RenegotiationTests(TLS12TestsMixin, SynchronousTestCase):
     def test_wrong_renegotiation_info(self) -> None:
         """RFC 5746 §3.7: a renegotiation ClientHello must carry our last
         client verify_data; anything else is a handshake_failure."""
-        client, server = self.renegotiating_pair()
-        client._handshake._current.client_verify_data = bytes(12)
+        client_context, server_context = self.contexts(
+            client={"allow_peer_renegotiation": True},
+            server={"allow_peer_renegotiation": True},
+        )
+        client = _WrongRenegotiationInfoConnection(
+            client_context, is_client=True, server_name="example.com"
+        )
+        server = Connection(server_context, is_client=False)
+        client.start()
+        pump(client, server)
         client.renegotiate()
         with self.assertRaises(TLSError) as caught:
             pump(client, server)
         self.assertEqual(caught.exception.alert, A.handshake_failure)
 
     def test_wrong_renegotiation_info_from_server(self) -> None:
-        client, server = self.renegotiating_pair()
-        server._handshake._current.server_verify_data = bytes(12)
+        client_context, server_context = self.contexts(
+            client={"allow_peer_renegotiation": True},
+            server={"allow_peer_renegotiation": True},
+        )
+        client = Connection(client_context, is_client=True, server_name="example.com")
+        server = _WrongRenegotiationInfoConnection(server_context, is_client=False)
+        client.start()
+        pump(client, server)
         client.renegotiate()
         with self.assertRaises(TLSError) as caught:
             pump(client, server)
@@ -1315,7 +1406,7 @@ class Stage:
 
     @property
     def victim_state(self) -> Any:
-        return getattr(self.victim._handshake, "state", None)
+        return self.victim.handshake_state.state
 
     def seal(self, content_type: int, payload: bytes, epoch: int) -> bytes:
         if epoch == 0:
@@ -1418,7 +1509,9 @@ class HostileTests(TLS12TestsMixin, SynchronousTestCase):
             for stage in self.stages(config):
                 units = stage.peer.units
                 expected_kind, epoch, expected = units[stage.cursor]
-                machine = stage.victim._handshake
+                # The machine's class-level dispatch table: every message each
+                # state accepts (engine/handshake.py), read from the class.
+                machine = stage.victim.handshake_state.machine
                 handlers = (
                     machine._handlers[stage.victim_state]
                     if hasattr(machine, "_handlers")
@@ -1482,7 +1575,7 @@ class HostileTests(TLS12TestsMixin, SynchronousTestCase):
         client.start()
         pump(client, server)
         sealer = copy.copy(client.protections[-1])
-        sealer.sequence = client._records.write_sequence
+        sealer.sequence = client.handshake_state.write_sequence
         with self.assertRaises(TLSError) as caught:
             server.receive_data(sealer.seal(ContentType.change_cipher_spec, b"\x01"))
         self.assertEqual(caught.exception.alert, A.unexpected_message)

@@ -14,6 +14,7 @@ is queued and closes the transport.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import weakref
 from collections.abc import Callable
@@ -103,6 +104,55 @@ def _server_reassembler(context: Context) -> HandshakeReassembler:
     if context.client_certificate is ClientCertificatePolicy.NONE:
         return HandshakeReassembler(hello)
     return HandshakeReassembler(hello, {HandshakeType.certificate: limit})
+
+
+@dataclasses.dataclass(frozen=True)
+class HandshakeState:
+    """A read-only snapshot of where a connection's handshake and record
+    layer stand, for tests and debugging (:attr:`Connection.handshake_state`).
+
+    It holds no secret: no master or traffic secret, no Finished
+    verify_data.  Those are observable only as a peer or a key log sees
+    them: through :meth:`Connection.export_keying_material` and the
+    Context's ``keylog`` callback.
+    """
+
+    #: The class of the running state machine: a negotiator until the peer's
+    #: first hello settles the version, then that version's client or server
+    #: (or the subclass a ``Connection`` subclass installed).
+    machine: type
+    #: The machine's current state (its own ``State`` enum member).
+    state: enum.Enum
+    #: The version settled, or None while a negotiator stands in.
+    version: ProtocolVersion | None
+    #: A handshake has completed (renegotiations may follow).
+    complete: bool
+    #: A TLS 1.2 renegotiation is under way.
+    renegotiating: bool
+    #: RFC 7627 extended master secret, in the last completed handshake.
+    extended_master_secret: bool
+    #: RFC 5746: the peer signalled secure renegotiation (last completed).
+    secure_renegotiation: bool
+    #: ClientHello.random and ServerHello.random (the latter TLS 1.2 only)
+    #: of the last completed handshake, or of the one in progress before
+    #: any completed; empty until known.  Public values: both cross
+    #: the wire in the clear.
+    client_random: bytes
+    server_random: bytes
+    #: The TLS 1.3 server sent a HelloRetryRequest (RFC 8446 §4.1.4).
+    hello_retried: bool
+    #: Largest plaintext per outgoing record (the peer's RFC 8449 limit).
+    write_limit: int
+    #: Largest plaintext accepted per protected record (our RFC 8449 limit).
+    read_limit: int
+    #: Sequence numbers of the next record read and written under the
+    #: current keys.
+    read_sequence: int
+    write_sequence: int
+    #: Received bytes the record layer holds that do not yet make a record.
+    buffered_record_bytes: int
+    #: Bytes of handshake messages held that do not yet make a whole message.
+    buffered_handshake_bytes: int
 
 
 #: What Connection drives: a negotiator until the peer's first hello settles
@@ -411,6 +461,38 @@ class Connection:
     def session(self) -> Session | None:
         """What a later connection needs to resume this one, once known."""
         return self._handshake.session
+
+    @property
+    def handshake_state(self) -> HandshakeState:
+        """A read-only snapshot of the handshake and record layer, taken now:
+        what a test or a debugger may observe without reaching into the
+        connection (see :class:`HandshakeState`; it holds no secret)."""
+        machine = self._handshake
+        version = getattr(machine, "version", None)
+        # TLS 1.2 reports its last completed handshake (a renegotiation under
+        # way changes nothing until it completes); TLS 1.3 its only one.
+        n = getattr(machine, "_current", None) or getattr(machine, "_n", None)
+        records = self._records
+        return HandshakeState(
+            machine=type(machine),
+            state=machine.state,
+            version=version,
+            complete=bool(getattr(machine, "complete", False)),
+            renegotiating=bool(getattr(machine, "renegotiating", False)),
+            extended_master_secret=bool(getattr(n, "extended_master_secret", False)),
+            secure_renegotiation=bool(getattr(n, "secure_renegotiation", False)),
+            client_random=bytes(getattr(n, "client_random", b"")),
+            server_random=bytes(getattr(n, "server_random", b"")),
+            hello_retried=getattr(machine, "_first_hello", None) is not None,
+            write_limit=records.write_limit,
+            read_limit=records.max_plaintext,
+            read_sequence=records.read_sequence,
+            write_sequence=records.write_sequence,
+            buffered_record_bytes=records.buffered,
+            # messages.py is being split elsewhere (issue 11): read the
+            # reassembler's buffer here rather than add a query there.
+            buffered_handshake_bytes=len(self._reassembler._buffer),
+        )
 
     # -- HandshakeIO: what the state machines call -----------------------------
 

@@ -324,6 +324,28 @@ class DocumentationTests(SynchronousTestCase):
         self.assertTrue((out / "html" / "api.html").exists())
 
 
+#: A module the reader can hold in mind: past this many lines, split it
+#: (DESIGN: "splitting a module that grows past ~800 lines is welcome").
+MAX_MODULE_LINES = 900
+
+
+class ModuleSizeTests(SynchronousTestCase):
+    """No module of the package grows past :data:`MAX_MODULE_LINES`."""
+
+    def test_modules_stay_small(self) -> None:
+        sources = sorted(PACKAGE.rglob("*.py")) + sorted(
+            (ROOT / "twisted" / "plugins").glob("*.py")
+        )
+        self.assertGreater(len(sources), 30)  # the scan sees the package
+        too_long = {
+            str(path.relative_to(ROOT)): lines
+            for path in sources
+            if (lines := len(path.read_text(encoding="utf-8").splitlines()))
+            > MAX_MODULE_LINES
+        }
+        self.assertEqual(too_long, {})
+
+
 class LayeringTests(SynchronousTestCase):
     """engine/ is sans-I/O: no Twisted, no files, no threads, no config side."""
 

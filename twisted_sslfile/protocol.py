@@ -29,7 +29,9 @@ What it does differently from Twisted's ``TLSMemoryBIOProtocol`` (see
   from a TLS failure (the :class:`~twisted_sslfile.errors.TLSError`,
   carrying its alert).
 * No ``__getattr__`` fall-through: the transport interface is exactly the
-  methods below.
+  methods of :class:`TLSProtocol`, some written in its private mixins
+  (:mod:`twisted_sslfile._closing`: closing and timeouts;
+  :mod:`twisted_sslfile._delegation`: what it reports and passes through).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from twisted.internet import error
-from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IConsumer,
     IHalfCloseableDescriptor,
@@ -62,7 +64,9 @@ from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer
 
+from twisted_sslfile._closing import EOF, Closer
 from twisted_sslfile._coalesce import WriteCoalescer
+from twisted_sslfile._delegation import TransportDelegation
 from twisted_sslfile._lifecycle import TRANSITIONS, Phase, PhaseError
 from twisted_sslfile._membrane import ProducerMembrane
 from twisted_sslfile.context import Context
@@ -74,7 +78,7 @@ from twisted_sslfile.engine.events import (
     HandshakeCompleted,
 )
 from twisted_sslfile.engine.sessions import Session
-from twisted_sslfile.errors import RemoteAlertError, TLSError
+from twisted_sslfile.errors import TLSError
 from twisted_sslfile.reasons import (
     CloseTimeoutError,
     HandshakeTimeoutError,
@@ -112,15 +116,12 @@ _HIGH_WATER = 65536
 # Derived ALPN contexts kept per factory; a factory normally has one.
 _MAX_CACHED_CONTEXTS = 16
 
-_EOF = object()  # in the delivery queue: the peer's close_notify
-
 # Phases in which received bytes are given to the engine: the peer has not
 # closed, no alert was sent (bytes after close_notify are ignored, RFC 8446
 # §6.1).
 _READING = frozenset({Phase.HANDSHAKING, Phase.OPEN, Phase.WRITE_CLOSED, Phase.CLOSING})
 _WRITABLE = frozenset({Phase.HANDSHAKING, Phase.OPEN, Phase.READ_CLOSED})
 _ENDED = frozenset({Phase.DONE, Phase.DRAINING, Phase.ABORTED, Phase.CLOSED})
-_PEER_CLOSED = frozenset({Phase.READ_CLOSED, Phase.FINISHING, Phase.DONE})
 _CONNECTION_DONE = Failure(error.ConnectionDone())
 
 
@@ -142,7 +143,7 @@ def _check_timeout(value: float | None, name: str) -> float | None:
     IHalfCloseableProtocol,
     ILoggingContext,
 )
-class TLSProtocol(Protocol):
+class TLSProtocol(TransportDelegation, Closer, Protocol):
     """Run TLS over ``transport`` for ``wrappedProtocol``.
 
     :param factory: the :class:`TLSFactory` that built this protocol, or
@@ -291,20 +292,12 @@ class TLSProtocol(Protocol):
         state = self._conn.state.value
         return f"<TLSProtocol {role} {state} for {self.wrappedProtocol!r}>"
 
-    def logPrefix(self) -> str:
-        """The wrapped protocol's log prefix, marked as running over TLS."""
-        inner = ILoggingContext(self.wrappedProtocol, None)
-        name = (
-            inner.logPrefix()
-            if inner is not None
-            else type(self.wrappedProtocol).__name__
-        )
-        return f"{name} (TLS)"
-
     # -- IProtocol, toward the lower transport -------------------------------
 
     def makeConnection(self, transport: Any) -> None:
         """Attach to ``transport`` and start the handshake."""
+        # self.transport, typed: ITransport | None; this one is set for good.
+        self._below: ITransport = transport
         Protocol.makeConnection(self, transport)
 
     def connectionMade(self) -> None:
@@ -359,27 +352,6 @@ class TLSProtocol(Protocol):
             # answers), go out now instead of a reactor turn later.
             self._flush()
 
-    def readConnectionLost(self) -> None:
-        """The transport's peer shut its write side (TCP FIN)."""
-        phase = self._phase
-        if phase is Phase.CLOSED:
-            return
-        if phase in (Phase.DRAINING, Phase.CLOSING) or self._transport_closed:
-            self._close_transport()
-            return
-        if phase in _PEER_CLOSED:
-            # A FIN after close_notify is the normal end of the peer's side;
-            # a half-closed (READ_CLOSED) application may still be writing.
-            if phase is not Phase.READ_CLOSED:
-                self._close_transport()
-            return
-        self._set_reason(self._truncation())
-        self._transition(Phase.ABORTED)
-        self._close_transport()
-
-    def writeConnectionLost(self) -> None:
-        """The transport finished shutting its write side; nothing to do."""
-
     def connectionLost(self, reason: Failure = _CONNECTION_DONE) -> None:
         """The transport is gone: tell the application why, exactly once."""
         if self._lost:
@@ -412,7 +384,7 @@ class TLSProtocol(Protocol):
         # itself drops it: loseConnection and abortConnection clear it).
         pending, self._pending = self._pending or (), None
         for item in pending:
-            if item is not _EOF:
+            if item is not EOF:
                 self.wrappedProtocol.dataReceived(item)
         if self.factory is not None and self in getattr(self.factory, "protocols", {}):
             self.factory.unregisterProtocol(self)
@@ -451,173 +423,6 @@ class TLSProtocol(Protocol):
         for chunk in data:
             self.write(chunk)
 
-    def loseConnection(self) -> None:
-        """Flush, send close_notify, and close once the peer answers (or
-        ``close_timeout`` passes).  A registered producer is stopped: what it
-        would write after this could never be sent."""
-        if self._phase in (Phase.CLOSING, Phase.CLOSED) or self._transport_going:
-            return
-        self.disconnecting = True
-        self._stop_producer()
-        if self._phase in (Phase.CLOSING, Phase.CLOSED):
-            # The producer closed in turn (a transport that is its own
-            # producer): that call did it all.
-            return
-        self._pending = None
-        self._cancel("_delivery_call")
-        if self._shutting_down:
-            return
-        if not self._conn.handshake_complete:
-            if self._buffered:
-                # Data written before the handshake still goes out, then
-                # close_notify; the handshake timeout bounds the wait.
-                self._transition(Phase.CLOSING)
-                if self._handshake_timer is None:
-                    self._start_close_timer()
-                self._update_reading()
-                return
-            # Nothing was said yet: there is no session worth closing.
-            self._set_reason(Failure(error.ConnectionDone()))
-            self._fail_handshake(
-                Failure(
-                    error.ConnectionDone("closed before the TLS handshake completed")
-                )
-            )
-            self._transition(Phase.CLOSING)
-            self._close_transport()
-            return
-        if self._phase in _PEER_CLOSED:
-            self._send_close_notify()
-            if not self._shutting_down:
-                self._transition(Phase.DONE)
-            self._close_transport()
-            return
-        self._transition(Phase.CLOSING)
-        self._send_close_notify()
-        if self._phase is not Phase.CLOSING:
-            return  # it failed: draining
-        self._await_peer_close()
-        self._update_reading()
-
-    def loseWriteConnection(self) -> None:
-        """TLS half-close: flush, send close_notify, keep reading.
-
-        A half-closeable application is told ``writeConnectionLost()`` once
-        close_notify is out; the peer's close_notify then ends the connection.
-        """
-        if not self._write_open:
-            return
-        peer_closed = self._phase is Phase.READ_CLOSED
-        if not self._conn.handshake_complete:
-            # close_notify is owed until the handshake completes.
-            self._transition(Phase.FINISHING if peer_closed else Phase.WRITE_CLOSED)
-            return
-        if not peer_closed:
-            self._transition(Phase.WRITE_CLOSED)
-        self._send_close_notify()
-        self._notify_write_lost()
-        if peer_closed and not self._shutting_down:
-            self._transition(Phase.DONE)
-            self._close_transport()
-
-    def abortConnection(self) -> None:
-        """Drop the connection at once: no flush, no close_notify."""
-        if self._lost:
-            return
-        self._set_reason(Failure(error.ConnectionAborted()))
-        self._fail_handshake(self._reason)  # type: ignore[arg-type]
-        if self._phase is not Phase.ABORTED:
-            self._transition(Phase.ABORTED)
-        self.disconnecting = True
-        self._writes.clear()
-        self._pending = None
-        self._stop_producer()
-        self._abort_transport()
-
-    def getPeer(self) -> Any:
-        return self.transport.getPeer()
-
-    def getHost(self) -> Any:
-        return self.transport.getHost()
-
-    # -- ITCPTransport: options of the transport below -----------------------
-
-    def _tcp(self) -> Any:
-        if ITCPTransport.providedBy(self.transport):
-            return self.transport
-        raise NotImplementedError(
-            f"the transport below ({self.transport!r}) is not a TCP transport"
-        )
-
-    def getTcpNoDelay(self) -> bool:
-        return self._tcp().getTcpNoDelay()
-
-    def setTcpNoDelay(self, enabled: bool) -> None:
-        self._tcp().setTcpNoDelay(enabled)
-
-    def getTcpKeepAlive(self) -> bool:
-        return self._tcp().getTcpKeepAlive()
-
-    def setTcpKeepAlive(self, enabled: bool) -> None:
-        self._tcp().setTcpKeepAlive(enabled)
-
-    def getHandle(self) -> Any:
-        """The socket of the transport below (``ISystemHandle``), if it has one."""
-        handle = ISystemHandle(self.transport, None)
-        if handle is None:
-            raise NotImplementedError(f"{self.transport!r} has no system handle")
-        return handle.getHandle()
-
-    # -- ISSLTransport / INegotiated -----------------------------------------
-
-    @property
-    def negotiatedProtocol(self) -> bytes | None:
-        """The ALPN protocol, else the NPN one; None before the handshake."""
-        result = self._handshake_result
-        if result is None:
-            return None
-        return result.alpn_protocol or result.next_protocol
-
-    @property
-    def handshakeResult(self) -> HandshakeCompleted | None:
-        """The engine's HandshakeCompleted event (version, suite, group...)."""
-        return self._handshake_result
-
-    @property
-    def session(self) -> Session | None:
-        """Client: the newest resumable session, to hand to a later
-        connection (``TLSFactory(..., session=...)``); None until the server
-        issued one. TLS 1.3 tickets arrive after the handshake, so read this
-        once some data has been received."""
-        return self._conn.session
-
-    def getPeerCertificateChain(self) -> list[x509.Certificate]:
-        """The peer's certificates as it sent them, leaf first (empty if none)."""
-        if self._handshake_result is None:
-            return []
-        if self._peer_chain is None:
-            self._peer_chain = [
-                x509.load_der_x509_certificate(der)
-                for der in self._handshake_result.peer_certificates
-            ]
-        return list(self._peer_chain)
-
-    def getPeerCertificate(self) -> x509.Certificate | None:
-        """The peer's leaf certificate (a ``cryptography`` object), or None."""
-        chain = self.getPeerCertificateChain()
-        return chain[0] if chain else None
-
-    def whenHandshakeDone(self) -> Deferred[HandshakeCompleted]:
-        """A Deferred firing with the HandshakeCompleted event, or failing with
-        the reason the connection ended before it (TLSError, timeout, ...)."""
-        if self._handshake_result is not None:
-            return succeed(self._handshake_result)
-        if self._handshake_failure is not None:
-            return fail(self._handshake_failure)
-        waiter: Deferred[HandshakeCompleted] = Deferred()
-        self._waiters.append(waiter)
-        return waiter
-
     def keyUpdate(self, requestPeer: bool = True) -> None:
         """Switch to fresh sending keys (TLS 1.3 KeyUpdate, RFC 8446 §4.6.3)."""
         if not self._conn.handshake_complete:
@@ -631,12 +436,6 @@ class TLSProtocol(Protocol):
             self._fail(exc)
             raise
         self._write_output()
-
-    def exportKeyingMaterial(self, label: bytes, context: bytes, length: int) -> bytes:
-        """Keying material exporter (RFC 8446 §7.5)."""
-        if not self._conn.handshake_complete:
-            raise RuntimeError("keying material needs a completed handshake")
-        return self._conn.export_keying_material(label, context, length)
 
     # -- IConsumer -----------------------------------------------------------
 
@@ -765,47 +564,6 @@ class TLSProtocol(Protocol):
             return
         self.wrappedProtocol.dataReceived(data)
 
-    def _on_peer_close_notify(self) -> None:
-        phase = self._phase
-        if self._log is not None:
-            self._log.peer_close_notify(self._conn.sent_close_notify)
-        self._set_reason(Failure(error.ConnectionDone()))
-        if phase is Phase.CLOSING:
-            # Our close_notify is out (or we gave up on the session): done.
-            self._transition(Phase.DONE)
-            self._close_transport()
-            return
-        if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
-            # RFC 8446 §6.1: each direction closes on its own.
-            self._transition(
-                Phase.FINISHING if phase is Phase.WRITE_CLOSED else Phase.READ_CLOSED
-            )
-            if self._app_paused or self._pending:
-                self._hold(_EOF)
-            else:
-                self._app_read_closed()
-            return
-        # Not half-closeable: answer with our close_notify and close.
-        self.disconnecting = True
-        self._stop_producer()
-        if self._conn.handshake_complete:
-            self._send_close_notify()
-        if not self._shutting_down:
-            self._transition(Phase.DONE)
-        self._close_transport()
-
-    def _app_read_closed(self) -> None:
-        self.wrappedProtocol.readConnectionLost()
-        if self._phase is Phase.FINISHING and self._conn.sent_close_notify:
-            # Our side was closed already: both are now.
-            self._transition(Phase.DONE)
-            self._close_transport()
-
-    def _notify_write_lost(self) -> None:
-        """Our close_notify is out (called once: at the WRITE_CLOSED close)."""
-        if IHalfCloseableProtocol.providedBy(self.wrappedProtocol):
-            self.wrappedProtocol.writeConnectionLost()
-
     # -- delivery of held data -----------------------------------------------
 
     def _schedule_delivery(self) -> None:
@@ -823,10 +581,10 @@ class TLSProtocol(Protocol):
         # (Closing clears _pending: nothing is delivered after loseConnection.)
         while self._pending and not self._app_paused and not self._lost:
             item = self._pending.popleft()
-            if item is _EOF:
+            if item is EOF:
                 self._app_read_closed()
             else:
-                self.wrappedProtocol.dataReceived(item)  # type: ignore[arg-type]
+                self.wrappedProtocol.dataReceived(item)
         self._update_reading()
 
     def _update_reading(self) -> None:
@@ -887,9 +645,9 @@ class TLSProtocol(Protocol):
         if not records:
             return
         if len(records) == 1:
-            self.transport.write(records[0])
+            self._below.write(records[0])
         else:
-            self.transport.writeSequence(records)
+            self._below.writeSequence(records)
 
     def _send_close_notify(self) -> None:
         """Flush what the application wrote, then close_notify (RFC 8446 §6.1)."""
@@ -925,159 +683,6 @@ class TLSProtocol(Protocol):
             return
         self.unregisterProducer()
         membrane.producer.stopProducing()
-
-    # -- closing -------------------------------------------------------------
-
-    def _set_reason(self, reason: Failure) -> None:
-        if self._reason is None:
-            self._reason = reason
-
-    def _truncation(self) -> Failure:
-        if self._conn.handshake_complete:
-            return Failure(TLSTruncationError())
-        return Failure(TLSTruncationError("closed during the TLS handshake"))
-
-    def _fail_handshake(self, reason: Failure) -> None:
-        if self._handshake_result is not None or self._handshake_failure is not None:
-            return
-        self._handshake_failure = reason
-        self._cancel("_handshake_timer")
-        waiters, self._waiters = self._waiters, []
-        for waiter in waiters:
-            waiter.errback(reason)
-
-    def _fail(self, exc: TLSError) -> None:
-        """A fatal TLS error: send its alert (queued by the engine) and close."""
-        self._set_reason(Failure(exc))
-        self._fail_handshake(self._reason)  # type: ignore[arg-type]
-        self._writes.clear()
-        remote = isinstance(exc, RemoteAlertError)
-        # Before the producer is stopped: what it writes then is dropped.
-        self._transition(Phase.ABORTED if remote else Phase.DRAINING)
-        self._stop_producer()
-        self._write_output()
-        if remote:
-            # The peer ended it and sends nothing more; nothing to drain.
-            self._close_transport()
-        else:
-            self._drain_and_close()
-
-    def _drain_and_close(self) -> None:
-        """Shut the write side and read (discarding) until the peer closes.
-
-        Closing a socket with unread input makes the kernel send a reset,
-        and a reset makes the peer drop what it has not read yet: our alert.
-        """
-        self._pending = None
-        self._cancel("_handshake_timer")
-        self._cancel("_close_timer")
-        if not self._half_close_possible:
-            self._close_transport()
-            return
-        self._update_reading()  # reading resumes: the drain must see the FIN
-        self._drain_timer = self._clock.callLater(
-            self._drain_timeout, self._drain_timed_out
-        )
-        if not self._tcp_write_shut:
-            self._tcp_write_shut = True
-            self.transport.loseWriteConnection()
-
-    def _await_peer_close(self) -> None:
-        """Our close_notify is out: wait (bounded) for the peer's."""
-        self._start_close_timer()
-        if self._half_close_possible and not self._tcp_write_shut:
-            # After close_notify nothing more is written (RFC 8446 §6.1); the
-            # FIN tells peers that read to end of stream.
-            self._tcp_write_shut = True
-            self.transport.loseWriteConnection()
-
-    def _start_close_timer(self) -> None:
-        if self._close_timer is None and self._close_timeout is not None:
-            self._close_timer = self._clock.callLater(
-                self._close_timeout, self._close_timed_out
-            )
-
-    def _close_transport(self) -> None:
-        """Tell the transport to close once its buffer is written, and bound
-        that: a peer that reads nothing keeps the buffer full, and the
-        transport would wait for it forever.  The close timer (already
-        running after loseConnection, started here otherwise) aborts it."""
-        if self._transport_closed or self._lost:
-            return
-        self._transport_closed = True
-        self._cancel("_drain_timer")
-        self._writes.cancel()
-        # Twisted's TCP does not close while a paused producer is registered
-        # (it resumes it when the buffer drains, and waits for more): the
-        # application's producer, which can write nothing more, goes first.
-        self._stop_producer()
-        if self._lost:
-            return
-        self.transport.loseConnection()
-        if not self._lost:
-            self._start_close_timer()
-
-    def _abort_transport(self) -> None:
-        self._transport_closed = True
-        for name in ("_handshake_timer", "_close_timer", "_drain_timer"):
-            self._cancel(name)
-        self._writes.cancel()
-        abort = getattr(self.transport, "abortConnection", None)
-        if abort is not None:
-            abort()
-        else:
-            self.transport.loseConnection()
-
-    def _handshake_timed_out(self) -> None:
-        self._handshake_timer = None
-        if self._lost or self._conn.handshake_complete:
-            return
-        reason = Failure(
-            HandshakeTimeoutError(
-                string=f"no TLS handshake within {self._handshake_timeout:g} s"
-            )
-        )
-        self._set_reason(reason)
-        self._fail_handshake(reason)
-        self._transition(Phase.ABORTED)
-        self._stop_producer()
-        self._abort_transport()
-
-    def _close_timed_out(self) -> None:
-        self._close_timer = None
-        self._finish_close(self._close_timeout)
-
-    def _drain_timed_out(self) -> None:
-        self._drain_timer = None
-        self._finish_close(self._drain_timeout)
-
-    def _finish_close(self, waited: float | None) -> None:
-        """Time is up: close now, gracefully if the transport can, else abort.
-
-        A transport whose write side we shut closes at once when everything
-        we wrote is out (a TCP transport with an empty buffer); one that does
-        not still holds data the peer never took, and is aborted, dropping
-        it.  The abort is reported as :class:`CloseTimeoutError` unless an
-        error (a TLS failure, a truncation) already explains the end.
-        """
-        if self._lost:
-            return
-        if not self._transport_closed:
-            self._close_transport()
-            if self._lost:
-                return
-        if self._reason is None or self._reason.check(error.ConnectionDone):
-            self._reason = Failure(
-                CloseTimeoutError(f"the peer did not finish closing in {waited:g} s")
-            )
-        self._abort_transport()
-
-    def _cancel(self, name: str) -> None:
-        call = getattr(self, name)
-        if call is not None:
-            setattr(self, name, None)
-            if call.active():
-                call.cancel()
 
 
 class TLSFactory(WrappingFactory):
@@ -1232,7 +837,12 @@ def start_tls(
     ``connection_log`` is :class:`TLSFactory`'s; ``session`` (client) is
     an earlier connection's session to offer for resumption.
     """
-    if IProtocol.providedBy(target) and getattr(target, "transport", None) is not None:
+    # A flag, not the test itself as the condition: providedBy would narrow
+    # ``target`` to IProtocol, which declares no ``transport`` (Protocol has).
+    is_protocol = IProtocol.providedBy(target)
+    protocol: Any
+    transport: Any
+    if is_protocol and getattr(target, "transport", None) is not None:
         protocol, transport = target, target.transport
     else:
         transport = target

@@ -596,6 +596,34 @@ class PackagingTests(SynchronousTestCase):
             self.assertIn(wanted, sdist_names)
         self.assertIn("tests/test_project.py", sdist_names)
 
+    def test_one_class_per_error(self) -> None:
+        """
+        An error class named in :mod:`twisted_sslfile.errors` is that very
+        class wherever the package shows the name: a second definition of
+        the same name would slip past ``except errors.X``.
+        """
+        import importlib
+        import pkgutil
+
+        import twisted_sslfile
+        from twisted_sslfile import errors
+
+        names = {
+            name: value
+            for name, value in vars(errors).items()
+            if isinstance(value, type) and issubclass(value, BaseException)
+        }
+        seen = 0
+        for info in pkgutil.walk_packages(twisted_sslfile.__path__, "twisted_sslfile."):
+            if info.name == "twisted_sslfile.__main__":
+                continue  # importing it parses no arguments, but runs nothing
+            module = importlib.import_module(info.name)
+            for name, error in names.items():
+                if name in vars(module):
+                    seen += 1
+                    self.assertIs(vars(module)[name], error, f"{info.name}.{name}")
+        self.assertGreater(seen, len(names))  # the names do travel
+
     def test_ci_runs_the_readme_test_command(self) -> None:
         """
         .ci/run is executable and runs the same trial command as the README.

@@ -21,7 +21,6 @@ from twisted.internet.interfaces import IReactorThreads
 
 from twisted_sslfile._sslfile_callbacks import _Callbacks
 from twisted_sslfile._sslfile_io import (
-    ReactorThreadError,
     _arm_close_timer,
     _call_in_backend,
     _cancel,
@@ -35,7 +34,7 @@ from twisted_sslfile._sslfile_io import (
 )
 from twisted_sslfile._sslfile_pump import _SocketPump
 from twisted_sslfile._sslfile_state import DROPPED, LIVE, IsOpen, Phase
-from twisted_sslfile.errors import TLSError
+from twisted_sslfile.errors import ReactorThreadError, TLSError
 
 
 class _Closer(_SocketPump):

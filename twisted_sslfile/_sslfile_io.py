@@ -69,7 +69,7 @@ class _ClosingOwner(_Owner, Protocol):
 
 
 if TYPE_CHECKING:
-    from twisted_sslfile.errors import TLSError
+    pass
 
 
 #: Largest single ``recv``; also the plaintext a B-mode write encrypts at a
@@ -89,38 +89,6 @@ _SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 _READ_BUFFER_LIMIT = 65536
 #: The NB write bound per call and for the backlog (``WRITE_LIMIT``).
 _WRITE_LIMIT = 65536
-
-
-class SSLHandshakeError(OSError):
-    """A blocking client's handshake failed inside the constructor.
-
-    An :class:`OSError` like Pike's, whose ``strerror`` starts with
-    ``"SSL handshake failure: "``.  ``tls_error`` is the engine's error
-    (the alert sent or received), or None for a socket failure.  The socket
-    was detached, not closed: it still belongs to the caller.
-    """
-
-    def __init__(self, code: int, detail: str, tls_error: TLSError | None = None):
-        super().__init__(code, f"SSL handshake failure: {detail}")
-        self.tls_error = tls_error
-
-
-class ReactorThreadError(OSError):
-    """A blocking call would have to wait on the thread that runs its backend.
-
-    Waiting there stops the reactor: no callback of this or any other
-    connection runs, and if the peer is served by the same reactor it never
-    answers, so the wait never ends.  ``errno`` is ``EDEADLK``.
-    """
-
-    def __init__(self, backend: object) -> None:
-        super().__init__(
-            _errno.EDEADLK,
-            f"a blocking SSLFile call would wait on the thread running its "
-            f"backend {backend!r}, stopping that reactor (and deadlocking if "
-            f"the peer is served by it); call it from another thread, or use "
-            f"nonblocking mode (set_nonblocking)",
-        )
 
 
 class _WaitTimeout(Exception):

@@ -47,8 +47,6 @@ from twisted_sslfile._sslfile_io import (
     _RECVS_PER_WAKEUP,
     _SEND_FLAGS,
     _WRITE_LIMIT,
-    ReactorThreadError,
-    SSLHandshakeError,
     _call_in_backend,
     _cancel,
     _CloseTimeout,
@@ -79,7 +77,12 @@ from twisted_sslfile.engine.events import (
     SessionTicket,
 )
 from twisted_sslfile.engine.sessions import Session
-from twisted_sslfile.errors import RemoteAlertError, TLSError
+from twisted_sslfile.errors import (
+    ReactorThreadError,
+    RemoteAlertError,
+    SSLHandshakeError,
+    TLSError,
+)
 
 _log = Logger(namespace="twisted_sslfile.sslfile")
 

@@ -50,8 +50,6 @@ from twisted_sslfile._sslfile_io import (
     _DRAIN_TIMEOUT,
     _READ_BUFFER_LIMIT,
     _WRITE_LIMIT,
-    ReactorThreadError,
-    SSLHandshakeError,
     _cancel,
     _check_backend,
     _check_stream,
@@ -66,6 +64,7 @@ from twisted_sslfile.constants import (
 from twisted_sslfile.context import Context
 from twisted_sslfile.engine.connection import Connection
 from twisted_sslfile.engine.sessions import Session
+from twisted_sslfile.errors import ReactorThreadError, SSLHandshakeError
 
 __all__ = [
     "CLOSE_TIMEOUT",

@@ -27,10 +27,60 @@ from twisted_sslfile.engine.connection import Connection
 from twisted_sslfile.engine.events import HandshakeCompleted
 from twisted_sslfile.engine.sessions import Session
 
-__all__ = ["TransportDelegation"]
+__all__ = ["PassThrough", "TransportDelegation"]
 
 
-class TransportDelegation:
+class PassThrough:
+    """Addresses, TCP options and system handle of the transport below.
+
+    A mixin for the transports this package puts in front of another one
+    (:class:`~twisted_sslfile.protocol.TLSProtocol`, the STARTTLS
+    transport): they report what the transport below reports, explicitly,
+    method by method (no ``__getattr__`` fall-through).
+    """
+
+    def _passed_through(self) -> Any:
+        """The transport these methods consult."""
+        raise NotImplementedError
+
+    def getPeer(self) -> Any:
+        return self._passed_through().getPeer()
+
+    def getHost(self) -> Any:
+        return self._passed_through().getHost()
+
+    # -- ITCPTransport: options of the transport below -----------------------
+
+    def _tcp(self) -> Any:
+        below = self._passed_through()
+        if ITCPTransport.providedBy(below):
+            return below
+        raise NotImplementedError(
+            f"the transport below ({below!r}) is not a TCP transport"
+        )
+
+    def getTcpNoDelay(self) -> bool:
+        return self._tcp().getTcpNoDelay()
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self._tcp().setTcpNoDelay(enabled)
+
+    def getTcpKeepAlive(self) -> bool:
+        return self._tcp().getTcpKeepAlive()
+
+    def setTcpKeepAlive(self, enabled: bool) -> None:
+        self._tcp().setTcpKeepAlive(enabled)
+
+    def getHandle(self) -> Any:
+        """The socket of the transport below (``ISystemHandle``), if it has one."""
+        below = self._passed_through()
+        handle: Any = ISystemHandle(below, None)
+        if handle is None:
+            raise NotImplementedError(f"{below!r} has no system handle")
+        return handle.getHandle()
+
+
+class TransportDelegation(PassThrough):
     """The reporting and pass-through methods of TLSProtocol (a mixin).
 
     It only reads the state below, which TLSProtocol sets up and keeps.
@@ -55,39 +105,8 @@ class TransportDelegation:
         )
         return f"{name} (TLS)"
 
-    def getPeer(self) -> Any:
-        return self._below.getPeer()
-
-    def getHost(self) -> Any:
-        return self._below.getHost()
-
-    # -- ITCPTransport: options of the transport below -----------------------
-
-    def _tcp(self) -> Any:
-        if ITCPTransport.providedBy(self._below):
-            return self._below
-        raise NotImplementedError(
-            f"the transport below ({self._below!r}) is not a TCP transport"
-        )
-
-    def getTcpNoDelay(self) -> bool:
-        return self._tcp().getTcpNoDelay()
-
-    def setTcpNoDelay(self, enabled: bool) -> None:
-        self._tcp().setTcpNoDelay(enabled)
-
-    def getTcpKeepAlive(self) -> bool:
-        return self._tcp().getTcpKeepAlive()
-
-    def setTcpKeepAlive(self, enabled: bool) -> None:
-        self._tcp().setTcpKeepAlive(enabled)
-
-    def getHandle(self) -> Any:
-        """The socket of the transport below (``ISystemHandle``), if it has one."""
-        handle = ISystemHandle(self._below, None)
-        if handle is None:
-            raise NotImplementedError(f"{self._below!r} has no system handle")
-        return handle.getHandle()
+    def _passed_through(self) -> Any:
+        return self._below
 
     # -- ISSLTransport / INegotiated -----------------------------------------
 

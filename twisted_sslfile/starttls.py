@@ -39,7 +39,6 @@ from twisted.internet.interfaces import (
     IReactorTime,
     ISSLTransport,
     ISystemHandle,
-    ITCPTransport,
     ITLSTransport,
 )
 from twisted.internet.protocol import Protocol, connectionDone
@@ -47,6 +46,7 @@ from twisted.protocols.policies import WrappingFactory
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer
 
+from twisted_sslfile._delegation import PassThrough
 from twisted_sslfile.context import Context
 from twisted_sslfile.protocol import (
     DEFAULT_CLOSE_TIMEOUT,
@@ -117,7 +117,7 @@ class SSLFileContextFactory:
 
 
 @implementer(ITLSTransport, IConsumer, IPushProducer, ILoggingContext)
-class StartTLSTransport(Protocol):
+class StartTLSTransport(PassThrough, Protocol):
     """The transport a protocol sees under :class:`StartTLSFactory`.
 
     Before ``startTLS`` it passes bytes and calls straight to the transport
@@ -297,37 +297,8 @@ class StartTLSTransport(Protocol):
     def abortConnection(self) -> None:
         self.transport.abortConnection()
 
-    def getPeer(self) -> Any:
-        return self.transport.getPeer()
-
-    def getHost(self) -> Any:
-        return self.transport.getHost()
-
-    def _tcp(self) -> Any:
-        if ITCPTransport.providedBy(self.transport):
-            return self.transport
-        raise NotImplementedError(
-            f"the transport below ({self.transport!r}) is not a TCP transport"
-        )
-
-    def getTcpNoDelay(self) -> bool:
-        return self._tcp().getTcpNoDelay()
-
-    def setTcpNoDelay(self, enabled: bool) -> None:
-        self._tcp().setTcpNoDelay(enabled)
-
-    def getTcpKeepAlive(self) -> bool:
-        return self._tcp().getTcpKeepAlive()
-
-    def setTcpKeepAlive(self, enabled: bool) -> None:
-        self._tcp().setTcpKeepAlive(enabled)
-
-    def getHandle(self) -> Any:
-        """The socket below (``ISystemHandle``), if there is one."""
-        handle: Any = ISystemHandle(self.transport, None)
-        if handle is None:
-            raise NotImplementedError(f"{self.transport!r} has no system handle")
-        return handle.getHandle()
+    def _passed_through(self) -> Any:
+        return self.transport
 
     # -- IConsumer -------------------------------------------------------------
 

@@ -133,6 +133,18 @@ def _check_timeout(value: float | None, name: str) -> float | None:
     return float(value)
 
 
+def _check_timeouts(
+    handshake_timeout: float | None, close_timeout: float | None, drain_timeout: float
+) -> tuple[float | None, float | None, float]:
+    """The three timeouts, checked in order (only the drain may not be None)."""
+    handshake = _check_timeout(handshake_timeout, "handshake_timeout")
+    close = _check_timeout(close_timeout, "close_timeout")
+    drain = _check_timeout(drain_timeout, "drain_timeout")
+    if drain is None:
+        raise ValueError("drain_timeout must be a positive number of seconds")
+    return handshake, close, drain
+
+
 @implementer(
     INegotiated,
     ISSLTransport,
@@ -190,12 +202,9 @@ class TLSProtocol(TransportDelegation, Closer, Protocol):
     ) -> None:
         self.factory = factory
         self.wrappedProtocol = wrappedProtocol
-        self._handshake_timeout = _check_timeout(handshake_timeout, "handshake_timeout")
-        self._close_timeout = _check_timeout(close_timeout, "close_timeout")
-        drain = _check_timeout(drain_timeout, "drain_timeout")
-        if drain is None:
-            raise ValueError("drain_timeout must be a positive number of seconds")
-        self._drain_timeout = drain
+        self._handshake_timeout, self._close_timeout, self._drain_timeout = (
+            _check_timeouts(handshake_timeout, close_timeout, drain_timeout)
+        )
         self._clock_ = clock
         # Made now, so that a bad configuration fails in buildProtocol and
         # not half-way into a connection.
@@ -728,10 +737,7 @@ class TLSFactory(WrappingFactory):
         if server_name is not None:
             # Checked and mapped to A-labels now, not at the first connection.
             server_name = canonical_server_name(server_name)
-        _check_timeout(handshake_timeout, "handshake_timeout")
-        _check_timeout(close_timeout, "close_timeout")
-        if _check_timeout(drain_timeout, "drain_timeout") is None:
-            raise ValueError("drain_timeout must be a positive number of seconds")
+        _check_timeouts(handshake_timeout, close_timeout, drain_timeout)
         self.context = context
         self.is_client = is_client
         self.server_name = server_name

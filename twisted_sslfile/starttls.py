@@ -54,7 +54,7 @@ from twisted_sslfile.protocol import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     TLSFactory,
     TLSProtocol,
-    _check_timeout,
+    _check_timeouts,
     start_tls,
 )
 
@@ -364,10 +364,7 @@ class StartTLSFactory(WrappingFactory):
             )
         # Checked here too, so that a bad value fails when the factory is
         # made rather than at the first startTLS.
-        _check_timeout(handshake_timeout, "handshake_timeout")
-        _check_timeout(close_timeout, "close_timeout")
-        if _check_timeout(drain_timeout, "drain_timeout") is None:
-            raise ValueError("drain_timeout must be a positive number of seconds")
+        _check_timeouts(handshake_timeout, close_timeout, drain_timeout)
         self.context_factory = context_factory
         self.handshake_timeout = handshake_timeout
         self.close_timeout = close_timeout

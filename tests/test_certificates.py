@@ -151,6 +151,69 @@ class VerificationPolicyTests(SynchronousTestCase):
         )
         self.assertEqual(len(path), 3)
 
+    def test_parsed_certificates_are_reused(self) -> None:
+        """
+        A policy parses a DER certificate once: the next handshake that gets
+        the same bytes gets the same object, with the key and extensions
+        ``cryptography`` already decoded on it (issue 12).
+        """
+        policy = VerificationPolicy(trust_roots=self.roots)
+        first = self.verify(policy, self.server.chain_der)
+        second = self.verify(policy, self.server.chain_der)
+        self.assertIs(first[0], second[0])
+        self.assertIs(first[1], second[1])
+        self.assertEqual(len(policy.parsed), len(self.server.chain_der))
+        # Another policy (another Context) has its own.
+        other = VerificationPolicy(trust_roots=self.roots)
+        self.assertIsNot(self.verify(other, self.server.chain_der)[0], first[0])
+
+    def test_parse_cache_is_no_verdict(self) -> None:
+        """Every check still runs on a chain whose parse was kept."""
+        policy = VerificationPolicy(trust_roots=self.roots)
+        self.verify(policy, self.server.chain_der)
+        exc = self.assertRaises(
+            CertificateError,
+            certificates.verify_peer_chain,
+            policy,
+            self.server.chain_der,
+            now=NOW + datetime.timedelta(days=400),
+            server_name="example.com",
+            is_server_cert=True,
+        )
+        self.assertEqual(exc.alert, AlertDescription.certificate_expired)
+        exc = self.assertRaises(
+            CertificateError,
+            certificates.verify_peer_chain,
+            policy,
+            self.server.chain_der,
+            now=NOW.timestamp(),
+            server_name="other.example",
+            is_server_cert=True,
+        )
+        self.assertIn("does not match host name", str(exc))
+        untrusted = CertificateFactory(now=NOW).server("example.com")
+        self.assertRaises(CertificateError, self.verify, policy, untrusted.chain_der)
+
+    def test_parse_cache_keeps_no_bad_der(self) -> None:
+        """DER that does not parse fails each time and is not stored."""
+        policy = VerificationPolicy(trust_roots=self.roots)
+        bad = [der(self.server.certificate)[:-7]]
+        for _ in range(2):
+            exc = self.assertRaises(CertificateError, self.verify, policy, bad)
+            self.assertEqual(exc.alert, AlertDescription.bad_certificate)
+        self.assertEqual(len(policy.parsed), 0)
+
+    def test_parse_cache_is_bounded(self) -> None:
+        """At most ``max_entries`` certificates of at most ``max_der`` bytes."""
+        cache = certificates.ParsedCertificates(max_entries=2)
+        ders = [der(self.pki.server(f"h{i}.test").certificate) for i in range(5)]
+        for item in ders:
+            self.assertEqual(cache.load(item), x509.load_der_x509_certificate(item))
+            self.assertLessEqual(len(cache), 2)
+        small = certificates.ParsedCertificates(max_der=len(ders[0]) - 1)
+        self.assertIsNot(small.load(ders[0]), small.load(ders[0]))
+        self.assertEqual(len(small), 0)
+
     def test_trust_roots_are_loaded_by_the_configuration_side(self) -> None:
         for source in (self.pki.ca_path or "/etc/ssl/certs", b"pem"):
             exc = self.assertRaises(

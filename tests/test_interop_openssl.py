@@ -118,6 +118,37 @@ class InteropTestCase(SynchronousTestCase):
             error.alert, alert, f"expected {alert.name}, got {error.alert.name}"
         )
 
+    def check_client_ca_names(self, version: ProtocolVersion) -> None:
+        """A server asking for client certificates names its client CAs and
+        s_client lists them; without explicit client CAs (the system bundle)
+        none are listed.  ``start_client`` is the test class's own."""
+        other = CertificateFactory(self.mktemp(), name="Other")
+        roots = [self.pki.root.certificate, other.root.certificate]
+        issued = self.issue_client()
+        credentials = {
+            "cert": issued.cert_path,
+            "key": issued.key_path,
+            "cert_chain": self.intermediates_path(issued),
+        }
+        # The system bundle cannot verify the test PKI: no certificate then.
+        for trust_roots, expected, options in (
+            (roots, [peers.openssl_name(root.subject) for root in roots], credentials),
+            (None, [], {}),
+        ):
+            context = self.server_context(
+                client_certificate=ClientCertificatePolicy.REQUEST,
+                trust_roots=trust_roots,
+            )
+            driver, client = self.start_client(context, brief=False, **options)
+            done = driver.handshake()
+            self.assertEqual(done.version, version)
+            self.assertEqual(bool(done.peer_certificates), bool(options))
+            client.close_stdin()
+            driver.receive_until_close()
+            driver.close()
+            client.wait()
+            self.assertEqual(client.acceptable_ca_names(), expected, client.describe())
+
 
 # ---------------------------------------------------------------------------
 # The engine as a client of openssl s_server
@@ -651,32 +682,7 @@ class ServerForOpenSSLClientTests(InteropTestCase):
         """Issue 9.16: the CertificateRequest's certificate_authorities
         extension (RFC 8446 §4.2.4) names our client CAs, and s_client lists
         them; without explicit client CAs the extension is left out."""
-        other = CertificateFactory(self.mktemp(), name="Other")
-        roots = [self.pki.root.certificate, other.root.certificate]
-        issued = self.issue_client()
-        credentials = {
-            "cert": issued.cert_path,
-            "key": issued.key_path,
-            "cert_chain": self.intermediates_path(issued),
-        }
-        # The system bundle cannot verify the test PKI: no certificate then.
-        for trust_roots, expected, options in (
-            (roots, [peers.openssl_name(root.subject) for root in roots], credentials),
-            (None, [], {}),
-        ):
-            context = self.server_context(
-                client_certificate=ClientCertificatePolicy.REQUEST,
-                trust_roots=trust_roots,
-            )
-            driver, client = self.start_client(context, brief=False, **options)
-            done = driver.handshake()
-            self.assertEqual(done.version, ProtocolVersion.TLS_1_3)
-            self.assertEqual(bool(done.peer_certificates), bool(options))
-            client.close_stdin()
-            driver.receive_until_close()
-            driver.close()
-            client.wait()
-            self.assertEqual(client.acceptable_ca_names(), expected, client.describe())
+        self.check_client_ca_names(ProtocolVersion.TLS_1_3)
 
     # -- ALPN -------------------------------------------------------------------
 

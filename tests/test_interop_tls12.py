@@ -16,7 +16,6 @@ from OpenSSL import SSL
 from tlslite.api import HandshakeSettings, TLSConnection, X509CertChain, parsePEMKey
 
 from tests import peers
-from tests.certs import CertificateFactory
 from tests.driver import Driver
 from tests.test_interop_openssl import InteropTestCase, line, traced_signature_schemes
 from twisted_sslfile.constants import (
@@ -395,32 +394,7 @@ class ServerForOpenSSLClientTests(InteropTestCase):
         """Issue 9.16: the CertificateRequest names our client CAs (RFC 5246
         §7.4.4), and s_client lists them; without explicit client CAs (the
         system bundle) it says none were sent."""
-        other = CertificateFactory(self.mktemp(), name="Other")
-        roots = [self.pki.root.certificate, other.root.certificate]
-        issued = self.issue_client()
-        credentials = {
-            "cert": issued.cert_path,
-            "key": issued.key_path,
-            "cert_chain": self.intermediates_path(issued),
-        }
-        # The system bundle cannot verify the test PKI: no certificate then.
-        for trust_roots, expected, options in (
-            (roots, [peers.openssl_name(root.subject) for root in roots], credentials),
-            (None, [], {}),
-        ):
-            context = self.server_context(
-                client_certificate=ClientCertificatePolicy.REQUEST,
-                trust_roots=trust_roots,
-            )
-            driver, client = self.start_client(context, brief=False, **options)
-            done = driver.handshake()
-            self.assertEqual(done.version, TLS12)
-            self.assertEqual(bool(done.peer_certificates), bool(options))
-            client.close_stdin()
-            driver.receive_until_close()
-            driver.close()
-            client.wait()
-            self.assertEqual(client.acceptable_ca_names(), expected, client.describe())
+        self.check_client_ca_names(TLS12)
 
     def test_resumption_sess_out_sess_in(self) -> None:
         """s_client -sess_out, then -sess_in: tickets, then session IDs."""

@@ -82,7 +82,11 @@ under cProfile and prints, for each side, its own time by area (our
 engine, our adapter, Twisted, pyOpenSSL, crypto in C, system calls, idle)
 and its top functions; ``--profile-dir DIR`` keeps the two ``.prof`` files
 for ``pstats`` (callers, callees).  cProfile slows Python calls down and C calls much
-less, so Python areas look larger than they are.
+less, so Python areas look larger than they are.  ``--sample`` replaces
+cProfile with a CPU-time stack sampler (``stack_sampler.py``: ``SIGPROF``
+every tick of process CPU time, nothing added per call) and prints each
+side's functions by inclusive and own CPU µs per operation; the kernel's
+timer ticks every few milliseconds, so give it ``--seconds 10`` or more.
 """
 
 from __future__ import annotations
@@ -415,13 +419,38 @@ def run_server(args: argparse.Namespace) -> None:
 
     threading.Thread(target=stop_on_eof, daemon=True).start()
     print(f"PORT {port.getHost().port}", flush=True)
-    profile = cProfile.Profile() if args.profile_out else None
+    profile = _profiler(args)
     if profile is not None:
         profile.enable()
     reactor.run()
     if profile is not None:
         profile.disable()
         profile.dump_stats(args.profile_out)
+
+
+class _SamplingProfile:
+    """``StackSampler`` behind cProfile's enable/disable/dump_stats names."""
+
+    def __init__(self) -> None:
+        from stack_sampler import StackSampler
+
+        self.sampler = StackSampler()
+
+    def enable(self) -> None:
+        self.sampler.start()
+
+    def disable(self) -> None:
+        self.sampler.stop()
+
+    def dump_stats(self, path: str) -> None:
+        self.sampler.dump(path)
+
+
+def _profiler(args: argparse.Namespace) -> Any:
+    """cProfile, or the CPU-time stack sampler with ``--sample``."""
+    if not args.profile_out:
+        return None
+    return _SamplingProfile() if args.sample else cProfile.Profile()
 
 
 def read(path: str) -> bytes:
@@ -739,7 +768,7 @@ def run_client(args: argparse.Namespace) -> None:
         "memory": memory,
     }
     results: dict[str, Any] = {}
-    profile = cProfile.Profile() if args.profile_out else None
+    profile = _profiler(args)
 
     @defer.inlineCallbacks
     def main() -> Any:
@@ -823,6 +852,7 @@ class Run:
         command = self._command("server", stack, version)
         if profile_out:
             command += ["--profile-out", profile_out]
+            command += ["--sample"] if self.args.sample else []
         server = subprocess.Popen(
             command,
             stdin=subprocess.PIPE,
@@ -868,6 +898,7 @@ class Run:
         ]
         if profile_out:
             command += ["--profile-out", profile_out]
+            command += ["--sample"] if self.args.sample else []
         done = subprocess.run(
             command,
             stdout=subprocess.PIPE,
@@ -1325,6 +1356,14 @@ def run_profile(args: argparse.Namespace, directory: str) -> None:
         os.makedirs(args.profile_dir, exist_ok=True)
         for path in (server_out, client_out):
             shutil.copy(path, args.profile_dir)
+    if args.sample:
+        from stack_sampler import report
+
+        operations = sum(_operations(scenario, s) for s in result[scenario])
+        for side, path in (("server", server_out), ("client", client_out)):
+            print()
+            print(report(path, operations, f"=== {side}", args.top))
+        return
     for side, path in (("server", server_out), ("client", client_out)):
         stats = pstats.Stats(path, stream=sys.stdout)
         print(f"\n=== {side}: own time by area (cProfile) ===")
@@ -1338,6 +1377,11 @@ def run_profile(args: argparse.Namespace, directory: str) -> None:
             print(f"  {area:48} {seconds * 1000:9.1f} ms {share}")
         print(f"\n=== {side}: top functions by own time ===")
         stats.strip_dirs().sort_stats("tottime").print_stats(args.top)
+
+
+def _operations(scenario: str, sample: dict[str, Any]) -> float:
+    """How many operations (handshakes, round trips, 10^6 bytes) a sample timed."""
+    return float(sample["value"] * sample["elapsed"])
 
 
 def _area(filename: str, function: str) -> str:
@@ -1397,6 +1441,12 @@ def main() -> None:
     parser.add_argument("--rst", action="store_true", help="also print RST tables")
     parser.add_argument("--markdown", action="store_true", help="also print Markdown")
     parser.add_argument("--profile", help="STACK:SCENARIO under cProfile")
+    parser.add_argument(
+        "--sample",
+        action="store_true",
+        help="with --profile: a CPU-time stack sampler instead of cProfile"
+        " (no per-call cost; prints inclusive and own µs per operation)",
+    )
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument(
         "--profile-dir",

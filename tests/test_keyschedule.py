@@ -16,6 +16,7 @@ import hmac
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
@@ -113,6 +114,32 @@ class HKDFTests(SynchronousTestCase):
             "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf"
             "34007208d5b887185865",
         )
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        hash_=st.sampled_from([hashes.SHA256, hashes.SHA384]),
+        prk=st.binary(min_size=1, max_size=80),
+        info=st.binary(max_size=300),
+        length=st.integers(min_value=1, max_value=255 * 32),
+    )
+    def test_expand_agrees_with_cryptography(
+        self,
+        hash_: type[hashes.HashAlgorithm],
+        prk: bytes,
+        info: bytes,
+        length: int,
+    ) -> None:
+        """HKDF-Expand on the standard library's HMAC gives exactly what
+        ``cryptography``'s HKDFExpand gives, one block or many."""
+        expected = HKDFExpand(hash_(), length, info).derive(prk)
+        self.assertEqual(K.hkdf_expand(hash_, prk, info, length), expected)
+
+    def test_expand_length_limits(self) -> None:
+        """RFC 5869 §2.3: L <= 255 * HashLen; an empty output is empty."""
+        self.assertEqual(K.hkdf_expand(SHA256, b"k" * 32, b"", 0), b"")
+        self.assertEqual(len(K.hkdf_expand(SHA256, b"k" * 32, b"", 255 * 32)), 8160)
+        with self.assertRaises(ValueError):
+            K.hkdf_expand(SHA256, b"k" * 32, b"", 255 * 32 + 1)
 
     def test_extract_without_salt_is_zero_salt(self) -> None:
         """RFC 5869 §2.2: no salt means HashLen zero bytes."""

@@ -8,15 +8,22 @@ need and *when*.  Functions take a hash as a ``cryptography``
 Secrets are plain ``bytes``; none of the objects here shows one in its
 ``repr``.  Comparisons of Finished values go through
 :func:`hmac.compare_digest` (:func:`check_verify_data`).
+
+HMAC and the transcript hash use the standard library (:func:`hmac.digest`,
+:mod:`hashlib`), which CPython implements with OpenSSL's one-shot calls:
+a handshake makes about twenty HMACs and thirty hash updates per side, and
+``cryptography``'s HMAC, HKDFExpand and Hash objects cost two to eight times
+as much per call for the same result (measured in docs/performance.rst).
+Hashes are still named by ``cryptography`` classes, whose ``name`` is the
+:mod:`hashlib` name.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac as _stdlib_hmac
 
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives import hmac as crypto_hmac
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from ..constants import HandshakeType
 from ..errors import DecryptError, InternalError
@@ -51,15 +58,33 @@ def _hash(hash_: HashLike) -> hashes.HashAlgorithm:
     return hash_() if isinstance(hash_, type) else hash_
 
 
-def _hmac(hash_: hashes.HashAlgorithm, key: bytes, data: bytes) -> bytes:
-    mac = crypto_hmac.HMAC(key, hash_)
-    mac.update(data)
-    return mac.finalize()
+# (hashlib name, digest size) per hash class: the classes are few, and a
+# class's parameters never change.
+_CLASS_PARAMETERS: dict[type[hashes.HashAlgorithm], tuple[str, int]] = {}
 
 
-def _empty_hash(hash_: hashes.HashAlgorithm) -> bytes:
-    digest = hashes.Hash(hash_)
-    return digest.finalize()
+def _parameters(hash_: HashLike) -> tuple[str, int]:
+    """The :mod:`hashlib` name and the digest size of ``hash_``."""
+    if isinstance(hash_, type):
+        parameters = _CLASS_PARAMETERS.get(hash_)
+        if parameters is None:
+            instance = hash_()
+            parameters = (instance.name, instance.digest_size)
+            _CLASS_PARAMETERS[hash_] = parameters
+        return parameters
+    return hash_.name, hash_.digest_size
+
+
+def _hmac(hash_: HashLike, key: bytes, data: bytes) -> bytes:
+    return _stdlib_hmac.digest(key, data, _parameters(hash_)[0])
+
+
+def _new_hash(hash_: HashLike) -> hashlib._Hash:
+    return hashlib.new(_parameters(hash_)[0])
+
+
+def _empty_hash(hash_: HashLike) -> bytes:
+    return _new_hash(hash_).digest()
 
 
 def check_verify_data(expected: bytes, received: bytes) -> None:
@@ -83,8 +108,24 @@ def hkdf_extract(hash_: HashLike, salt: bytes | None, ikm: bytes) -> bytes:
 
 
 def hkdf_expand(hash_: HashLike, prk: bytes, info: bytes, length: int) -> bytes:
-    """HKDF-Expand (RFC 5869 §2.3)."""
-    return HKDFExpand(_hash(hash_), length, info).derive(prk)
+    """HKDF-Expand (RFC 5869 §2.3): T(i) = HMAC(PRK, T(i-1) | info | i).
+
+    Every TLS 1.3 expansion but an exporter's is one block (L <= HashLen),
+    so the first HMAC is the whole answer.
+    """
+    name, size = _parameters(hash_)
+    if not 0 <= length <= 255 * size:
+        raise ValueError("HKDF-Expand length out of range")
+    block = _stdlib_hmac.digest(prk, info + b"\x01", name)
+    if length <= size:
+        return block[:length]
+    output = bytearray(block)
+    counter = 1
+    while len(output) < length:
+        counter += 1
+        block = _stdlib_hmac.digest(prk, block + info + bytes((counter,)), name)
+        output += block
+    return bytes(output[:length])
 
 
 def hkdf_expand_label(
@@ -112,8 +153,8 @@ def derive_secret(
     hash_: HashLike, secret: bytes, label: bytes, transcript_hash: bytes
 ) -> bytes:
     """Derive-Secret (RFC 8446 §7.1), given the transcript *hash*."""
-    h = _hash(hash_)
-    return hkdf_expand_label(h, secret, label, transcript_hash, h.digest_size)
+    size = _parameters(hash_)[1]
+    return hkdf_expand_label(hash_, secret, label, transcript_hash, size)
 
 
 def traffic_key_iv(
@@ -128,14 +169,14 @@ def traffic_key_iv(
 
 def next_application_traffic_secret(hash_: HashLike, secret: bytes) -> bytes:
     """application_traffic_secret_N+1 after a KeyUpdate (RFC 8446 §7.2)."""
-    h = _hash(hash_)
-    return hkdf_expand_label(h, secret, b"traffic upd", b"", h.digest_size)
+    size = _parameters(hash_)[1]
+    return hkdf_expand_label(hash_, secret, b"traffic upd", b"", size)
 
 
 def finished_key(hash_: HashLike, base_key: bytes) -> bytes:
     """finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length)."""
-    h = _hash(hash_)
-    return hkdf_expand_label(h, base_key, b"finished", b"", h.digest_size)
+    size = _parameters(hash_)[1]
+    return hkdf_expand_label(hash_, base_key, b"finished", b"", size)
 
 
 def finished_verify_data(
@@ -148,8 +189,7 @@ def finished_verify_data(
     (§4.2.11.2) is the same computation with the binder key as base key and
     the hash of the truncated ClientHello.
     """
-    h = _hash(hash_)
-    return _hmac(h, finished_key(h, base_key), transcript_hash)
+    return _hmac(hash_, finished_key(hash_, base_key), transcript_hash)
 
 
 def exporter(
@@ -165,9 +205,9 @@ def exporter(
     """
     h = _hash(hash_)
     secret = derive_secret(h, exporter_master_secret, label, _empty_hash(h))
-    context_hash = hashes.Hash(h)
+    context_hash = _new_hash(h)
     context_hash.update(context or b"")
-    return hkdf_expand_label(h, secret, b"exporter", context_hash.finalize(), length)
+    return hkdf_expand_label(h, secret, b"exporter", context_hash.digest(), length)
 
 
 def resumption_psk(
@@ -320,7 +360,7 @@ class Transcript:
         self, hash_: HashLike | None = None, *, keep_raw: bool = False
     ) -> None:
         self._hash: hashes.HashAlgorithm | None = None
-        self._ctx: hashes.Hash | None = None
+        self._ctx: hashlib._Hash | None = None
         self._buffer = bytearray()
         self.keep_raw = keep_raw
         if hash_ is not None:
@@ -354,19 +394,19 @@ class Transcript:
                 raise InternalError("transcript hash changed after it was set")
             return
         self._hash = h
-        self._ctx = hashes.Hash(h)
-        self._ctx.update(bytes(self._buffer))
+        self._ctx = _new_hash(h)
+        self._ctx.update(self._buffer)
         if not self.keep_raw:
             self._buffer = bytearray()
 
-    def _context(self) -> hashes.Hash:
+    def _context(self) -> hashlib._Hash:
         if self._ctx is None:
             raise InternalError("transcript hash used before the hash was chosen")
         return self._ctx
 
     def digest(self) -> bytes:
         """Transcript-Hash of everything so far; the transcript goes on."""
-        return self._context().copy().finalize()
+        return self._context().copy().digest()
 
     def digest_with(self, extra: bytes) -> bytes:
         """Transcript-Hash as if ``extra`` were appended, without appending it.
@@ -376,7 +416,7 @@ class Transcript:
         """
         ctx = self._context().copy()
         ctx.update(extra)
-        return ctx.finalize()
+        return ctx.digest()
 
     def raw(self) -> bytes:
         """The raw messages so far (only while buffering or with keep_raw)."""
@@ -392,13 +432,13 @@ class Transcript:
         ``message_hash || HRR || ClientHello2 || ...``.
         """
         digest = self.digest()
-        h = self._context().algorithm
+        assert self._hash is not None  # self.digest() raised otherwise
         synthetic = (
             bytes([HandshakeType.message_hash])
             + len(digest).to_bytes(3, "big")
             + digest
         )
-        self._ctx = hashes.Hash(h)
+        self._ctx = _new_hash(self._hash)
         self._ctx.update(synthetic)
         self._buffer = bytearray(synthetic) if self.keep_raw else bytearray()
 

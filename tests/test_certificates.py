@@ -122,6 +122,37 @@ class VerificationPolicyTests(SynchronousTestCase):
         self.assertEqual(len(certificates.server_policy_digest(server, "a.test")), 32)
         self.assertEqual(calls, [1, 1])
 
+    def test_server_digest_kept_per_name_and_roots(self) -> None:
+        """
+        The digest a policy keeps for a name is the one it would compute
+        afresh; other roots (a reload of the system bundle) or another name
+        get their own, and the table stays bounded.
+        """
+        roots = [self.roots, TrustRoots.from_certificates([self.server.certificate])]
+        policy = VerificationPolicy(load_default_roots=lambda: roots[0])
+        first = certificates.server_policy_digest(policy, "Example.COM.")
+        self.assertEqual(
+            certificates.server_policy_digest(policy, "Example.COM."), first
+        )
+        self.assertEqual(
+            first,
+            certificates.server_policy_digest(
+                VerificationPolicy(trust_roots=self.roots), "example.com"
+            ),
+        )
+        roots.reverse()
+        other = certificates.server_policy_digest(policy, "Example.COM.")
+        self.assertNotEqual(other, first)
+        self.assertEqual(
+            other,
+            certificates.server_policy_digest(
+                VerificationPolicy(trust_roots=roots[0]), "example.com"
+            ),
+        )
+        for i in range(200):
+            certificates.server_policy_digest(policy, f"host{i}.test")
+        self.assertLessEqual(len(policy.server_digests), 64)
+
     def test_no_roots_at_all(self) -> None:
         policy = VerificationPolicy(client_certificate=ClientCertificatePolicy.REQUIRE)
         exc = self.assertRaises(

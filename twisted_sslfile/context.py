@@ -125,6 +125,7 @@ class Credential:
 
     __slots__ = (
         "_exact_names",
+        "_schemes",
         "_wildcard_suffixes",
         "chain",
         "chain_der",
@@ -205,6 +206,11 @@ class Credential:
             for n in self.dns_names
             if n.startswith("*.") and "*" not in n[2:] and "." in n[2:]
         )
+        # Asked on every handshake; the key and its certificate never change.
+        self._schemes: dict[int, tuple[SignatureScheme, ...]] = {
+            version: _x509.signature_schemes_for_certificate(leaf, version)
+            for version in (ProtocolVersion.TLS_1_2, ProtocolVersion.TLS_1_3)
+        }
 
     @classmethod
     def from_files(
@@ -255,7 +261,10 @@ class Credential:
 
     def signature_schemes(self, version: int) -> tuple[SignatureScheme, ...]:
         """Schemes this credential's key can sign with in ``version``."""
-        return _x509.signature_schemes_for_certificate(self.chain[0], version)
+        schemes = self._schemes.get(version)
+        if schemes is None:
+            schemes = _x509.signature_schemes_for_certificate(self.chain[0], version)
+        return schemes
 
     def __repr__(self) -> str:
         # Never the key itself (DESIGN.md: no secret in a repr).

@@ -260,6 +260,11 @@ class VerificationPolicy:
     parsed: ParsedCertificates = field(
         default_factory=ParsedCertificates, repr=False, compare=False
     )
+    #: :func:`server_policy_digest` by (server name, roots digest): a pure
+    #: function of them and of this policy, asked on every handshake.
+    server_digests: dict[tuple[str, bytes], bytes] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def anchors(self) -> TrustRoots:
         """The roots to verify against.
@@ -732,16 +737,31 @@ def server_policy_digest(policy: VerificationPolicy, server_name: str | None) ->
     if not policy.verify or server_name is None:
         return b""
     try:
-        kind, value = normalize_server_name(server_name)
         roots = policy.anchors()
-    except (ValueError, ConfigurationError):
+    except ConfigurationError:
         return b""
     if roots.digest is None:
+        return b""
+    known = policy.server_digests.get((server_name, roots.digest))
+    if known is not None:
+        return known
+    try:
+        kind, value = normalize_server_name(server_name)
+    except ValueError:
         return b""
     digest = _policy_hash(b"twisted_sslfile server chain verification\0", policy)
     digest.update(roots.digest)
     digest.update(f"{kind}:{value}".encode("ascii"))
-    return digest.digest()
+    result = digest.digest()
+    if len(policy.server_digests) >= _MAX_SERVER_DIGESTS:
+        policy.server_digests.clear()
+    policy.server_digests[(server_name, roots.digest)] = result
+    return result
+
+
+#: Server names whose policy digest a VerificationPolicy keeps (emptied
+#: when full, like ParsedCertificates).
+_MAX_SERVER_DIGESTS = 64
 
 
 def client_policy_digest(policy: VerificationPolicy) -> bytes:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import enum
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
@@ -445,8 +446,13 @@ def check_legacy_version(legacy_version: int) -> None:
         )
 
 
+@functools.lru_cache(maxsize=256)
 def is_ip_address(name: str) -> bool:
-    """RFC 6066 §3: an IP address is verified but never sent as SNI."""
+    """RFC 6066 §3: an IP address is verified but never sent as SNI.
+
+    Cached: a client asks about the same few names on every connection, and
+    parsing one costs as much as a key-schedule step.
+    """
     try:
         ipaddress.ip_address(name)
     except ValueError:

@@ -136,17 +136,25 @@ def hkdf_expand_label(
     Raises ValueError for arguments no HkdfLabel can hold (a caller bug:
     label longer than 249 bytes, context longer than 255, length >= 2**16).
     """
-    full_label = b"tls13 " + label
-    if len(full_label) > 255 or len(context) > 255 or not 0 <= length < 2**16:
+    key = (bytes(label), length)
+    head = _LABEL_HEADS.get(key)
+    if head is None:
+        full_label = b"tls13 " + key[0]
+        if len(full_label) > 255 or not 0 <= length < 2**16:
+            raise ValueError("HkdfLabel field out of range")
+        head = length.to_bytes(2, "big") + bytes([len(full_label)]) + full_label
+        if len(_LABEL_HEADS) < _MAX_LABEL_HEADS:
+            _LABEL_HEADS[key] = head
+    if len(context) > 255:
         raise ValueError("HkdfLabel field out of range")
-    hkdf_label = (
-        length.to_bytes(2, "big")
-        + bytes([len(full_label)])
-        + full_label
-        + bytes([len(context)])
-        + context
-    )
-    return hkdf_expand(hash_, secret, hkdf_label, length)
+    return hkdf_expand(hash_, secret, head + bytes((len(context),)) + context, length)
+
+
+# The fixed head of each HkdfLabel (length, "tls13 " + label) by (label,
+# length): the schedule uses about fifteen; exporters bring the caller's
+# labels, so the table stops growing at a bound.
+_LABEL_HEADS: dict[tuple[bytes, int], bytes] = {}
+_MAX_LABEL_HEADS = 64
 
 
 def derive_secret(

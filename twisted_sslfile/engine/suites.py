@@ -564,10 +564,8 @@ def _pss(hash_: type[hashes.HashAlgorithm]) -> padding.PSS:
 
 
 def _lookup(scheme: int) -> SignatureSchemeInfo | None:
-    try:
-        return SIGNATURE_SCHEMES.get(SignatureScheme(scheme))
-    except ValueError:
-        return None
+    # SignatureScheme is an IntEnum: a plain int finds its member's entry.
+    return SIGNATURE_SCHEMES.get(scheme)  # type: ignore[call-overload]
 
 
 def _public_key_of(key: object) -> object:
@@ -710,6 +708,10 @@ def sign(
         raise InternalError(f"signing with {info.name} failed: {e}") from None
 
 
+def _key_mismatch(info: SignatureSchemeInfo) -> DecryptError:
+    return DecryptError(f"signature scheme {info.name} does not fit the key")
+
+
 def verify(
     scheme: int,
     public_key: object,
@@ -736,30 +738,29 @@ def verify(
     if tls13 and not info.tls13:
         raise IllegalParameterError(f"{info.name} is not allowed in TLS 1.3")
     key = _public_key_of(public_key)
-    mismatch = DecryptError(f"signature scheme {info.name} does not fit the key")
     sig = bytes(signature)
     msg = bytes(data)
     try:
         if info.kind == "ecdsa":
             if not isinstance(key, ec.EllipticCurvePublicKey):
-                raise mismatch
+                raise _key_mismatch(info)
             if tls13 and not isinstance(key.curve, info.curve):  # type: ignore[arg-type]
-                raise mismatch
+                raise _key_mismatch(info)
             key.verify(sig, msg, ec.ECDSA(info.hash()))  # type: ignore[misc]
         elif info.kind in _RSA_KINDS:
             if not isinstance(key, rsa.RSAPublicKey):
-                raise mismatch
+                raise _key_mismatch(info)
             if (info.kind == "rsa_pss_pss") != rsassa_pss:
-                raise mismatch
+                raise _key_mismatch(info)
             pad = padding.PKCS1v15() if info.kind == "rsa_pkcs1" else _pss(info.hash)  # type: ignore[arg-type]
             key.verify(sig, msg, pad, info.hash())  # type: ignore[misc]
         elif info.kind == "ed25519":
             if not isinstance(key, ed25519.Ed25519PublicKey):
-                raise mismatch
+                raise _key_mismatch(info)
             key.verify(sig, msg)
         else:
             if not isinstance(key, ed448.Ed448PublicKey):
-                raise mismatch
+                raise _key_mismatch(info)
             key.verify(sig, msg)
     except (InvalidSignature, ValueError, TypeError):
         raise DecryptError(f"{info.name} signature did not verify") from None

@@ -1084,6 +1084,32 @@ class WriteTests(TLSTestMixin, SynchronousTestCase):
         self.assertEqual(bytes(server.wrappedProtocol.data), b"ping")
         self.assertTrue(network.server.outbound, "the echo is not written yet")
 
+    def test_reply_needs_no_timer(self) -> None:
+        """
+        A reply written inside dataReceived schedules no end-of-turn flush:
+        the flush at the end of dataReceived sends it, so a request/response
+        protocol pays no callLater and cancel per request.  A write from
+        outside dataReceived still waits for the end of the turn.
+        """
+        client, server, network = self.pair(Recorder(), Echo())
+        client.write(b"ping")
+        self.clock.advance(0)
+        scheduled: list[float] = []
+        call_later = self.clock.callLater
+
+        def counting_call_later(delay: float, *args: Any, **kwargs: Any) -> Any:
+            scheduled.append(delay)
+            return call_later(delay, *args, **kwargs)
+
+        self.clock.callLater = counting_call_later  # type: ignore[method-assign]
+        network.tick(advance_clock=False)  # delivers to the server only
+        self.assertEqual(scheduled, [])
+        self.assertTrue(network.server.outbound, "the echo was written")
+        server.write(b"later")
+        self.assertEqual(scheduled, [0])
+        network.flush()
+        self.assertEqual(bytes(client.wrappedProtocol.data), b"pinglater")
+
     def test_records_delivered_together(self) -> None:
         """
         Records that arrive together reach the application in one

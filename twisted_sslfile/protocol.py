@@ -226,6 +226,11 @@ class TLSProtocol(TransportDelegation, Closer, Protocol):
 
         # Application writes not yet given to the engine (coalescing).
         self._writes = WriteCoalescer(lambda: self._clock, self._scheduled_flush)
+        # True while dataReceived hands data to the application: its own
+        # flush at the end sends what the application writes meanwhile, so
+        # an answer needs no end-of-turn timer (a callLater and its cancel
+        # per request of a request/response protocol).
+        self._receiving = False
 
         # Application reads held back while the application pauses us.
         # Made on first use: most connections never hold data back, and an
@@ -354,7 +359,11 @@ class TLSProtocol(TransportDelegation, Closer, Protocol):
             self._handle_events(exc.events)
             self._fail(exc)
             return
-        self._handle_events(events)
+        receiving, self._receiving = self._receiving, True
+        try:
+            self._handle_events(events)
+        finally:
+            self._receiving = receiving
         if not self._lost and not self._shutting_down:
             # Replies the application wrote while handling the data, and
             # anything the engine queued (handshake flights, KeyUpdate
@@ -422,7 +431,7 @@ class TLSProtocol(TransportDelegation, Closer, Protocol):
             full = writes.take_full_records()
             if full and self._engine_send(full):
                 self._write_output()
-            if writes.buffered:
+            if writes.buffered and not self._receiving:
                 writes.schedule()
         else:
             self._update_producer()

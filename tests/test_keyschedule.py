@@ -134,6 +134,21 @@ class HKDFTests(SynchronousTestCase):
         expected = HKDFExpand(hash_(), length, info).derive(prk)
         self.assertEqual(K.hkdf_expand(hash_, prk, info, length), expected)
 
+    @settings(max_examples=200, deadline=None)
+    @given(
+        name=st.sampled_from(["sha256", "sha384"]),
+        key=st.binary(max_size=300),
+        data=st.binary(max_size=300),
+    )
+    def test_hmac_agrees_with_the_standard_library(
+        self, name: str, key: bytes, data: bytes
+    ) -> None:
+        """The RFC 2104 construction over hashlib is the standard library's
+        HMAC, keys longer than a block (hashed first) and empty ones too."""
+        hash_ = {"sha256": hashes.SHA256, "sha384": hashes.SHA384}[name]
+        self.assertEqual(K._hmac(hash_, key, data), hmac.digest(key, data, name))
+        self.assertEqual(K._hmac(hash_(), key, data), hmac.digest(key, data, name))
+
     def test_expand_length_limits(self) -> None:
         """RFC 5869 §2.3: L <= 255 * HashLen; an empty output is empty."""
         self.assertEqual(K.hkdf_expand(SHA256, b"k" * 32, b"", 0), b"")

@@ -9,19 +9,22 @@ Secrets are plain ``bytes``; none of the objects here shows one in its
 ``repr``.  Comparisons of Finished values go through
 :func:`hmac.compare_digest` (:func:`check_verify_data`).
 
-HMAC and the transcript hash use the standard library (:func:`hmac.digest`,
-:mod:`hashlib`), which CPython implements with OpenSSL's one-shot calls:
-a handshake makes about twenty HMACs and thirty hash updates per side, and
-``cryptography``'s HMAC, HKDFExpand and Hash objects cost two to eight times
-as much per call for the same result (measured in docs/performance.rst).
-Hashes are still named by ``cryptography`` classes, whose ``name`` is the
-:mod:`hashlib` name.
+HMAC (RFC 2104, written out in :func:`_hmac`) and the transcript hash run
+on :mod:`hashlib`, whose hashes are OpenSSL's with the algorithm looked up
+once: a handshake makes about twenty-five HMACs and thirty hash updates per
+side, and ``cryptography``'s HMAC, HKDFExpand and Hash objects, like
+:func:`hmac.digest`, set up an OpenSSL context by name on every call, which
+costs two to three times as much (docs/performance.rst).  Hashes are still
+named by ``cryptography`` classes, whose ``name`` is the :mod:`hashlib`
+name.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac as _stdlib_hmac
+from collections.abc import Callable
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 
@@ -58,29 +61,57 @@ def _hash(hash_: HashLike) -> hashes.HashAlgorithm:
     return hash_() if isinstance(hash_, type) else hash_
 
 
-# (hashlib name, digest size) per hash class: the classes are few, and a
-# class's parameters never change.
-_CLASS_PARAMETERS: dict[type[hashes.HashAlgorithm], tuple[str, int]] = {}
+class _HashParameters(NamedTuple):
+    name: str  # the hashlib name
+    digest_size: int
+    block_size: int
+    new: Callable[..., hashlib._Hash]  # hashlib's constructor, OpenSSL's hash
 
 
-def _parameters(hash_: HashLike) -> tuple[str, int]:
-    """The :mod:`hashlib` name and the digest size of ``hash_``."""
-    if isinstance(hash_, type):
-        parameters = _CLASS_PARAMETERS.get(hash_)
-        if parameters is None:
-            instance = hash_()
-            parameters = (instance.name, instance.digest_size)
-            _CLASS_PARAMETERS[hash_] = parameters
-        return parameters
-    return hash_.name, hash_.digest_size
+# By hash class: the classes are few, and a class's parameters never change.
+_CLASS_PARAMETERS: dict[type[hashes.HashAlgorithm], _HashParameters] = {}
+
+
+def _parameters(hash_: HashLike) -> _HashParameters:
+    """What the functions here need of ``hash_`` (a class or an instance)."""
+    cls = hash_ if isinstance(hash_, type) else type(hash_)
+    parameters = _CLASS_PARAMETERS.get(cls)
+    if parameters is None:
+        instance = cls()
+        new = getattr(hashlib, instance.name)
+        parameters = _HashParameters(
+            instance.name, instance.digest_size, new().block_size, new
+        )
+        _CLASS_PARAMETERS[cls] = parameters
+    return parameters
+
+
+# RFC 2104 §2: the key XOR ipad (0x36...) and XOR opad (0x5c...), one
+# bytes.translate each.
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def _hmac(hash_: HashLike, key: bytes, data: bytes) -> bytes:
-    return _stdlib_hmac.digest(key, data, _parameters(hash_)[0])
+    """HMAC (RFC 2104) over :mod:`hashlib`'s OpenSSL hash.
+
+    The construction is two hashes; the hashing is OpenSSL's.  Built here
+    rather than with :func:`hmac.digest` because that sets up an OpenSSL
+    HMAC context by algorithm name on every call, which costs two to three
+    times as much as the two hashes (docs/performance.rst); a handshake
+    makes about twenty-five HMACs per side.
+    """
+    parameters = _parameters(hash_)
+    new = parameters.new
+    if len(key) > parameters.block_size:
+        key = new(key).digest()
+    key = key.ljust(parameters.block_size, b"\0")
+    inner = new(key.translate(_IPAD) + data).digest()
+    return new(key.translate(_OPAD) + inner).digest()
 
 
 def _new_hash(hash_: HashLike) -> hashlib._Hash:
-    return hashlib.new(_parameters(hash_)[0])
+    return _parameters(hash_).new()
 
 
 def _empty_hash(hash_: HashLike) -> bytes:
@@ -113,17 +144,17 @@ def hkdf_expand(hash_: HashLike, prk: bytes, info: bytes, length: int) -> bytes:
     Every TLS 1.3 expansion but an exporter's is one block (L <= HashLen),
     so the first HMAC is the whole answer.
     """
-    name, size = _parameters(hash_)
+    size = _parameters(hash_).digest_size
     if not 0 <= length <= 255 * size:
         raise ValueError("HKDF-Expand length out of range")
-    block = _stdlib_hmac.digest(prk, info + b"\x01", name)
+    block = _hmac(hash_, prk, info + b"\x01")
     if length <= size:
         return block[:length]
     output = bytearray(block)
     counter = 1
     while len(output) < length:
         counter += 1
-        block = _stdlib_hmac.digest(prk, block + info + bytes((counter,)), name)
+        block = _hmac(hash_, prk, block + info + bytes((counter,)))
         output += block
     return bytes(output[:length])
 
@@ -161,7 +192,7 @@ def derive_secret(
     hash_: HashLike, secret: bytes, label: bytes, transcript_hash: bytes
 ) -> bytes:
     """Derive-Secret (RFC 8446 §7.1), given the transcript *hash*."""
-    size = _parameters(hash_)[1]
+    size = _parameters(hash_).digest_size
     return hkdf_expand_label(hash_, secret, label, transcript_hash, size)
 
 
@@ -177,13 +208,13 @@ def traffic_key_iv(
 
 def next_application_traffic_secret(hash_: HashLike, secret: bytes) -> bytes:
     """application_traffic_secret_N+1 after a KeyUpdate (RFC 8446 §7.2)."""
-    size = _parameters(hash_)[1]
+    size = _parameters(hash_).digest_size
     return hkdf_expand_label(hash_, secret, b"traffic upd", b"", size)
 
 
 def finished_key(hash_: HashLike, base_key: bytes) -> bytes:
     """finished_key = HKDF-Expand-Label(BaseKey, "finished", "", Hash.length)."""
-    size = _parameters(hash_)[1]
+    size = _parameters(hash_).digest_size
     return hkdf_expand_label(hash_, base_key, b"finished", b"", size)
 
 

@@ -1357,9 +1357,13 @@ def run_profile(args: argparse.Namespace, directory: str) -> None:
         for path in (server_out, client_out):
             shutil.copy(path, args.profile_dir)
     if args.sample:
-        from stack_sampler import report
+        from stack_sampler import areas, report
 
         operations = sum(_operations(scenario, s) for s in result[scenario])
+        for side, path in (("server", server_out), ("client", client_out)):
+            print(f"\n=== {side}: own CPU µs per operation by area (sampled) ===")
+            for area, micros in areas(path, operations, _sampled_area):
+                print(f"  {area:60} {micros:9.1f}")
         for side, path in (("server", server_out), ("client", client_out)):
             print()
             print(report(path, operations, f"=== {side}", args.top))
@@ -1382,6 +1386,52 @@ def run_profile(args: argparse.Namespace, directory: str) -> None:
 def _operations(scenario: str, sample: dict[str, Any]) -> float:
     """How many operations (handshakes, round trips, 10^6 bytes) a sample timed."""
     return float(sample["value"] * sample["elapsed"])
+
+
+_KEY_EXCHANGE_AND_SIGNATURES = "crypto: key exchange, signatures (C, thin wrappers)"
+_HASHES = "crypto: HMAC, HKDF, transcript hash (C, thin wrappers)"
+_AEAD = "crypto: AEAD key set-up, seal, open (C, thin wrappers)"
+_VERIFICATION = "certificate verification (ours + cryptography.x509)"
+
+
+def _sampled_area(key: str) -> str:
+    """Which layer a sampled function (``dir/file.py:line(qualname)``) is in.
+
+    A sampled function's own time includes the C functions it calls, so the
+    thin wrappers around one ``cryptography`` call (engine/suites.py, the
+    record protections, the HMAC and the transcript) count as crypto.
+    """
+    path, _, rest = key.partition(":")
+    qualname = rest.partition("(")[2].rstrip(")")
+    if path == "engine/suites.py" or path.startswith(("asymmetric/", "openssl/")):
+        return _KEY_EXCHANGE_AND_SIGNATURES
+    if path == "engine/keyschedule.py" and qualname.startswith(
+        ("_hmac", "_empty_hash", "_new_hash", "Transcript.")
+    ):
+        return _HASHES
+    if path.endswith("hashlib.py"):
+        return _HASHES
+    if path == "engine/record.py" and "Protection." in qualname:
+        return _AEAD
+    if path in ("engine/certificates.py", "engine/certnames.py") or path.startswith(
+        ("x509/", "verification/")
+    ):
+        return _VERIFICATION
+    if path.startswith("engine/"):
+        return "engine Python: messages, state machines, records, key schedule"
+    if path.startswith("twisted_sslfile/"):
+        return "our adapter and Context (twisted_sslfile/*.py)"
+    if path.startswith("OpenSSL/"):
+        return "pyOpenSSL (Python) and OpenSSL"
+    if path == "protocols/tls.py":
+        return "Twisted's TLSMemoryBIOProtocol"
+    if path == "python/util.py" or path.endswith("/socket.py"):
+        return "system calls (send, accept, close)"
+    if path.startswith(("internet/", "python/", "logger/", "interface/")):
+        return "Twisted reactor, TCP, Deferreds, logging"
+    if path.startswith("bench/"):
+        return "bench application"
+    return "other (stdlib, dataclass __init__, ...)"
 
 
 def _area(filename: str, function: str) -> str:

@@ -21,6 +21,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from types import FrameType
 
 
@@ -88,6 +89,19 @@ class StackSampler:
                 },
                 f,
             )
+
+
+def areas(
+    path: str, operations: float, classify: Callable[[str], str]
+) -> list[tuple[str, float]]:
+    """Own CPU µs per operation summed by ``classify(function key)``."""
+    with open(path, encoding="utf-8") as f:
+        data = json.load(f)
+    scale = data["cpu_seconds"] / max(data["samples"], 1) * 1e6 / max(operations, 1)
+    totals: Counter[str] = Counter()
+    for key, count in data["own"].items():
+        totals[classify(key)] += count * scale
+    return totals.most_common()
 
 
 def report(path: str, operations: float, label: str, top: int = 40) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import itertools
 import random
 import weakref
 from collections.abc import Sequence
@@ -447,6 +448,76 @@ class DataAndCloseTests(HandshakeTestsMixin, SynchronousTestCase):
             b"".join(e.data for e in of_type(client_events, ApplicationData)),
             payload[::-1],
         )
+
+    def test_records_of_one_call_are_one_event(self) -> None:
+        """All the application-data records of one receive_data come out as
+        one ApplicationData, and the close_notify after them still follows
+        it."""
+        payload = bytes(range(256)) * 200  # 51,200 bytes: four records
+        for max_version in (ProtocolVersion.TLS_1_2, ProtocolVersion.TLS_1_3):
+            client, server, _, _ = self.connect(
+                *self.contexts(client={"max_version": max_version})
+            )
+            client.send(payload)
+            client.send(b"and a second write")
+            client.close()
+            events = server.receive_data(client.data_to_send())
+            self.assertEqual(
+                events,
+                [ApplicationData(payload + b"and a second write"), CloseNotify()],
+                max_version,
+            )
+
+    def test_key_update_splits_the_data(self) -> None:
+        """Data before and after a KeyUpdate are two events, with the
+        KeyUpdated between them: events keep the order of the records."""
+        client, server, _, _ = self.connect(*self.contexts())
+        client.send(b"old keys " * 3000)
+        client.key_update(request_peer=False)
+        client.send(b"new keys " * 3000)
+        events = server.receive_data(client.data_to_send())
+        self.assertEqual(
+            events,
+            [
+                ApplicationData(b"old keys " * 3000),
+                KeyUpdated("receive"),
+                ApplicationData(b"new keys " * 3000),
+            ],
+        )
+
+    @given(st.lists(st.integers(min_value=0, max_value=70_000), max_size=12))
+    @settings(max_examples=40, deadline=None)
+    def test_any_split_delivers_the_data_in_order(self, cuts: list[int]) -> None:
+        """However the wire bytes are cut into receive_data calls, the
+        ApplicationData events join to exactly the data sent, each call
+        gives at most one ApplicationData per run between other events, and
+        the KeyUpdated and CloseNotify come where they were sent."""
+        client, server, _, _ = self.connect(*self.contexts())
+        before = bytes(range(256)) * 100
+        after = b"after the key update " * 1000
+        client.send(before)
+        client.key_update(request_peer=False)
+        client.send(after)
+        client.close()
+        wire = client.data_to_send()
+        points = sorted({min(cut, len(wire)) for cut in cuts} | {0, len(wire)})
+        kinds: list[str] = []
+        received = b""
+        for start, end in itertools.pairwise(points):
+            events = server.receive_data(wire[start:end])
+            names = [type(event).__name__ for event in events]
+            for first, second in itertools.pairwise(names):
+                self.assertFalse(first == second == "ApplicationData", names)
+            for event in events:
+                if isinstance(event, ApplicationData):
+                    self.assertIs(type(event.data), bytes)
+                    received += event.data
+                else:
+                    kinds.append(type(event).__name__)
+                    if isinstance(event, KeyUpdated):
+                        self.assertEqual(received, before)
+        self.assertEqual(received, before + after)
+        self.assertEqual(kinds, ["KeyUpdated", "CloseNotify"])
 
     def test_close_notify_half_close(self) -> None:
         """RFC 8446 §6.1: after our close_notify the peer may still send."""
@@ -1180,11 +1251,18 @@ class AfterTicketsTests(HandshakeTestsMixin, SynchronousTestCase):
             self.assertEqual(len(of_type(events, HandshakeCompleted)), 1)
             server.send(b"written on HandshakeCompleted")
             received = client.receive_data(server.data_to_send())
+            # Both writes' records arrive in one call: one ApplicationData.
             self.assertEqual(
                 [type(e).__name__ for e in received],
-                ["SessionTicket", "SessionTicket"]
-                + ["ApplicationData"] * (2 if early else 1),
+                ["SessionTicket", "SessionTicket", "ApplicationData"],
                 early,
+            )
+            self.assertEqual(
+                received[-1],
+                ApplicationData(
+                    b"written before the handshake completed" * early
+                    + b"written on HandshakeCompleted"
+                ),
             )
 
     def test_client_closes_at_every_point(self) -> None:

@@ -523,18 +523,9 @@ class TLSProtocol(TransportDelegation, Closer, Protocol):
             event = events[i]
             i += 1
             if isinstance(event, ApplicationData):
-                # Consecutive records reach the application as one call:
-                # fewer Python calls per byte for bulk data.
-                end = i
-                while end < count and isinstance(events[end], ApplicationData):
-                    end += 1
-                if end == i:
-                    self._deliver(event.data)
-                else:
-                    chunks = [event.data]
-                    chunks.extend(e.data for e in events[i:end])  # type: ignore[attr-defined]
-                    self._deliver(b"".join(chunks))
-                    i = end
+                # The engine already joins the records of one receive_data
+                # into one event: one dataReceived per transport read.
+                self._deliver(event.data)
             elif isinstance(event, HandshakeCompleted):
                 self._on_handshake(event)
             elif isinstance(event, CloseNotify):

@@ -80,6 +80,7 @@ MAX_CLIENT_HELLO_SIZE = 2**14 + MAX_ISSUED_TICKET_LENGTH
 
 TLS_1_2 = ProtocolVersion.TLS_1_2
 TLS_1_3 = ProtocolVersion.TLS_1_3
+_APPLICATION_DATA = ContentType.application_data.value
 
 
 class ConnectionState(enum.Enum):
@@ -618,12 +619,36 @@ class Connection:
         if self.received_close_notify:
             self._unused += data
             return
-        self._records.feed(data)
-        while not self.received_close_notify:
-            record = self._records.next_record()
-            if record is None:
-                break
-            self._handle_record(record)
+        records = self._records
+        records.feed(data)
+        # The plaintext of consecutive application-data records becomes one
+        # ApplicationData event: one object and one application call per
+        # receive_data rather than per 16 KiB record.  Any other record
+        # ends the run first, so events keep their order (a CloseNotify,
+        # HandshakeCompleted or KeyUpdated still falls between the chunks).
+        chunks: list[bytes] = []
+        try:
+            while not self.received_close_notify:
+                record = records.next_record()
+                if record is None:
+                    break
+                if (
+                    record.content_type == _APPLICATION_DATA
+                    and record.payload
+                    and self._result is not None
+                    and not self._reassembler.has_partial
+                ):
+                    chunks.append(record.payload)
+                    continue
+                if chunks:
+                    self._application_data(chunks)
+                    chunks = []
+                self._handle_record(record)
+        finally:
+            # Also on failure: data that arrived intact before a bad record
+            # is reported ahead of the error (TLSError.events).
+            if chunks:
+                self._application_data(chunks)
         if self.received_close_notify:
             self._unused += self._records.take_unprocessed()
 
@@ -647,13 +672,18 @@ class Connection:
                 # analysis padding); there is nothing to report.
                 self._idle_record()
                 return
-            self._idle_records = 0
-            self._key_updates = 0
-            self._events.append(ApplicationData(bytes(record.payload)))
+            self._application_data([record.payload])
         elif content_type == ContentType.alert:
             self._handle_alert(record.payload)
         else:
             self._handle_change_cipher_spec(record)
+
+    def _application_data(self, chunks: list[bytes]) -> None:
+        """Report the plaintext of a run of application-data records."""
+        self._idle_records = 0
+        self._key_updates = 0
+        # join returns a lone bytes as it is: owned and immutable already.
+        self._events.append(ApplicationData(b"".join(chunks)))
 
     def _idle_record(self) -> None:
         """Count a record that carried nothing.

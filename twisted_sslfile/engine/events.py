@@ -51,7 +51,13 @@ class HandshakeCompleted(Event):
 
 @dataclass(frozen=True, slots=True)
 class ApplicationData(Event):
-    """Decrypted application bytes, in order."""
+    """Decrypted application bytes, in order.
+
+    The plaintext of all the consecutive application-data records of one
+    ``receive_data`` call: record boundaries carry no meaning for the
+    application, and one event per 16 KiB record cost a Python object and
+    an application call each.
+    """
 
     data: bytes
 

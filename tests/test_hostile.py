@@ -1490,6 +1490,13 @@ class LimitTests(HostileTestCase):
         self.assertFails(stage, wire, {A.bad_certificate})
 
 
+def _hello_without_extensions_alert(stage_name: str) -> AlertDescription:
+    """The alert for a hello without extensions at ``stage_name``."""
+    if stage_name == "client wait ServerHello after HRR":
+        return A.illegal_parameter
+    return A.protocol_version
+
+
 class MessageContentTests(HostileTestCase):
     """Mutated messages of the expected type, re-encrypted where needed."""
 
@@ -1510,10 +1517,29 @@ class MessageContentTests(HostileTestCase):
         if msg_type in (H.client_hello, H.server_hello) and len(new) == (
             _extensions_offset(msg_type, body)
         ):
-            # A hello without any extension block is a pre-TLS 1.3 hello.
-            expected = {A.protocol_version}
+            expected = {_hello_without_extensions_alert(spec[0])}
         wire = stage.handshake(handshake_message(msg_type, new))
         self.assertFails(stage, wire, expected)
+
+    def test_hello_without_extensions(self) -> None:
+        """
+        A hello cut right before its extension block is a pre-TLS 1.3 hello:
+        protocol_version, except a ServerHello after a HelloRetryRequest,
+        which changes the version the HelloRetryRequest selected
+        (illegal_parameter, RFC 8446 §4.1.4).
+        """
+        for name in (
+            "client wait ServerHello",
+            "client wait ServerHello after HRR",
+            "server wait ClientHello",
+            "server wait second ClientHello",
+        ):
+            stage = self.build(name, Config(hrr=STAGES[name].hrr is True))
+            raw = stage.upcoming[0][1]
+            msg_type, body = raw[0], raw[4:]
+            new = body[: _extensions_offset(msg_type, body)]
+            wire = stage.handshake(handshake_message(msg_type, new))
+            self.assertFails(stage, wire, {_hello_without_extensions_alert(name)})
 
     @hostile
     @given(

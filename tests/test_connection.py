@@ -771,6 +771,7 @@ class ResumptionTests(HandshakeTestsMixin, SynchronousTestCase):
         self.assertTrue(done.resumed)
         check(sealed, server_per_ticket)
         self.assertEqual(sealed[0].authenticated_at, sealed[0].created_at - 60)
+        assert client.session is not None
         _, _, done, _ = self.resume(client.session)
         self.assertTrue(done.resumed)
 

@@ -977,13 +977,13 @@ class NextTicketTests(SynchronousTestCase):
             for value in values:
                 changed = {**good, name: value}
                 self.assertSameRefusal(
-                    lambda changed=changed: session13(**changed),  # type: ignore[misc]
-                    lambda changed=changed: first.for_next_ticket(**changed),  # type: ignore[misc]
+                    lambda changed=changed: session13(**changed),
+                    lambda changed=changed: first.for_next_ticket(**changed),
                 )
 
     def test_state_refuses_what_the_constructor_refuses(self) -> None:
         first = state13()  # TLS_AES_256_GCM_SHA384: a 48-byte PSK
-        for secret, age_add in [
+        cases: list[tuple[Any, Any]] = [
             (PSK32, 0),
             (PSK48 + b"x", 0),
             ("secret", 0),
@@ -992,7 +992,8 @@ class NextTicketTests(SynchronousTestCase):
             (PSK48, 2**32),
             (PSK48, True),
             (PSK48, 1.0),
-        ]:
+        ]
+        for secret, age_add in cases:
             self.assertSameRefusal(
                 lambda: state13(secret=secret, ticket_age_add=age_add),  # noqa: B023
                 lambda: first.for_next_ticket(secret=secret, ticket_age_add=age_add),  # noqa: B023

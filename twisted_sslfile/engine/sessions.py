@@ -628,28 +628,38 @@ class ServerSessionState:
             | (_T_ALPN if self.alpn_protocol is not None else 0)
         )
         assert self.authenticated_at is not None
-        w = Writer()
-        # Every value was range-checked when the state was made.
-        w.raw(
-            _STATE_HEAD.pack(
-                _STATE_FORMAT,
-                self.version,
-                self.cipher_suite,
-                flags,
-                self.created_at,
-                self.authenticated_at,
-                self.lifetime,
-                self.ticket_age_add,
-                len(self.secret),
+        # Every length and value was range-checked when the state was made,
+        # so plain byte strings do here what a Writer would check again.
+        name = b"" if self.server_name is None else self.server_name.encode("utf-8")
+        alpn = self.alpn_protocol or b""
+        certs = b"".join(
+            [len(cert).to_bytes(3, "big") + cert for cert in self.peer_certificates]
+        )
+        policy = self.verification_policy
+        return b"".join(
+            (
+                _STATE_HEAD.pack(
+                    _STATE_FORMAT,
+                    self.version,
+                    self.cipher_suite,
+                    flags,
+                    self.created_at,
+                    self.authenticated_at,
+                    self.lifetime,
+                    self.ticket_age_add,
+                    len(self.secret),
+                ),
+                self.secret,
+                bytes((len(name),)),
+                name,
+                bytes((len(alpn),)),
+                alpn,
+                len(certs).to_bytes(3, "big"),
+                certs,
+                bytes((len(policy),)),
+                policy,
             )
         )
-        w.raw(self.secret)
-        name = self.server_name
-        _put_optional(w, None if name is None else name.encode("utf-8"))
-        _put_optional(w, self.alpn_protocol)
-        _put_certificates(w, self.peer_certificates)
-        w.vector(1, self.verification_policy)
-        return w.getvalue()
 
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview) -> ServerSessionState | None:

@@ -55,7 +55,7 @@ from twisted_sslfile.engine.messages import (
 )
 from twisted_sslfile.engine.negotiation import ClientNegotiator
 from twisted_sslfile.engine.record import RecordProtection
-from twisted_sslfile.engine.sessions import Session
+from twisted_sslfile.engine.sessions import ServerSessionState, Session
 from twisted_sslfile.errors import (
     CertificateError,
     ConnectionClosedError,
@@ -772,6 +772,77 @@ class ResumptionTests(HandshakeTestsMixin, SynchronousTestCase):
         client, _, _, _ = self.resume(session)
         self.assertIsNotNone(client.session)
         self.assertNotEqual(client.session.ticket, session.ticket)
+        _, _, done, _ = self.resume(client.session)
+        self.assertTrue(done.resumed)
+
+    def test_every_ticket_is_what_full_validation_builds(self) -> None:
+        """The second and later tickets of a handshake are built from the
+        first (``for_next_ticket``) without checking the shared fields again:
+        on both sides, each must equal what the full constructor makes of its
+        values, and differ from the first only in the per-ticket fields."""
+        alice = self.pki.client("alice")
+        self.server_context = self.server_context.replace(
+            client_certificate=ClientCertificatePolicy.REQUIRE,
+            trust_roots=self.pki.trust_roots,
+            tickets_per_handshake=3,
+        )
+        self.client_context = self.client_context.replace(
+            credentials=[alice.credential()]
+        )
+        keys = self.server_context.session_tickets
+        assert keys is not None
+        sealed: list[ServerSessionState] = []
+        seal_state = keys.seal_state
+
+        def record(state: ServerSessionState) -> bytes | None:
+            sealed.append(state)
+            return seal_state(state)
+
+        keys.seal_state = record  # type: ignore[method-assign]
+
+        def values(obj: object) -> dict[str, tuple[type, object]]:
+            return {
+                f.name: (type(v), v)
+                for f in dataclasses.fields(obj)  # type: ignore[arg-type]
+                for v in [getattr(obj, f.name)]
+            }
+
+        def check(objects: Sequence[object], per_ticket: set[str]) -> None:
+            self.assertEqual(len(objects), 3)
+            first = values(objects[0])
+            for obj in objects:
+                rebuilt = type(obj)(**{k: v for k, (_, v) in values(obj).items()})
+                self.assertEqual(values(rebuilt), values(obj))
+                current = values(obj)
+                for name in first.keys() - per_ticket:
+                    self.assertEqual(current[name], first[name], name)
+
+        server_per_ticket = {"secret", "ticket_age_add"}
+        client_per_ticket = {
+            "created_at",
+            "lifetime",
+            "ticket",
+            "resumption_psk",
+            "ticket_age_add",
+            "max_early_data",
+        }
+        _, _, events, _ = self.connect(self.client_context, self.server_context)
+        sessions = [e.session for e in of_type(events, SessionTicket)]
+        check(sealed, server_per_ticket)
+        check(sessions, client_per_ticket)
+        self.assertTrue(sealed[0].verified)
+        self.assertEqual(sealed[0].alpn_protocol, b"h2")
+        self.assertTrue(sessions[0].verified)
+        self.assertEqual(len({s.secret for s in sealed}), 3)
+        self.assertEqual(len({s.resumption_psk for s in sessions}), 3)
+        # A resumed connection's tickets keep the first authentication time.
+        self.clock.now += 60
+        sealed.clear()
+        client, _, done, _ = self.resume(sessions[1])
+        self.assertTrue(done.resumed)
+        check(sealed, server_per_ticket)
+        self.assertEqual(sealed[0].authenticated_at, sealed[0].created_at - 60)
+        assert client.session is not None
         _, _, done, _ = self.resume(client.session)
         self.assertTrue(done.resumed)
 

@@ -9,6 +9,8 @@ import os
 import stat
 import threading
 import warnings
+from dataclasses import fields
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -805,6 +807,219 @@ class ServerSessionStateTests(SynchronousTestCase):
         result = ServerSessionState.decode(bytes(encoded))
         if result is not None:
             self.assertEqual(ServerSessionState.decode(result.encode()), result)
+
+    #: ``state13().encode()`` and ``state12(server_name=None,
+    #: peer_certificates=(), authenticated_at=T0 - 5).encode()`` as the
+    #: release before the one-struct head wrote them: tickets sealed then
+    #: must open the same way, and tickets sealed now must be the same bytes.
+    FORMAT_2 = (
+        "02030413020e41dc4fecc000000041dc4fecc000000000001c20deadbeef3064656667"
+        "68696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f808182838485868788898a"
+        "8b8c8d8e8f909192930b6578616d706c652e636f6d08687474702f312e310000220000"
+        "0a30036c6561662d6465720000123003696e7465726d6564696174652d64657220c8c9"
+        "cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedfe0e1e2e3e4e5e6e7",
+        "020303cca80141dc4fecc000000041dc4fecbec0000000001c20000000003000010203"
+        "0405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f20212223242526"
+        "2728292a2b2c2d2e2f000000000000",
+    )
+
+    def test_format_2_bytes(self) -> None:
+        states = (
+            state13(),
+            state12(server_name=None, peer_certificates=(), authenticated_at=T0 - 5),
+        )
+        for state, pinned in zip(states, self.FORMAT_2, strict=True):
+            self.assertEqual(state.encode().hex(), pinned)
+            decoded = ServerSessionState.decode(bytes.fromhex(pinned))
+            assert decoded is not None
+            self.assertEqual(field_values(decoded), field_values(state))
+
+
+# ---------------------------------------------------------------------------
+# Further tickets of one connection (for_next_ticket)
+# ---------------------------------------------------------------------------
+
+
+def field_values(obj: Any) -> dict[str, tuple[type, object]]:
+    """Every field of a session or state, with its type (5 == 5.0 is not
+    enough: a field must hold what ``__post_init__`` makes of it)."""
+    return {f.name: (type(v), v) for f in fields(obj) for v in [getattr(obj, f.name)]}
+
+
+def rebuilt(obj: Any) -> Any:
+    """The same values through the full ``__post_init__`` checks."""
+    return type(obj)(**{f.name: getattr(obj, f.name) for f in fields(obj)})
+
+
+#: Shared fields a TLS 1.3 Session or ServerSessionState may have.
+shared13 = st.fixed_dictionaries(
+    {
+        "cipher_suite": st.sampled_from(
+            [CS.TLS_AES_128_GCM_SHA256, CS.TLS_AES_256_GCM_SHA384]
+        ),
+        "server_name": st.one_of(st.none(), st.sampled_from(["example.com", "é.fr"])),
+        "alpn_protocol": st.one_of(st.none(), st.binary(min_size=1, max_size=255)),
+        "peer_certificates": st.lists(
+            st.binary(min_size=1, max_size=40), max_size=3
+        ).map(tuple),
+        "verified": st.booleans(),
+    }
+)
+
+uint32 = st.integers(0, 2**32 - 1)
+
+
+def _secret(cipher_suite: CipherSuite) -> bytes:
+    return PSK48 if cipher_suite == CS.TLS_AES_256_GCM_SHA384 else PSK32
+
+
+def _verified(shared: dict[str, Any]) -> dict[str, Any]:
+    """A verified chain needs certificates and a policy."""
+    shared = dict(shared)
+    if shared["verified"] and not shared["peer_certificates"]:
+        shared["peer_certificates"] = CERTS
+    shared["verification_policy"] = POLICY if shared["verified"] else b""
+    return shared
+
+
+class NextTicketTests(SynchronousTestCase):
+    """``for_next_ticket`` checks only what differs from one ticket of a
+    connection to the next; what it builds must be exactly what the full
+    constructor builds from the same values, and what it refuses, the
+    constructor refuses with the same message."""
+
+    @settings(max_examples=150, deadline=None)
+    @given(
+        shared=shared13,
+        created_at=st.one_of(st.floats(0, 2e9), st.integers(0, 2**31)),
+        lifetime=uint32,
+        ticket=st.binary(min_size=1, max_size=300),
+        ticket_age_add=uint32,
+        max_early_data=uint32,
+    )
+    def test_session_equals_full_construction(
+        self,
+        shared: dict[str, Any],
+        created_at: float,
+        lifetime: int,
+        ticket: bytes,
+        ticket_age_add: int,
+        max_early_data: int,
+    ) -> None:
+        values = _verified(shared)
+        first = session13(**values, resumption_psk=_secret(values["cipher_suite"]))
+        psk = bytes(reversed(first.resumption_psk))
+        per_ticket: dict[str, Any] = {
+            "created_at": created_at,
+            "lifetime": lifetime,
+            "ticket": ticket,
+            "resumption_psk": psk,
+            "ticket_age_add": ticket_age_add,
+            "max_early_data": max_early_data,
+        }
+        nxt = first.for_next_ticket(**per_ticket)
+        full = session13(**values, **per_ticket)
+        self.assertEqual(field_values(nxt), field_values(full))
+        self.assertEqual(field_values(rebuilt(nxt)), field_values(nxt))
+        self.assertEqual(nxt.to_bytes(), full.to_bytes())
+        self.assertEqual(
+            field_values(Session.from_bytes(nxt.to_bytes())), field_values(nxt)
+        )
+
+    @settings(max_examples=150, deadline=None)
+    @given(shared=shared13, ticket_age_add=uint32, authenticated=st.booleans())
+    def test_state_equals_full_construction(
+        self, shared: dict[str, Any], ticket_age_add: int, authenticated: bool
+    ) -> None:
+        values = _verified(shared)
+        values["secret"] = _secret(values["cipher_suite"])
+        if authenticated:
+            values["authenticated_at"] = T0 - 100
+        first = state13(**values)
+        secret = bytes(reversed(values["secret"]))
+        nxt = first.for_next_ticket(secret=secret, ticket_age_add=ticket_age_add)
+        full = state13(**{**values, "secret": secret, "ticket_age_add": ticket_age_add})
+        self.assertEqual(field_values(nxt), field_values(full))
+        self.assertEqual(field_values(rebuilt(nxt)), field_values(nxt))
+        self.assertEqual(nxt.encode(), full.encode())
+        decoded = ServerSessionState.decode(nxt.encode())
+        assert decoded is not None
+        self.assertEqual(field_values(decoded), field_values(nxt))
+        # The template is left as it was.
+        self.assertEqual(field_values(first), field_values(state13(**values)))
+
+    def assertSameRefusal(self, full: Any, fast: Any) -> None:
+        with self.assertRaises(ValueError) as expected:
+            full()
+        with self.assertRaises(ValueError) as got:
+            fast()
+        self.assertEqual(str(got.exception), str(expected.exception))
+
+    def test_session_refuses_what_the_constructor_refuses(self) -> None:
+        first = session13()
+        good: dict[str, Any] = {
+            "created_at": T0 + 1,
+            "lifetime": 7200,
+            "ticket": b"t",
+            "resumption_psk": PSK32,
+            "ticket_age_add": 1,
+            "max_early_data": 0,
+        }
+        bad_values: dict[str, list[object]] = {
+            "created_at": [-1.0, float("nan"), float("inf"), True, "now", None],
+            "lifetime": [-1, 2**32, True, 1.5, None],
+            "ticket": [b"", bytes(2**16), "ticket", None],
+            "resumption_psk": [PSK32[:31], PSK48, b"", "psk"],
+            "ticket_age_add": [-1, 2**32, False, 0.0],
+            "max_early_data": [-1, 2**32, True, None],
+        }
+        for name, values in bad_values.items():
+            for value in values:
+                changed = {**good, name: value}
+                self.assertSameRefusal(
+                    lambda changed=changed: session13(**changed),
+                    lambda changed=changed: first.for_next_ticket(**changed),
+                )
+
+    def test_state_refuses_what_the_constructor_refuses(self) -> None:
+        first = state13()  # TLS_AES_256_GCM_SHA384: a 48-byte PSK
+        cases: list[tuple[Any, Any]] = [
+            (PSK32, 0),
+            (PSK48 + b"x", 0),
+            ("secret", 0),
+            (None, 0),
+            (PSK48, -1),
+            (PSK48, 2**32),
+            (PSK48, True),
+            (PSK48, 1.0),
+        ]
+        for secret, age_add in cases:
+            self.assertSameRefusal(
+                lambda: state13(secret=secret, ticket_age_add=age_add),  # noqa: B023
+                lambda: first.for_next_ticket(secret=secret, ticket_age_add=age_add),  # noqa: B023
+            )
+        # TLS 1.2 states carry no ticket_age_add.
+        tls12 = state12()
+        self.assertSameRefusal(
+            lambda: state12(ticket_age_add=5),
+            lambda: tls12.for_next_ticket(secret=MASTER, ticket_age_add=5),
+        )
+        self.assertEqual(
+            field_values(tls12.for_next_ticket(secret=MASTER, ticket_age_add=0)),
+            field_values(state12()),
+        )
+
+    def test_tls12_session_has_no_next_ticket(self) -> None:
+        self.assertRaises(
+            ValueError,
+            session12().for_next_ticket,
+            created_at=T0,
+            lifetime=1,
+            ticket=b"t",
+            resumption_psk=PSK32,
+            ticket_age_add=0,
+            max_early_data=0,
+        )
 
 
 # ---------------------------------------------------------------------------

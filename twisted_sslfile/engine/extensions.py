@@ -677,7 +677,10 @@ def _write_extensions(
         if ext_type in encoded:
             raise InternalError(f"{_ext_name(ext_type)} would be sent twice")
         encoded[ext_type] = data
-    if not encoded and optional_block:
+    if not encoded:
+        # The common case of no extensions at all, without the ordering work.
+        if not optional_block:
+            w.vector(2, b"", min_length, max_length)
         return
     sequence = list(dict.fromkeys(t for t in msg.extension_order if t in encoded))
     if len(sequence) < len(encoded):

@@ -32,11 +32,12 @@ from __future__ import annotations
 import contextlib
 import hmac
 import math
+import struct
 from collections import OrderedDict
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
 from ..constants import CipherSuite, ProtocolVersion
 from ..errors import TLSError
@@ -104,6 +105,27 @@ _MAX_TICKET_LENGTH = 2**16 - 1
 
 def _lifetime_cap(lifetime: int) -> int:
     return min(lifetime, MAX_SESSION_LIFETIME)
+
+
+_State = TypeVar("_State", "Session", "ServerSessionState")
+
+
+def _copy_with(template: _State, names: tuple[str, ...], **checked: object) -> _State:
+    """``template`` with the ``checked`` fields replaced, without ``__post_init__``.
+
+    Only for the ``for_next_ticket`` methods below: they pass values checked
+    with the helpers ``__post_init__`` uses, and every other field is the
+    template's, checked when it was made.  ``dataclasses.replace`` would
+    check all of them again, which is what made a second ticket cost as
+    much as the first.
+    """
+    new = object.__new__(type(template))
+    set_field = object.__setattr__
+    for name in names:
+        set_field(new, name, getattr(template, name))
+    for name, value in checked.items():
+        set_field(new, name, value)
+    return new
 
 
 # ---------------------------------------------------------------------------
@@ -219,6 +241,40 @@ class Session:
                     "a TLS 1.2 session has no resumption_psk, ticket_age_add or "
                     "max_early_data"
                 )
+
+    def for_next_ticket(
+        self,
+        *,
+        created_at: float,
+        lifetime: int,
+        ticket: bytes,
+        resumption_psk: bytes,
+        ticket_age_add: int,
+        max_early_data: int,
+    ) -> Session:
+        """The session for another NewSessionTicket of the same connection.
+
+        Every field that comes with the ticket, and the PSK derived from it,
+        is checked as ``__post_init__`` checks it.  The others - version,
+        suite, server name, ALPN, the server's chain and the policy it was
+        verified under - are the same for every ticket of one TLS 1.3
+        connection, and are taken from this session, which was checked when
+        it was made.  The result equals ``Session(...)`` of the same values
+        (``test_sessions.NextTicketTests``).
+        """
+        if self.version != _TLS13:
+            raise ValueError("only a TLS 1.3 session has further tickets")
+        length = _secret_length(self.version, self.cipher_suite)
+        return _copy_with(
+            self,
+            _SESSION_FIELDS,
+            created_at=_time(created_at, "created_at"),
+            lifetime=_uint(lifetime, "lifetime"),
+            ticket_age_add=_uint(ticket_age_add, "ticket_age_add"),
+            max_early_data=_uint(max_early_data, "max_early_data"),
+            ticket=_bytes(ticket, "ticket", 1, _MAX_TICKET_LENGTH),
+            resumption_psk=_bytes(resumption_psk, "resumption_psk", length, length),
+        )
 
     # -- use ------------------------------------------------------------------
 
@@ -423,6 +479,10 @@ class Session:
 _STATE_FORMAT = 2
 _T_EMS, _T_VERIFIED, _T_SNI, _T_ALPN = 1, 2, 4, 8
 _T_ALL = _T_EMS | _T_VERIFIED | _T_SNI | _T_ALPN
+#: The fixed head of the encoding: format, version, suite, flags,
+#: created_at, authenticated_at, lifetime, ticket_age_add and the length
+#: byte of the secret (``opaque secret<0..255>``).
+_STATE_HEAD = struct.Struct(">BHHBddIIB")
 
 
 @dataclass(frozen=True, slots=True, eq=False, kw_only=True)
@@ -492,6 +552,29 @@ class ServerSessionState:
         if version == _TLS12 and self.ticket_age_add:
             raise ValueError("ticket_age_add is a TLS 1.3 notion")
 
+    def for_next_ticket(
+        self, *, secret: bytes, ticket_age_add: int
+    ) -> ServerSessionState:
+        """The state for another ticket of the same handshake.
+
+        A server sends several tickets per handshake (RFC 8446 §4.6.1); they
+        differ only in the PSK and ``ticket_age_add``, which are checked as
+        ``__post_init__`` checks them.  Every other field is this state's,
+        checked when it was made.  The result equals
+        ``ServerSessionState(...)`` of the same values
+        (``test_sessions.NextTicketTests``).
+        """
+        length = _secret_length(self.version, self.cipher_suite)
+        ticket_age_add = _uint(ticket_age_add, "ticket_age_add")
+        if self.version == _TLS12 and ticket_age_add:
+            raise ValueError("ticket_age_add is a TLS 1.3 notion")
+        return _copy_with(
+            self,
+            _STATE_FIELDS,
+            secret=_bytes(secret, "secret", length, length),
+            ticket_age_add=ticket_age_add,
+        )
+
     def is_valid(self, now: float) -> bool:
         """Whether the state may still be resumed at ``now``.
 
@@ -545,22 +628,38 @@ class ServerSessionState:
             | (_T_ALPN if self.alpn_protocol is not None else 0)
         )
         assert self.authenticated_at is not None
-        w = Writer()
-        w.uint8(_STATE_FORMAT)
-        w.uint16(self.version)
-        w.uint16(self.cipher_suite)
-        w.uint8(flags)
-        w.raw(_F64.pack(self.created_at))
-        w.raw(_F64.pack(self.authenticated_at))
-        w.uint32(self.lifetime)
-        w.uint32(self.ticket_age_add)
-        w.vector(1, self.secret)
-        name = self.server_name
-        _put_optional(w, None if name is None else name.encode("utf-8"))
-        _put_optional(w, self.alpn_protocol)
-        _put_certificates(w, self.peer_certificates)
-        w.vector(1, self.verification_policy)
-        return w.getvalue()
+        # Every length and value was range-checked when the state was made,
+        # so plain byte strings do here what a Writer would check again.
+        name = b"" if self.server_name is None else self.server_name.encode("utf-8")
+        alpn = self.alpn_protocol or b""
+        certs = b"".join(
+            [len(cert).to_bytes(3, "big") + cert for cert in self.peer_certificates]
+        )
+        policy = self.verification_policy
+        return b"".join(
+            (
+                _STATE_HEAD.pack(
+                    _STATE_FORMAT,
+                    self.version,
+                    self.cipher_suite,
+                    flags,
+                    self.created_at,
+                    self.authenticated_at,
+                    self.lifetime,
+                    self.ticket_age_add,
+                    len(self.secret),
+                ),
+                self.secret,
+                bytes((len(name),)),
+                name,
+                bytes((len(alpn),)),
+                alpn,
+                len(certs).to_bytes(3, "big"),
+                certs,
+                bytes((len(policy),)),
+                policy,
+            )
+        )
 
     @classmethod
     def decode(cls, data: bytes | bytearray | memoryview) -> ServerSessionState | None:
@@ -616,6 +715,10 @@ class ServerSessionState:
             f"<ServerSessionState {_version_label(self.version)} "
             f"{self.cipher_suite.name}{name} lifetime {self.lifetime} s>"
         )
+
+
+_SESSION_FIELDS = tuple(f.name for f in fields(Session))
+_STATE_FIELDS = tuple(f.name for f in fields(ServerSessionState))
 
 
 # ---------------------------------------------------------------------------

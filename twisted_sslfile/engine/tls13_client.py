@@ -422,25 +422,41 @@ class TLS13Client(TLS13Handshake):
             raise IllegalParameterError(
                 f"ticket_lifetime {ticket.ticket_lifetime} is above 7 days"
             )
-        session = Session(
-            version=TLS13,
-            cipher_suite=self._info.suite,
-            created_at=self._context.clock(),
-            lifetime=ticket.ticket_lifetime,
-            server_name=self.server_name,
-            alpn_protocol=self._n.alpn_protocol,
-            peer_certificates=self._n.peer_certificates,
-            # Under the policy of the handshake that verified the chain: ours,
-            # or the resumed session's.
-            verified=bool(self._peer_policy),
-            verification_policy=self._peer_policy,
-            ticket=ticket.ticket,
-            resumption_psk=keyschedule.resumption_psk(
-                self._n.hash, self.resumption_master_secret, ticket.ticket_nonce
-            ),
-            ticket_age_add=ticket.ticket_age_add,
-            max_early_data=ticket.max_early_data_size or 0,
+        created_at = self._context.clock()
+        psk = keyschedule.resumption_psk(
+            self._n.hash, self.resumption_master_secret, ticket.ticket_nonce
         )
+        max_early_data = ticket.max_early_data_size or 0
+        previous = self._session
+        if previous is None:
+            session = Session(
+                version=TLS13,
+                cipher_suite=self._info.suite,
+                created_at=created_at,
+                lifetime=ticket.ticket_lifetime,
+                server_name=self.server_name,
+                alpn_protocol=self._n.alpn_protocol,
+                peer_certificates=self._n.peer_certificates,
+                # Under the policy of the handshake that verified the chain:
+                # ours, or the resumed session's.
+                verified=bool(self._peer_policy),
+                verification_policy=self._peer_policy,
+                ticket=ticket.ticket,
+                resumption_psk=psk,
+                ticket_age_add=ticket.ticket_age_add,
+                max_early_data=max_early_data,
+            )
+        else:
+            # An earlier ticket of this connection: the fields that do not
+            # come with the ticket are the same, and were checked then.
+            session = previous.for_next_ticket(
+                created_at=created_at,
+                lifetime=ticket.ticket_lifetime,
+                ticket=ticket.ticket,
+                resumption_psk=psk,
+                ticket_age_add=ticket.ticket_age_add,
+                max_early_data=max_early_data,
+            )
         self._session = session
         self._io.emit(SessionTicket(session))
 

@@ -421,25 +421,31 @@ class TLS13Server(TLS13Handshake):
             if self._n.peer_verified
             else b""
         )
+        state: ServerSessionState | None = None
         for counter in range(context.tickets_per_handshake):
             nonce = counter.to_bytes(2, "big")  # unique within the connection
             age_add = int.from_bytes(context.random(4), "big")
-            state = ServerSessionState(
-                version=TLS13,
-                cipher_suite=info.suite,
-                secret=keyschedule.resumption_psk(
-                    info.hash, self.resumption_master_secret, nonce
-                ),
-                created_at=now,
-                lifetime=lifetime,
-                server_name=self.server_name,
-                alpn_protocol=self._n.alpn_protocol,
-                peer_certificates=self._n.peer_certificates,
-                verified=bool(policy),
-                verification_policy=policy,
-                ticket_age_add=age_add,
-                authenticated_at=authenticated_at,
+            secret = keyschedule.resumption_psk(
+                info.hash, self.resumption_master_secret, nonce
             )
+            if state is None:
+                state = ServerSessionState(
+                    version=TLS13,
+                    cipher_suite=info.suite,
+                    secret=secret,
+                    created_at=now,
+                    lifetime=lifetime,
+                    server_name=self.server_name,
+                    alpn_protocol=self._n.alpn_protocol,
+                    peer_certificates=self._n.peer_certificates,
+                    verified=bool(policy),
+                    verification_policy=policy,
+                    ticket_age_add=age_add,
+                    authenticated_at=authenticated_at,
+                )
+            else:
+                # The other tickets differ only in these two fields.
+                state = state.for_next_ticket(secret=secret, ticket_age_add=age_add)
             ticket = tickets.seal_state(state)
             if ticket is None:
                 return

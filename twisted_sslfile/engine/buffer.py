@@ -204,6 +204,15 @@ class _Prefixed:
 def _check_length(
     length: int, length_size: int, min_length: int, max_length: int | None
 ) -> None:
+    # The common case, decided without the lookups below: every prefix size
+    # holds 255 bytes.
+    if (
+        max_length is None
+        and min_length == 0
+        and length <= _SMALL_FOR_SIZE
+        and length_size in _MAX_FOR_SIZE
+    ):
+        return
     limit = _MAX_FOR_SIZE.get(length_size)
     if limit is None:
         raise InternalError(f"unsupported length prefix size {length_size}")
@@ -213,6 +222,10 @@ def _check_length(
         raise InternalError(
             f"vector of {length} bytes does not fit <{min_length}..{limit}>"
         )
+
+
+#: What every length prefix size can hold (a 1-byte prefix).
+_SMALL_FOR_SIZE = 0xFF
 
 
 class Writer:
@@ -239,7 +252,10 @@ class Writer:
         self._buf.append(value)
 
     def uint16(self, value: int) -> None:
-        self._uint(value, 2)
+        # The most common field (types, lengths, lists): inlined _uint.
+        if not 0 <= value <= 0xFFFF:
+            raise InternalError(f"value {value!r} does not fit in 2 bytes")
+        self._buf += value.to_bytes(2, "big")
 
     def uint24(self, value: int) -> None:
         self._uint(value, 3)

@@ -68,7 +68,9 @@ default; the flag compares the two without resumption on either side.
 ``--stacks``, ``--versions`` and ``--scenarios`` select a subset.
 ``--json FILE`` saves the results (with every sample) and ``--render FILE``
 prints the tables of a saved run again (text, and with
-``--rst``/``--markdown`` for the docs).
+``--rst``/``--markdown`` for the docs); ``--render A B C`` pools the samples
+of several saved runs (their rounds add up) and prints the medians and
+spreads of all of them.
 
 The first table printed is issue 12's: each of its figures as ours /
 Twisted's ratio (and ours / plain TCP for bulk and echo), the CPU time
@@ -981,6 +983,29 @@ def run_all(args: argparse.Namespace, directory: str) -> dict[str, Any]:
                 f" {IDLE_CONNECTIONS} idle  ({time.perf_counter() - t0:.1f} s)"
             )
 
+    return {
+        **summarize(samples),
+        "samples": samples,
+        "negotiated": negotiated_info,
+        "unsupported": unsupported,
+        "versions": versions,
+        "settings": {
+            "bulk_bytes": args.size,
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "repeats": args.repeats,
+            "our_tickets": OUR_TICKETS,
+            "pinned": run.pin,
+            "quick": args.quick,
+        },
+        "environment": environment(),
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def summarize(samples: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, Any]:
+    """Figures (medians), their spread and the CPU per operation of samples."""
+
     def median(values: list[dict[str, float]], field: str) -> float:
         return statistics.median(v[field] for v in values)
 
@@ -1010,26 +1035,24 @@ def run_all(args: argparse.Namespace, directory: str) -> dict[str, Any]:
         }
         for key, by_name in samples.items()
     }
-    return {
-        "figures": figures,
-        "spread": spread,
-        "cpu": cpu,
-        "samples": samples,
-        "negotiated": negotiated_info,
-        "unsupported": unsupported,
-        "versions": versions,
-        "settings": {
-            "bulk_bytes": args.size,
-            "seconds": args.seconds,
-            "rounds": args.rounds,
-            "repeats": args.repeats,
-            "our_tickets": OUR_TICKETS,
-            "pinned": run.pin,
-            "quick": args.quick,
-        },
-        "environment": environment(),
-        "wall_seconds": round(time.perf_counter() - started, 1),
+    return {"figures": figures, "spread": spread, "cpu": cpu}
+
+
+def merge_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Several saved runs as one: their samples pooled, figures recomputed."""
+    merged = dict(runs[0])
+    samples: dict[str, dict[str, list[dict[str, float]]]] = {}
+    for data in runs:
+        for key, by_name in data["samples"].items():
+            for name, values in by_name.items():
+                samples.setdefault(key, {}).setdefault(name, []).extend(values)
+    merged.update(summarize(samples), samples=samples)
+    merged["settings"] = {
+        **runs[0]["settings"],
+        "rounds": sum(data["settings"]["rounds"] for data in runs),
     }
+    merged["wall_seconds"] = sum(data["wall_seconds"] for data in runs)
+    return merged
 
 
 def environment() -> dict[str, Any]:
@@ -1487,7 +1510,11 @@ def main() -> None:
     )
     parser.add_argument("--no-pin", dest="pin", action="store_false")
     parser.add_argument("--json", help="save the results here")
-    parser.add_argument("--render", help="print the tables of a saved run")
+    parser.add_argument(
+        "--render",
+        nargs="+",
+        help="print the tables of saved runs (several: their samples pooled)",
+    )
     parser.add_argument("--rst", action="store_true", help="also print RST tables")
     parser.add_argument("--markdown", action="store_true", help="also print Markdown")
     parser.add_argument("--profile", help="STACK:SCENARIO under cProfile")
@@ -1533,8 +1560,11 @@ def main() -> None:
         return
 
     if args.render:
-        with open(args.render, encoding="utf-8") as f:
-            data = json.load(f)
+        runs = []
+        for path in args.render:
+            with open(path, encoding="utf-8") as f:
+                runs.append(json.load(f))
+        data = merge_runs(runs)
     else:
         directory = tempfile.mkdtemp(prefix="bench-twisted-")
         try:

@@ -236,3 +236,33 @@ class LifecyclePathTests(TLSTestMixin, SynchronousTestCase):
         network.flush()
         self.assertEqual(self.path(client), [H, OP, CL, DO, CD])
         self.assertDone(client.wrappedProtocol)
+
+
+class StateEnumTests(SynchronousTestCase):
+    """The state and phase enums hash by identity and behave as enums."""
+
+    def test_state_enums(self) -> None:
+        import pickle
+
+        from twisted_sslfile import _sslfile_state
+        from twisted_sslfile.constants import StateEnum
+        from twisted_sslfile.engine import connection, negotiation, tls12, tls13
+
+        enums = (
+            Phase,
+            _sslfile_state.Phase,
+            tls13.State,
+            tls12.State,
+            negotiation.State,
+            connection.ConnectionState,
+        )
+        for cls in enums:
+            self.assertTrue(issubclass(cls, StateEnum), cls)
+            members = list(cls)
+            self.assertEqual(len({*members}), len(members))
+            table = {member: index for index, member in enumerate(members)}
+            for index, member in enumerate(members):
+                self.assertEqual(hash(member), object.__hash__(member))
+                self.assertEqual(table[member], index)
+                self.assertIs(cls(member.value), member)
+                self.assertIs(pickle.loads(pickle.dumps(member)), member)

@@ -16,12 +16,12 @@ copied.
 
 from __future__ import annotations
 
-import enum
+from twisted_sslfile.constants import StateEnum
 
 __all__ = ["TRANSITIONS", "Phase", "PhaseError"]
 
 
-class Phase(enum.Enum):
+class Phase(StateEnum):
     """Where a TLSProtocol is in its life.  ``docs/twisted.rst`` has the table."""
 
     #: The handshake runs; nothing is closing.

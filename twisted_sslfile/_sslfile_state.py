@@ -51,6 +51,8 @@ from __future__ import annotations
 
 import enum
 
+from twisted_sslfile.constants import StateEnum
+
 __all__ = [
     "DROPPED",
     "LIVE",
@@ -64,7 +66,7 @@ __all__ = [
 ]
 
 
-class Phase(enum.Enum):
+class Phase(StateEnum):
     """Where an SSLFile is in its life; see the module docstring."""
 
     #: The first handshake has not completed; no close asked.

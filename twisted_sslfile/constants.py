@@ -11,6 +11,18 @@ from __future__ import annotations
 import enum
 
 
+class StateEnum(enum.Enum):
+    """Base of the state and phase enums of the engine and the adapters.
+
+    Members are singletons compared by identity, so ``object.__hash__`` is
+    exact; ``enum.Enum``'s own ``__hash__`` is Python code that hashes the
+    member's name, and the state machines and lifecycles look their state
+    up in tables and sets on every record and event.
+    """
+
+    __hash__ = object.__hash__
+
+
 class ProtocolVersion(enum.IntEnum):
     """Protocol versions (RFC 8446 §4.2.1, RFC 5246 appendix E).
 

@@ -30,6 +30,7 @@ from ..constants import (
     NamedGroup,
     ProtocolVersion,
     SignatureScheme,
+    StateEnum,
 )
 from ..errors import (
     ConnectionClosedError,
@@ -83,7 +84,7 @@ TLS_1_3 = ProtocolVersion.TLS_1_3
 _APPLICATION_DATA = ContentType.application_data.value
 
 
-class ConnectionState(enum.Enum):
+class ConnectionState(StateEnum):
     """Where a connection is in its life."""
 
     HANDSHAKING = "handshaking"

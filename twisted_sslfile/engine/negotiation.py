@@ -27,7 +27,6 @@ HelloRetryRequest and the retried ClientHello -- is the chosen machine's.
 
 from __future__ import annotations
 
-import enum
 from typing import TYPE_CHECKING, ClassVar
 
 from ..constants import (
@@ -36,6 +35,7 @@ from ..constants import (
     HandshakeType,
     NamedGroup,
     ProtocolVersion,
+    StateEnum,
 )
 from ..errors import (
     HandshakeFailureError,
@@ -69,7 +69,7 @@ TLS12 = ProtocolVersion.TLS_1_2
 TLS13 = ProtocolVersion.TLS_1_3
 
 
-class State(enum.Enum):
+class State(StateEnum):
     """Where a negotiator is: before or waiting for the peer's first hello."""
 
     CLIENT_START = "client start"

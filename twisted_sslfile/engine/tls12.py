@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -46,6 +45,7 @@ from ..constants import (
     CipherSuite,
     NamedGroup,
     ProtocolVersion,
+    StateEnum,
 )
 from ..errors import (
     CertificateError,
@@ -79,7 +79,7 @@ TLS12_GROUPS = frozenset(
 )
 
 
-class State(enum.Enum):
+class State(StateEnum):
     """Handshake states of RFC 5246 §7.3 (full and abbreviated), per role."""
 
     CLIENT_WAIT_SH = "client wait ServerHello"

@@ -22,7 +22,6 @@ only TLS 1.3: the version is settled before a machine is made
 from __future__ import annotations
 
 import dataclasses
-import enum
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -33,6 +32,7 @@ from ..constants import (
     ProtocolVersion,
     PskKeyExchangeMode,
     SignatureScheme,
+    StateEnum,
 )
 from ..errors import (
     IllegalParameterError,
@@ -82,7 +82,7 @@ TLS13_HANDSHAKE_SCHEMES = frozenset(
 )
 
 
-class State(enum.Enum):
+class State(StateEnum):
     """Handshake states of RFC 8446 appendix A, one set per role."""
 
     CLIENT_WAIT_SH = "client wait ServerHello"

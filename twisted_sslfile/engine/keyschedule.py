@@ -66,6 +66,8 @@ class _HashParameters(NamedTuple):
     digest_size: int
     block_size: int
     new: Callable[..., hashlib._Hash]  # hashlib's constructor, OpenSSL's hash
+    ipad: int  # RFC 2104 §2: 0x36 repeated block_size times, as an integer
+    opad: int  # 0x5c repeated
 
 
 # By hash class: the classes are few, and a class's parameters never change.
@@ -79,17 +81,17 @@ def _parameters(hash_: HashLike) -> _HashParameters:
     if parameters is None:
         instance = cls()
         new = getattr(hashlib, instance.name)
+        block_size = new().block_size
         parameters = _HashParameters(
-            instance.name, instance.digest_size, new().block_size, new
+            instance.name,
+            instance.digest_size,
+            block_size,
+            new,
+            int.from_bytes(b"\x36" * block_size, "big"),
+            int.from_bytes(b"\x5c" * block_size, "big"),
         )
         _CLASS_PARAMETERS[cls] = parameters
     return parameters
-
-
-# RFC 2104 §2: the key XOR ipad (0x36...) and XOR opad (0x5c...), one
-# bytes.translate each.
-_IPAD = bytes(b ^ 0x36 for b in range(256))
-_OPAD = bytes(b ^ 0x5C for b in range(256))
 
 
 def _hmac(hash_: HashLike, key: bytes, data: bytes) -> bytes:
@@ -97,17 +99,25 @@ def _hmac(hash_: HashLike, key: bytes, data: bytes) -> bytes:
 
     The construction is two hashes; the hashing is OpenSSL's.  Built here
     rather than with :func:`hmac.digest` because that sets up an OpenSSL
-    HMAC context by algorithm name on every call, which costs two to three
-    times as much as the two hashes (docs/performance.rst); a handshake
-    makes about twenty-five HMACs per side.
+    HMAC context by algorithm name on every call, which costs more than
+    the two hashes (docs/performance.rst); a handshake makes about
+    twenty-five HMACs per side.
+
+    The padded key is XORed with ipad and opad as one integer each, not
+    with ``bytes.translate`` (which the standard library's own fallback
+    uses): a translation table is a memory lookup indexed by each secret
+    byte, the access pattern cache-timing attacks read.  Integer XOR runs
+    the same loop over the digits whatever their values.
     """
     parameters = _parameters(hash_)
     new = parameters.new
-    if len(key) > parameters.block_size:
+    block_size = parameters.block_size
+    if len(key) > block_size:
         key = new(key).digest()
-    key = key.ljust(parameters.block_size, b"\0")
-    inner = new(key.translate(_IPAD) + data).digest()
-    return new(key.translate(_OPAD) + inner).digest()
+    padded = int.from_bytes(key.ljust(block_size, b"\0"), "big")
+    inner = new((padded ^ parameters.ipad).to_bytes(block_size, "big") + data)
+    outer = (padded ^ parameters.opad).to_bytes(block_size, "big")
+    return new(outer + inner.digest()).digest()
 
 
 def _new_hash(hash_: HashLike) -> hashlib._Hash:

@@ -148,6 +148,22 @@ class HKDFTests(SynchronousTestCase):
         hash_ = {"sha256": hashes.SHA256, "sha384": hashes.SHA384}[name]
         self.assertEqual(K._hmac(hash_, key, data), hmac.digest(key, data, name))
         self.assertEqual(K._hmac(hash_(), key, data), hmac.digest(key, data, name))
+        self.assertEqual(
+            K._hmac(hash_, memoryview(bytearray(key)), data),
+            hmac.digest(key, data, name),
+        )
+
+    def test_hmac_with_hashes_hashlib_names_differently(self) -> None:
+        """A hash whose cryptography name is not a hashlib attribute
+        (``sha3-256``, ``sha512-256``) goes through ``hashlib.new``."""
+        for hash_, name in (
+            (hashes.SHA3_256, "sha3_256"),
+            (hashes.SHA512_256, "sha512_256"),
+        ):
+            self.assertEqual(
+                K._hmac(hash_, b"key" * 50, b"data"),
+                hmac.digest(b"key" * 50, b"data", name),
+            )
 
     def test_expand_length_limits(self) -> None:
         """RFC 5869 §2.3: L <= 255 * HashLen; an empty output is empty."""

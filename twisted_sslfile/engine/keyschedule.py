@@ -14,13 +14,14 @@ on :mod:`hashlib`, whose hashes are OpenSSL's with the algorithm looked up
 once: a handshake makes about twenty-five HMACs and thirty hash updates per
 side, and ``cryptography``'s HMAC, HKDFExpand and Hash objects, like
 :func:`hmac.digest`, set up an OpenSSL context by name on every call, which
-costs two to three times as much (docs/performance.rst).  Hashes are still
-named by ``cryptography`` classes, whose ``name`` is the :mod:`hashlib`
-name.
+costs more than the hashing itself, and much more once other work has
+evicted OpenSSL's caches (docs/performance.rst).  Hashes are still named
+by ``cryptography`` classes, whose ``name`` is the :mod:`hashlib` name.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac as _stdlib_hmac
 from collections.abc import Callable
@@ -80,7 +81,8 @@ def _parameters(hash_: HashLike) -> _HashParameters:
     parameters = _CLASS_PARAMETERS.get(cls)
     if parameters is None:
         instance = cls()
-        new = getattr(hashlib, instance.name)
+        name = instance.name
+        new = getattr(hashlib, name, None) or functools.partial(hashlib.new, name)
         block_size = new().block_size
         parameters = _HashParameters(
             instance.name,
@@ -112,6 +114,8 @@ def _hmac(hash_: HashLike, key: bytes, data: bytes) -> bytes:
     parameters = _parameters(hash_)
     new = parameters.new
     block_size = parameters.block_size
+    if type(key) is not bytes:
+        key = bytes(key)  # a bytearray or memoryview secret
     if len(key) > block_size:
         key = new(key).digest()
     padded = int.from_bytes(key.ljust(block_size, b"\0"), "big")

@@ -1884,3 +1884,56 @@ class ReassemblerTests(SynchronousTestCase):
             reassembler.feed(piece)
             fed += len(piece)
         self.fail("the header was never completed")
+
+
+class KeptEncodingTests(SynchronousTestCase):
+    """Configuration-derived extension values are encoded once and kept."""
+
+    def hello(self, **fields: Any) -> ClientHello:
+        base: dict[str, Any] = {
+            "random": bytes(32),
+            "cipher_suites": [0x1301],
+            "supported_versions": [0x0304, 0x0303],
+            "supported_groups": [0x001D, 0x0017],
+            "signature_algorithms": [0x0403, 0x0804],
+            "alpn_protocols": [b"h2", b"http/1.1"],
+            "psk_key_exchange_modes": [1],
+        }
+        base.update(fields)
+        return ClientHello(**base)
+
+    def test_same_bytes_as_a_fresh_encoding(self) -> None:
+        """A kept encoding is the one the codec makes; a changed value (the
+        list changed in place included) is encoded anew."""
+        from twisted_sslfile.engine import extensions
+
+        extensions._ENCODED.clear()
+        hello = self.hello()
+        first = hello.serialize()
+        self.assertTrue(extensions._ENCODED)
+        self.assertEqual(hello.serialize(), first)
+        extensions._ENCODED.clear()
+        self.assertEqual(hello.serialize(), first)
+        assert hello.supported_groups is not None
+        hello.supported_groups.append(0x0018)
+        changed = hello.serialize()
+        self.assertNotEqual(changed, first)
+        self.assertEqual(ClientHello.parse(changed).supported_groups, [29, 23, 24])
+
+    def test_connection_values_never_kept(self) -> None:
+        """Key shares, PSKs and cookies differ per connection: not kept."""
+        from twisted_sslfile.constants import ExtensionType as E
+        from twisted_sslfile.engine import extensions
+
+        table = extensions._CLIENT_HELLO_EXTENSIONS
+        for ext_type in (E.key_share, E.pre_shared_key, E.cookie, E.session_ticket):
+            self.assertFalse(table[ext_type].kept, ext_type)
+        self.assertTrue(table[E.supported_groups].kept)
+
+    def test_bounded(self) -> None:
+        """However many distinct values, the table stays bounded."""
+        from twisted_sslfile.engine import extensions
+
+        for i in range(1000):
+            self.hello(alpn_protocols=[b"p%d" % i]).serialize()
+        self.assertLessEqual(len(extensions._ENCODED), extensions._MAX_ENCODED)

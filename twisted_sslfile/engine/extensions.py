@@ -438,11 +438,41 @@ def _serialize_offered_psks(value: OfferedPsks) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class _Ext:
-    """Binds an extension type to a message field and its codec."""
+    """Binds an extension type to a message field and its codec.
+
+    ``kept``: the value comes from the configuration, so the same few values
+    are encoded on every handshake; their encodings are kept
+    (:func:`_encoded`).
+    """
 
     attr: str
     parse: Callable[[memoryview], Any]
     serialize: Callable[[Any], bytes]
+    kept: bool = False
+
+
+# Encodings of configuration-derived extension values, by (serializer,
+# value): a ClientHello's lists of groups, schemes and versions are the same
+# for every connection of a Context, and encoding them again cost about a
+# third of building the ClientHello.  A pure function's results, bounded:
+# emptied when full.  Values from the connection (key shares, PSKs,
+# cookies) are never kept.
+_ENCODED: dict[tuple[Callable[[Any], bytes], Any], bytes] = {}
+_MAX_ENCODED = 256
+
+
+def _encoded(ext: _Ext, value: Any) -> bytes:
+    """``ext.serialize(value)``, kept when ``ext.kept``."""
+    if not ext.kept:
+        return ext.serialize(value)
+    key = (ext.serialize, tuple(value) if isinstance(value, list) else value)
+    data = _ENCODED.get(key)
+    if data is None:
+        data = ext.serialize(value)
+        if len(_ENCODED) >= _MAX_ENCODED:
+            _ENCODED.clear()
+        _ENCODED[key] = data
+    return data
 
 
 # RFC 8446 §4.2 table (plus record_size_limit, RFC 8449; padding, RFC 7685):
@@ -496,25 +526,29 @@ _CLIENT_HELLO_EXTENSIONS: dict[int, _Ext] = {
     E.server_name: _Ext("server_name", _parse_server_name, _serialize_server_name),
     E.extended_master_secret: _Ext("extended_master_secret", *_FLAG),
     E.renegotiation_info: _Ext("renegotiation_info", *_RENEGOTIATION_INFO),
-    E.supported_groups: _Ext("supported_groups", *_SUPPORTED_GROUPS),
-    E.ec_point_formats: _Ext("ec_point_formats", *_EC_POINT_FORMATS),
+    E.supported_groups: _Ext("supported_groups", *_SUPPORTED_GROUPS, kept=True),
+    E.ec_point_formats: _Ext("ec_point_formats", *_EC_POINT_FORMATS, kept=True),
     E.session_ticket: _Ext("session_ticket", _parse_raw, _serialize_raw),
     E.next_protocol_negotiation: _Ext("next_protocol_negotiation", *_FLAG),
     E.application_layer_protocol_negotiation: _Ext(
-        "alpn_protocols", _parse_alpn_list, _serialize_alpn_list
+        "alpn_protocols", _parse_alpn_list, _serialize_alpn_list, kept=True
     ),
     E.key_share: _Ext(
         "key_share", _parse_key_share_client, _serialize_key_share_client
     ),
     E.early_data: _Ext("early_data", *_FLAG),
-    E.supported_versions: _Ext("supported_versions", *_SUPPORTED_VERSIONS_CH),
-    E.signature_algorithms: _Ext("signature_algorithms", *_SIGNATURE_ALGORITHMS),
+    E.supported_versions: _Ext(
+        "supported_versions", *_SUPPORTED_VERSIONS_CH, kept=True
+    ),
+    E.signature_algorithms: _Ext(
+        "signature_algorithms", *_SIGNATURE_ALGORITHMS, kept=True
+    ),
     E.signature_algorithms_cert: _Ext(
-        "signature_algorithms_cert", *_SIGNATURE_ALGORITHMS
+        "signature_algorithms_cert", *_SIGNATURE_ALGORITHMS, kept=True
     ),
     E.cookie: _Ext("cookie", *_COOKIE),
     E.psk_key_exchange_modes: _Ext(
-        "psk_key_exchange_modes", _parse_psk_modes, _serialize_psk_modes
+        "psk_key_exchange_modes", _parse_psk_modes, _serialize_psk_modes, kept=True
     ),
     E.post_handshake_auth: _Ext("post_handshake_auth", *_FLAG),
     E.record_size_limit: _Ext(
@@ -672,7 +706,7 @@ def _write_extensions(
         value = getattr(msg, ext.attr)
         if value is None or value is False:
             continue
-        encoded[ext_type] = ext.serialize(value)
+        encoded[ext_type] = _encoded(ext, value)
     for ext_type, data in msg.other_extensions:
         if ext_type in encoded:
             raise InternalError(f"{_ext_name(ext_type)} would be sent twice")

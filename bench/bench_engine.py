@@ -683,7 +683,7 @@ def profile_handshake(
         cert,
         key,
         group,
-        hmac_calls=_calls_per_pair(stats, "engine/keyschedule.py", "_hmac", pairs),
+        hmac_calls=_calls_per_pair(stats, "engine/keyschedule.py", "_hmac_with", pairs),
         aead_keys=_calls_per_pair(
             stats, "engine/tls13.py", "traffic_protection", pairs
         ),

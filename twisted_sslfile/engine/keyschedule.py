@@ -111,7 +111,11 @@ def _hmac(hash_: HashLike, key: bytes, data: bytes) -> bytes:
     byte, the access pattern cache-timing attacks read.  Integer XOR runs
     the same loop over the digits whatever their values.
     """
-    parameters = _parameters(hash_)
+    return _hmac_with(_parameters(hash_), key, data)
+
+
+def _hmac_with(parameters: _HashParameters, key: bytes, data: bytes) -> bytes:
+    """:func:`_hmac` with the hash's parameters already looked up."""
     new = parameters.new
     block_size = parameters.block_size
     if type(key) is not bytes:
@@ -158,17 +162,18 @@ def hkdf_expand(hash_: HashLike, prk: bytes, info: bytes, length: int) -> bytes:
     Every TLS 1.3 expansion but an exporter's is one block (L <= HashLen),
     so the first HMAC is the whole answer.
     """
-    size = _parameters(hash_).digest_size
+    parameters = _parameters(hash_)
+    size = parameters.digest_size
     if not 0 <= length <= 255 * size:
         raise ValueError("HKDF-Expand length out of range")
-    block = _hmac(hash_, prk, info + b"\x01")
+    block = _hmac_with(parameters, prk, info + b"\x01")
     if length <= size:
         return block[:length]
     output = bytearray(block)
     counter = 1
     while len(output) < length:
         counter += 1
-        block = _hmac(hash_, prk, block + info + bytes((counter,)))
+        block = _hmac_with(parameters, prk, block + info + bytes((counter,)))
         output += block
     return bytes(output[:length])
 

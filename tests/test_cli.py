@@ -251,6 +251,40 @@ class ClientTests(EchoServerTestCase):
         )
         self.assertIn(" resumed=yes ", self.server.connection_line(2))
 
+    def test_session_file_others_may_write_is_refused(self) -> None:
+        """
+        Whoever may write a --sess-in file chooses its PSK, and a verified
+        session resumes without the server's certificate: a group- or
+        world-writable file is refused before connecting (exit 2, the file,
+        its mode and the fix named); a world-readable one is used with a
+        warning.
+        """
+        path = os.path.join(self.tempdir(), "session")
+        first = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-out", path
+        )
+        self.assertSucceeded(first)
+        for mode, who in ((0o666, "every user"), (0o620, "its group")):
+            os.chmod(path, mode)
+            refused = self.client(
+                self.target, "--cafile", self.server.cert_path, "--sess-in", path
+            )
+            report = refused.stderr.decode()
+            self.assertEqual(refused.returncode, 2, report)
+            self.assertIn(f"--sess-in {path}: session file {path} may be", report)
+            self.assertIn(f"written by {who} (mode {mode:04o})", report)
+            self.assertIn(f"chmod 600 {path}", report)
+        os.chmod(path, 0o644)
+        warned = self.client(
+            self.target, "--cafile", self.server.cert_path, "--sess-in", path
+        )
+        report = self.assertSucceeded(warned)
+        self.assertIn("Session resumed: yes", report)
+        self.assertIn(f"session file {path} may be read by every user", report)
+        # The refused runs never connected: the server's second connection
+        # is this one.
+        self.assertIn(" resumed=yes ", self.server.connection_line(2))
+
     def test_insecure_session_not_offered_when_verifying(self) -> None:
         """
         A session saved by --insecure is not offered by a verifying client

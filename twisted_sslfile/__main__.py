@@ -90,6 +90,10 @@ DEFAULT_PORT = 443
 #: Seconds for the TCP connection (the handshake has its own timeout).
 DEFAULT_CONNECT_TIMEOUT = 30
 
+#: The largest --sess-in file read: a session's chain may be 2^24-1 bytes,
+#: plus its ticket and fields.
+_MAX_SESSION_FILE = 2**24 + 2**17
+
 
 def parse_target(target: str) -> tuple[str, int] | None:
     """``(host, port)`` for ``HOST:PORT``, ``[V6]:PORT`` or ``HOST``; None
@@ -597,12 +601,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(e))
     keylog_note = _open_key_log(parser, args, endpoint)
     if args.sess_in is not None:
+        from twisted_sslfile._files import read_private_file
         from twisted_sslfile.engine.sessions import Session
         from twisted_sslfile.errors import TLSError
 
         try:
-            with open(args.sess_in, "rb") as f:
-                endpoint.session = Session.from_bytes(f.read())
+            # Whoever can write a session file chooses its PSK, and a
+            # verified session resumes without the server's certificate:
+            # refused like a ticket key file others may write
+            # (UnsafeFileError is a ValueError).
+            data = read_private_file(args.sess_in, _MAX_SESSION_FILE, "session file")
+            if len(data) > _MAX_SESSION_FILE:
+                raise ValueError(f"larger than any session ({_MAX_SESSION_FILE} bytes)")
+            endpoint.session = Session.from_bytes(data)
         except (OSError, TLSError, ValueError) as e:
             parser.error(f"--sess-in {args.sess_in}: {e}")
     client = _Client(args, reactor)

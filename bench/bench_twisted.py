@@ -1382,7 +1382,8 @@ def run_profile(args: argparse.Namespace, directory: str) -> None:
     if args.sample:
         from stack_sampler import areas, report
 
-        operations = sum(_operations(scenario, s) for s in result[scenario])
+        # per_op: the operations (handshakes, round trips, 10^6 bytes) timed.
+        operations = sum(sample["per_op"] for sample in result[scenario])
         for side, path in (("server", server_out), ("client", client_out)):
             print(f"\n=== {side}: own CPU µs per operation by area (sampled) ===")
             for area, micros in areas(path, operations, _sampled_area):
@@ -1404,11 +1405,6 @@ def run_profile(args: argparse.Namespace, directory: str) -> None:
             print(f"  {area:48} {seconds * 1000:9.1f} ms {share}")
         print(f"\n=== {side}: top functions by own time ===")
         stats.strip_dirs().sort_stats("tottime").print_stats(args.top)
-
-
-def _operations(scenario: str, sample: dict[str, Any]) -> float:
-    """How many operations (handshakes, round trips, 10^6 bytes) a sample timed."""
-    return float(sample["value"] * sample["elapsed"])
 
 
 _KEY_EXCHANGE_AND_SIGNATURES = "crypto: key exchange, signatures (C, thin wrappers)"
